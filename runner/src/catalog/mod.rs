@@ -1,0 +1,402 @@
+//! The data catalog: named datasets built from `catalog.yml` through a
+//! registry of dataset types, plus parameters (`params:x`, `parameters`) and
+//! in-memory datasets for every name the catalog does not declare.
+
+pub mod dataset;
+pub mod files;
+pub mod memory;
+pub mod options;
+pub mod storage;
+pub mod tables;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use dataset::{Dataset, Description};
+pub use memory::MemoryDataset;
+pub use options::EntryOptions;
+
+use crate::config::{params, ProjectConfig};
+use crate::data::{Data, TypeDesc};
+use crate::error::Error;
+use crate::pipeline::is_parameter;
+use files::{TextFileDataset, TextFormat};
+use tables::TableDataset;
+
+/// Builds a dataset from its catalog entry.
+pub type DatasetFactory =
+    Arc<dyn Fn(EntryOptions<'_>) -> Result<Arc<dyn Dataset>, Error> + Send + Sync>;
+
+/// Dataset types by the name written in `type:`.
+#[derive(Clone)]
+pub struct DatasetTypes {
+    factories: BTreeMap<String, DatasetFactory>,
+}
+
+impl Default for DatasetTypes {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl DatasetTypes {
+    /// The types every project has.
+    pub fn builtin() -> Self {
+        let mut types = DatasetTypes {
+            factories: BTreeMap::new(),
+        };
+        types.register("memory.MemoryDataset", |o| {
+            let name = o.entry.name.clone();
+            o.finish(&[])?;
+            Ok(Arc::new(MemoryDataset::new(&name)) as Arc<dyn Dataset>)
+        });
+        for format in [TextFormat::Json, TextFormat::Yaml, TextFormat::Text] {
+            types.register(format.type_name(), move |o| {
+                Ok(Arc::new(TextFileDataset::from_options(format, o)?) as Arc<dyn Dataset>)
+            });
+        }
+        types.register("polars.CSVDataset", |o| {
+            Ok(Arc::new(TableDataset::csv(o)?) as Arc<dyn Dataset>)
+        });
+        types.register("polars.ParquetDataset", |o| {
+            Ok(Arc::new(TableDataset::parquet(o)?) as Arc<dyn Dataset>)
+        });
+        types
+    }
+
+    /// Adds a dataset type; a later registration under the same name replaces the earlier.
+    pub fn register(
+        &mut self,
+        name: &str,
+        factory: impl Fn(EntryOptions<'_>) -> Result<Arc<dyn Dataset>, Error> + Send + Sync + 'static,
+    ) {
+        self.factories.insert(name.to_string(), Arc::new(factory));
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.factories.keys().map(String::as_str)
+    }
+}
+
+/// The datasets of one run.
+pub struct Catalog {
+    datasets: BTreeMap<String, Arc<dyn Dataset>>,
+    declared: BTreeMap<String, bool>,
+    parameters: Arc<Value>,
+}
+
+impl Catalog {
+    /// Builds every declared dataset, validating its options.
+    pub fn from_config(config: &ProjectConfig, types: &DatasetTypes) -> Result<Self, Error> {
+        let mut datasets = BTreeMap::new();
+        for (name, entry) in &config.catalog {
+            let factory = types.factories.get(&entry.type_name).ok_or_else(|| {
+                Error::config(
+                    entry.option_location("type"),
+                    format!(
+                        "dataset '{name}': unknown type '{}' (known types: {})",
+                        entry.type_name,
+                        types.names().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            datasets.insert(
+                name.clone(),
+                factory(EntryOptions::new(entry, &config.root))?,
+            );
+        }
+        let declared = datasets.keys().map(|k| (k.clone(), true)).collect();
+        Ok(Catalog {
+            datasets,
+            declared,
+            parameters: Arc::new(config.parameters.clone()),
+        })
+    }
+
+    /// An empty catalog holding only parameters (tests, embedding).
+    pub fn with_parameters(parameters: Value) -> Self {
+        Catalog {
+            datasets: BTreeMap::new(),
+            declared: BTreeMap::new(),
+            parameters: Arc::new(parameters),
+        }
+    }
+
+    /// Adds an already-built dataset under a name.
+    pub fn insert(&mut self, name: &str, dataset: Arc<dyn Dataset>) {
+        self.declared.insert(name.to_string(), true);
+        self.datasets.insert(name.to_string(), dataset);
+    }
+
+    /// Gives every undeclared, non-parameter name an in-memory dataset.
+    pub fn add_memory_datasets<'a>(&mut self, names: impl IntoIterator<Item = &'a String>) {
+        for name in names {
+            if !is_parameter(name) && !self.datasets.contains_key(name) {
+                self.datasets
+                    .insert(name.clone(), Arc::new(MemoryDataset::new(name)));
+            }
+        }
+    }
+
+    pub fn is_declared(&self, name: &str) -> bool {
+        self.declared.contains_key(name)
+    }
+
+    /// The parameter value behind `params:a.b` or `parameters`.
+    pub fn parameter(&self, name: &str) -> Option<Value> {
+        if name == "parameters" {
+            return Some((*self.parameters).clone());
+        }
+        let key = name.strip_prefix("params:")?;
+        params::lookup(&self.parameters, key).cloned()
+    }
+
+    /// Whether a free input can be served: a declared dataset or an existing parameter.
+    pub fn can_provide(&self, name: &str) -> bool {
+        if is_parameter(name) {
+            self.parameter(name).is_some()
+        } else {
+            self.is_declared(name)
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Dataset>> {
+        self.datasets.get(name)
+    }
+
+    fn dataset(&self, name: &str) -> Result<&Arc<dyn Dataset>, Error> {
+        self.datasets
+            .get(name)
+            .ok_or_else(|| Error::dataset(name, "not in the catalog"))
+    }
+
+    pub fn load(&self, name: &str) -> Result<Data, Error> {
+        if is_parameter(name) {
+            return self
+                .parameter(name)
+                .map(Data::new)
+                .ok_or_else(|| Error::dataset(name, "no such parameter in parameters.yml"));
+        }
+        self.dataset(name)?.load()
+    }
+
+    pub fn save(&self, name: &str, data: &Data) -> Result<(), Error> {
+        if is_parameter(name) {
+            return Err(Error::dataset(name, "parameters are read-only"));
+        }
+        self.dataset(name)?.save(data)
+    }
+
+    pub fn exists(&self, name: &str) -> Result<bool, Error> {
+        if is_parameter(name) {
+            return Ok(self.parameter(name).is_some());
+        }
+        self.dataset(name)?.exists()
+    }
+
+    /// The type a dataset yields: parameters are JSON values; memory data
+    /// has no type of its own (it takes the producer's).
+    pub fn value_type(&self, name: &str) -> Option<TypeDesc> {
+        if is_parameter(name) {
+            return Some(TypeDesc::of::<Value>());
+        }
+        self.datasets.get(name).and_then(|d| d.value_type())
+    }
+
+    /// In-memory (or undeclared) data does not survive the run.
+    pub fn is_ephemeral(&self, name: &str) -> bool {
+        !is_parameter(name) && self.datasets.get(name).is_none_or(|d| d.is_ephemeral())
+    }
+
+    pub fn release(&self, name: &str) {
+        if let Some(d) = self.datasets.get(name) {
+            d.release();
+        }
+    }
+
+    /// Declared datasets and their descriptions, sorted by name.
+    pub fn describe(&self) -> Vec<(String, Description)> {
+        self.declared
+            .keys()
+            .filter_map(|name| Some((name.clone(), self.datasets.get(name)?.describe())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LoadOptions;
+    use polars::prelude::*;
+    use serde_json::json;
+    use std::fs;
+
+    fn project(catalog: &str) -> (tempfile::TempDir, Result<Catalog, Error>) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("pipelines.yml"),
+            "pipelines:\n  p:\n    nodes: [{func: noop}]\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("parameters.yml"), "a: {b: 2}\n").unwrap();
+        fs::write(dir.path().join("catalog.yml"), catalog).unwrap();
+        let config = ProjectConfig::load(dir.path(), &LoadOptions::default()).unwrap();
+        let catalog = Catalog::from_config(&config, &DatasetTypes::builtin());
+        (dir, catalog)
+    }
+
+    const ALL: &str = "\
+j: {type: json.JSONDataset, filepath: data/j.json, save_args: {pretty: false}}
+y: {type: yaml.YAMLDataset, filepath: data/y.yml}
+t: {type: text.TextDataset, filepath: data/t.txt}
+c: {type: polars.CSVDataset, filepath: data/c.csv, save_args: {separator: ';'}}
+p: {type: polars.ParquetDataset, filepath: data/p.parquet, save_args: {compression: zstd}}
+m: {type: memory.MemoryDataset}
+";
+
+    #[test]
+    fn every_builtin_type_round_trips() {
+        let (dir, catalog) = project(ALL);
+        let catalog = catalog.unwrap();
+        let value = json!({"k": [1, 2, "x"]});
+        for name in ["j", "y"] {
+            catalog.save(name, &Data::new(value.clone())).unwrap();
+            assert_eq!(
+                catalog.load(name).unwrap().downcast_ref::<Value>(),
+                Some(&value)
+            );
+        }
+        assert_eq!(
+            fs::read_to_string(dir.path().join("data/j.json")).unwrap(),
+            r#"{"k":[1,2,"x"]}"#
+        );
+        catalog.save("t", &Data::new("hello".to_string())).unwrap();
+        assert_eq!(
+            catalog.load("t").unwrap().downcast_ref::<String>().unwrap(),
+            "hello"
+        );
+
+        let frame = df!("a" => [1i64, 2, 3], "b" => ["x", "y", "z"]).unwrap();
+        for name in ["c", "p"] {
+            catalog.save(name, &Data::new(frame.clone())).unwrap();
+            let loaded = catalog.load(name).unwrap();
+            assert!(
+                loaded.downcast_ref::<DataFrame>().unwrap().equals(&frame),
+                "{name}"
+            );
+        }
+        assert!(fs::read_to_string(dir.path().join("data/c.csv"))
+            .unwrap()
+            .starts_with("a;b\n"));
+        catalog.save("m", &Data::new(1_i64)).unwrap();
+        assert!(catalog.exists("m").unwrap());
+
+        // noop's empty values save as the empty value of each format
+        for name in ["j", "y", "t", "c", "p"] {
+            catalog.save(name, &Data::empty()).unwrap();
+            assert!(catalog.exists(name).unwrap());
+        }
+        assert_eq!(
+            catalog
+                .load("c")
+                .unwrap()
+                .downcast_ref::<DataFrame>()
+                .unwrap()
+                .height(),
+            0
+        );
+
+        let described = catalog.describe();
+        assert_eq!(described.len(), 6);
+        assert_eq!(described[0].1.type_name, "polars.CSVDataset");
+        assert_eq!(described[0].1.location.as_deref(), Some("data/c.csv"));
+        assert_eq!(catalog.value_type("p"), Some(TypeDesc::of::<DataFrame>()));
+        assert_eq!(
+            catalog.value_type("params:a"),
+            Some(TypeDesc::of::<Value>())
+        );
+        assert!(catalog.is_ephemeral("m") && catalog.is_ephemeral("undeclared"));
+        assert!(!catalog.is_ephemeral("j") && !catalog.is_ephemeral("params:a"));
+    }
+
+    #[test]
+    fn parameters_and_memory_datasets() {
+        let (_dir, catalog) = project("");
+        let mut catalog = catalog.unwrap();
+        assert_eq!(
+            catalog.load("params:a.b").unwrap().downcast_ref::<Value>(),
+            Some(&json!(2))
+        );
+        assert_eq!(
+            catalog.parameter("parameters"),
+            Some(json!({"a": {"b": 2}}))
+        );
+        assert!(catalog.can_provide("params:a") && !catalog.can_provide("params:zz"));
+        assert!(catalog.load("params:zz").is_err());
+        assert!(catalog.save("params:a", &Data::empty()).is_err());
+        assert!(catalog.exists("params:a").unwrap());
+        catalog.add_memory_datasets(&["x".to_string(), "params:a".to_string()]);
+        assert!(!catalog.can_provide("x"), "memory data is not a free input");
+        catalog.save("x", &Data::new(1_i64)).unwrap();
+        catalog.release("x");
+        assert!(!catalog.exists("x").unwrap());
+        assert!(catalog
+            .load("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("not in the catalog"));
+        let empty = Catalog::with_parameters(json!({}));
+        assert!(empty.describe().is_empty());
+    }
+
+    #[test]
+    fn bad_entries_are_config_errors_with_lines() {
+        let cases = [
+            ("x: {type: nope.Dataset}\n", "catalog.yml:1: dataset 'x': unknown type 'nope.Dataset'"),
+            ("x:\n  type: json.JSONDataset\n", "catalog.yml:1: dataset 'x' (json.JSONDataset) needs `filepath:`"),
+            ("x:\n  type: json.JSONDataset\n  filepath: a\n  colour: red\n", "catalog.yml:4: dataset 'x': unknown key `colour`"),
+            ("x:\n  type: polars.CSVDataset\n  filepath: a\n  load_args: {sep: x}\n", "catalog.yml:4: dataset 'x': load_args.sep is not a supported argument"),
+            ("x:\n  type: polars.CSVDataset\n  filepath: a\n  load_args: {separator: ab}\n", "one ASCII character"),
+            ("x:\n  type: polars.ParquetDataset\n  filepath: a\n  save_args: {compression: foo}\n", "unknown parquet compression"),
+            ("x:\n  type: text.TextDataset\n  filepath: 3\n", "`filepath` must be a string"),
+            ("x:\n  type: text.TextDataset\n  filepath: a\n  versioned: true\n", "not supported by this build"),
+            ("x:\n  type: text.TextDataset\n  filepath: a\n  save_args: 1\n", "must be a mapping"),
+            ("x:\n  type: memory.MemoryDataset\n  filepath: a\n", "unknown key `filepath`"),
+        ];
+        for (text, expected) in cases {
+            let (_dir, catalog) = project(text);
+            let err = catalog.err().unwrap_or_else(|| panic!("accepted: {text}"));
+            assert!(err.to_string().contains(expected), "{text}\n=> {err}");
+            assert_eq!(err.exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn corrupt_files_name_the_dataset_and_file() {
+        let (dir, catalog) = project(ALL);
+        let catalog = catalog.unwrap();
+        fs::create_dir_all(dir.path().join("data")).unwrap();
+        fs::write(dir.path().join("data/j.json"), "{oops").unwrap();
+        fs::write(dir.path().join("data/p.parquet"), "not parquet").unwrap();
+        for name in ["j", "p"] {
+            let err = catalog.load(name).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("dataset '{name}': cannot parse")),
+                "{err}"
+            );
+        }
+        assert!(catalog
+            .load("t")
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read"));
+        let err = catalog.save("t", &Data::new(1_i64)).unwrap_err();
+        assert!(err.to_string().contains("saves String, got i64"), "{err}");
+        let err = catalog.save("c", &Data::new(1_i64)).unwrap_err();
+        assert!(err.to_string().contains("saves a DataFrame"), "{err}");
+        let err = catalog.save("j", &Data::new(1_i64)).unwrap_err();
+        assert!(err.to_string().contains("saves Value"), "{err}");
+    }
+}

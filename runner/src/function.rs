@@ -1,0 +1,566 @@
+//! Typed node functions.
+//!
+//! Users register plain Rust functions — `fn split(table: DataFrame, ratio:
+//! Params<f64>) -> (DataFrame, DataFrame)` — and the runner adapts them, the
+//! way axum turns typed handlers into services: each argument type implements
+//! [`FromData`], the return type implements [`NodeReturn`]. The adapted
+//! function is erased into an [`ErasedFunction`] right away so that the rest of
+//! the runner works with one object type.
+//!
+//! The declared types are known before anything runs, which is what lets the
+//! runner report a mismatch between a dataset and an argument up front.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::data::{Data, DataValue, TypeDesc};
+
+/// Errors a node function may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why calling a node function failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// An input value could not be converted to the argument's type.
+    Argument { index: usize, message: String },
+    /// The function returned an error.
+    Failed(BoxError),
+    /// The function panicked.
+    Panicked(String),
+    /// The function returned a different number of values than declared outputs.
+    OutputCount { expected: usize, got: usize },
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Argument { index, message } => write!(f, "argument {index}: {message}"),
+            CallError::Failed(e) => write!(f, "{e}"),
+            CallError::Panicked(m) => write!(f, "panicked: {m}"),
+            CallError::OutputCount { expected, got } => {
+                write!(f, "returned {got} values for {expected} declared outputs")
+            }
+        }
+    }
+}
+
+/// A node argument type: built from the [`Data`] of one input dataset.
+pub trait FromData: Sized + Send + 'static {
+    /// The stored type this argument accepts; `None` accepts anything.
+    fn accepts() -> Option<TypeDesc>;
+    fn from_data(data: &Data) -> Result<Self, String>;
+}
+
+impl<T: DataValue + Clone> FromData for T {
+    fn accepts() -> Option<TypeDesc> {
+        Some(TypeDesc::of::<T>())
+    }
+    fn from_data(data: &Data) -> Result<Self, String> {
+        data.downcast_ref::<T>()
+            .cloned()
+            .ok_or_else(|| format!("expected {}, got {}", TypeDesc::of::<T>(), data.type_desc()))
+    }
+}
+
+/// Borrow a large value without cloning it: `fn f(frame: Arc<DataFrame>)`.
+impl<T: DataValue> FromData for Arc<T> {
+    fn accepts() -> Option<TypeDesc> {
+        Some(TypeDesc::of::<T>())
+    }
+    fn from_data(data: &Data) -> Result<Self, String> {
+        data.downcast_arc::<T>()
+            .ok_or_else(|| format!("expected {}, got {}", TypeDesc::of::<T>(), data.type_desc()))
+    }
+}
+
+/// Any value at all, untyped.
+impl FromData for Data {
+    fn accepts() -> Option<TypeDesc> {
+        None
+    }
+    fn from_data(data: &Data) -> Result<Self, String> {
+        Ok(data.clone())
+    }
+}
+
+/// A parameter subtree (`params:train`) deserialized into `T`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned + Send + 'static> FromData for Params<T> {
+    fn accepts() -> Option<TypeDesc> {
+        Some(TypeDesc::of::<serde_json::Value>())
+    }
+    fn from_data(data: &Data) -> Result<Self, String> {
+        let value = data
+            .downcast_ref::<serde_json::Value>()
+            .ok_or_else(|| format!("expected parameters, got {}", data.type_desc()))?;
+        serde_json::from_value(value.clone())
+            .map(Params)
+            .map_err(|e| format!("parameters do not fit {}: {e}", std::any::type_name::<T>()))
+    }
+}
+
+/// What a node function returns: its output values, in declared order.
+pub trait IntoOutputs: Send + 'static {
+    /// The type of each output; `None` when the count is only known at run time.
+    fn output_types() -> Option<Vec<Option<TypeDesc>>>;
+    fn into_outputs(self) -> Vec<Data>;
+}
+
+impl<T: DataValue> IntoOutputs for T {
+    fn output_types() -> Option<Vec<Option<TypeDesc>>> {
+        Some(vec![Some(TypeDesc::of::<T>())])
+    }
+    fn into_outputs(self) -> Vec<Data> {
+        vec![Data::new(self)]
+    }
+}
+
+impl IntoOutputs for () {
+    fn output_types() -> Option<Vec<Option<TypeDesc>>> {
+        Some(Vec::new())
+    }
+    fn into_outputs(self) -> Vec<Data> {
+        Vec::new()
+    }
+}
+
+/// A run-time list of outputs, for functions whose output count depends on the node.
+pub struct Outputs(pub Vec<Data>);
+
+impl IntoOutputs for Outputs {
+    fn output_types() -> Option<Vec<Option<TypeDesc>>> {
+        None
+    }
+    fn into_outputs(self) -> Vec<Data> {
+        self.0
+    }
+}
+
+macro_rules! impl_tuple_outputs {
+    ($($T:ident),+) => {
+        impl<$($T: DataValue),+> IntoOutputs for ($($T,)+) {
+            fn output_types() -> Option<Vec<Option<TypeDesc>>> {
+                Some(vec![$(Some(TypeDesc::of::<$T>())),+])
+            }
+            #[allow(non_snake_case)]
+            fn into_outputs(self) -> Vec<Data> {
+                let ($($T,)+) = self;
+                vec![$(Data::new($T)),+]
+            }
+        }
+    };
+}
+impl_tuple_outputs!(A, B);
+impl_tuple_outputs!(A, B, C);
+impl_tuple_outputs!(A, B, C, D);
+impl_tuple_outputs!(A, B, C, D, E);
+impl_tuple_outputs!(A, B, C, D, E, F);
+impl_tuple_outputs!(A, B, C, D, E, F, G);
+impl_tuple_outputs!(A, B, C, D, E, F, G, H);
+
+/// A function's return value: outputs, or `Result<outputs, E>`.
+pub trait NodeReturn: Send + 'static {
+    type Outputs: IntoOutputs;
+    fn into_result(self) -> Result<Self::Outputs, BoxError>;
+}
+
+impl<R: IntoOutputs> NodeReturn for R {
+    type Outputs = R;
+    fn into_result(self) -> Result<R, BoxError> {
+        Ok(self)
+    }
+}
+
+impl<R: IntoOutputs, E: Into<BoxError> + Send + 'static> NodeReturn for Result<R, E> {
+    type Outputs = R;
+    fn into_result(self) -> Result<R, BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// A typed function usable as a node. Implemented for every `Fn(A1, .., An) -> R`
+/// (n ≤ 10) whose arguments are [`FromData`] and result is [`NodeReturn`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be registered as a node function",
+    note = "arguments must implement `FromData` (a `DataValue + Clone`, `Arc<T>`, `Params<T>` or `Data`) and the result `NodeReturn` (a `DataValue`, a tuple of them, `()`, or a `Result` of those)"
+)]
+pub trait NodeFunction<Marker>: Send + Sync + 'static {
+    fn arg_types(&self) -> Vec<Option<TypeDesc>>;
+    fn output_types(&self) -> Option<Vec<Option<TypeDesc>>>;
+    fn call(&self, args: &[Data]) -> Result<Vec<Data>, CallError>;
+}
+
+macro_rules! impl_node_function {
+    ($($A:ident),*) => {
+        impl<Func, Ret, $($A),*> NodeFunction<(Ret, $($A,)*)> for Func
+        where
+            Func: Fn($($A),*) -> Ret + Send + Sync + 'static,
+            Ret: NodeReturn,
+            $($A: FromData,)*
+        {
+            fn arg_types(&self) -> Vec<Option<TypeDesc>> {
+                vec![$($A::accepts()),*]
+            }
+            fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
+                <Ret::Outputs as IntoOutputs>::output_types()
+            }
+            #[allow(non_snake_case, unused_mut, unused_variables, unused_assignments)]
+            fn call(&self, args: &[Data]) -> Result<Vec<Data>, CallError> {
+                let mut index = 0usize;
+                $(
+                    let $A = {
+                        let data = args.get(index).ok_or_else(|| CallError::Argument {
+                            index,
+                            message: "missing input".to_string(),
+                        })?;
+                        let value = $A::from_data(data)
+                            .map_err(|message| CallError::Argument { index, message })?;
+                        index += 1;
+                        value
+                    };
+                )*
+                let result = (self)($($A),*).into_result().map_err(CallError::Failed)?;
+                Ok(result.into_outputs())
+            }
+        }
+    };
+}
+impl_node_function!();
+impl_node_function!(A1);
+impl_node_function!(A1, A2);
+impl_node_function!(A1, A2, A3);
+impl_node_function!(A1, A2, A3, A4);
+impl_node_function!(A1, A2, A3, A4, A5);
+impl_node_function!(A1, A2, A3, A4, A5, A6);
+impl_node_function!(A1, A2, A3, A4, A5, A6, A7);
+impl_node_function!(A1, A2, A3, A4, A5, A6, A7, A8);
+impl_node_function!(A1, A2, A3, A4, A5, A6, A7, A8, A9);
+impl_node_function!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
+
+/// The object-safe form every registered function is stored as.
+pub trait ErasedFunction: Send + Sync {
+    /// Argument types in order; `None` when the function takes any number of anything.
+    fn arg_types(&self) -> Option<Vec<Option<TypeDesc>>>;
+    /// Output types in order; `None` when the node decides the count.
+    fn output_types(&self) -> Option<Vec<Option<TypeDesc>>>;
+    fn call(&self, args: &[Data], n_outputs: usize) -> Result<Vec<Data>, CallError>;
+}
+
+struct Typed<F, M> {
+    func: F,
+    _marker: PhantomData<fn() -> M>,
+}
+
+impl<F: NodeFunction<M>, M: 'static> ErasedFunction for Typed<F, M> {
+    fn arg_types(&self) -> Option<Vec<Option<TypeDesc>>> {
+        Some(self.func.arg_types())
+    }
+    fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
+        self.func.output_types()
+    }
+    fn call(&self, args: &[Data], _n_outputs: usize) -> Result<Vec<Data>, CallError> {
+        self.func.call(args)
+    }
+}
+
+/// The built-in `noop`: takes any inputs, produces each output as [`crate::data::Empty`].
+struct Noop;
+
+impl ErasedFunction for Noop {
+    fn arg_types(&self) -> Option<Vec<Option<TypeDesc>>> {
+        None
+    }
+    fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
+        None
+    }
+    fn call(&self, _args: &[Data], n_outputs: usize) -> Result<Vec<Data>, CallError> {
+        Ok((0..n_outputs).map(|_| Data::empty()).collect())
+    }
+}
+
+/// A function in the registry, with the names of its arguments and outputs
+/// (needed only for the map form of `inputs:`/`outputs:` in pipelines.yml).
+#[derive(Clone)]
+pub struct RegisteredFunction {
+    pub name: String,
+    /// Part of the function's identity: bump it when its behaviour changes.
+    pub version: String,
+    pub arg_names: Option<Vec<String>>,
+    pub output_names: Option<Vec<String>>,
+    pub description: String,
+    func: Arc<dyn ErasedFunction>,
+}
+
+impl RegisteredFunction {
+    pub fn args(&mut self, names: &[&str]) -> &mut Self {
+        self.arg_names = Some(names.iter().map(|s| s.to_string()).collect());
+        self
+    }
+    pub fn outputs(&mut self, names: &[&str]) -> &mut Self {
+        self.output_names = Some(names.iter().map(|s| s.to_string()).collect());
+        self
+    }
+    pub fn version(&mut self, version: &str) -> &mut Self {
+        self.version = version.to_string();
+        self
+    }
+    pub fn describe(&mut self, text: &str) -> &mut Self {
+        self.description = text.to_string();
+        self
+    }
+    pub fn arg_types(&self) -> Option<Vec<Option<TypeDesc>>> {
+        self.func.arg_types()
+    }
+    pub fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
+        self.func.output_types()
+    }
+
+    /// Calls the function, turning a panic into an error so that one node
+    /// cannot take the run down with it.
+    pub fn call(&self, args: &[Data], n_outputs: usize) -> Result<Vec<Data>, CallError> {
+        let outputs = catch_unwind(AssertUnwindSafe(|| self.func.call(args, n_outputs)))
+            .map_err(|payload| CallError::Panicked(panic_message(payload.as_ref())))??;
+        if outputs.len() != n_outputs {
+            return Err(CallError::OutputCount {
+                expected: n_outputs,
+                got: outputs.len(),
+            });
+        }
+        Ok(outputs)
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// All functions a project can name in `func:`.
+#[derive(Clone)]
+pub struct FunctionRegistry {
+    functions: BTreeMap<String, RegisteredFunction>,
+}
+
+impl Default for FunctionRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FunctionRegistry {
+    /// A registry holding the built-in `noop`.
+    pub fn new() -> Self {
+        let mut registry = FunctionRegistry {
+            functions: BTreeMap::new(),
+        };
+        registry
+            .insert("noop", Arc::new(Noop))
+            .describe("takes any inputs and produces each output as an empty value");
+        registry
+    }
+
+    /// Registers a typed function under `name`.
+    ///
+    /// # Panics
+    /// When `name` is already registered: that is a bug in the program that
+    /// wires the registry, not a user error.
+    pub fn register<M: 'static, F: NodeFunction<M>>(
+        &mut self,
+        name: &str,
+        func: F,
+    ) -> &mut RegisteredFunction {
+        self.insert(
+            name,
+            Arc::new(Typed {
+                func,
+                _marker: PhantomData,
+            }),
+        )
+    }
+
+    fn insert(&mut self, name: &str, func: Arc<dyn ErasedFunction>) -> &mut RegisteredFunction {
+        assert!(
+            !self.functions.contains_key(name),
+            "function '{name}' registered twice"
+        );
+        self.functions
+            .entry(name.to_string())
+            .or_insert(RegisteredFunction {
+                name: name.to_string(),
+                version: "1".to_string(),
+                arg_names: None,
+                output_names: None,
+                description: String::new(),
+                func,
+            })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&RegisteredFunction> {
+        self.functions.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.functions.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Empty;
+
+    fn add(a: i64, b: i64) -> i64 {
+        a + b
+    }
+
+    fn split(v: Vec<i64>) -> (Vec<i64>, Vec<i64>) {
+        let (a, b) = v.split_at(v.len() / 2);
+        (a.to_vec(), b.to_vec())
+    }
+
+    fn fails(_x: String) -> Result<String, String> {
+        Err("bad input".to_string())
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Ratio {
+        ratio: f64,
+    }
+
+    fn scale(x: Arc<f64>, p: Params<Ratio>) -> f64 {
+        *x * p.0.ratio
+    }
+
+    fn registry() -> FunctionRegistry {
+        let mut r = FunctionRegistry::new();
+        r.register("add", add).args(&["a", "b"]).version("2");
+        r.register("split", split).outputs(&["left", "right"]);
+        r.register("fails", fails);
+        r.register("scale", scale);
+        r.register("boom", |_: String| -> String { panic!("kaboom") });
+        r.register("nothing", || {});
+        r
+    }
+
+    #[test]
+    fn typed_functions_declare_their_types() {
+        let r = registry();
+        let add = r.get("add").unwrap();
+        assert_eq!(add.version, "2");
+        assert_eq!(add.arg_names.as_deref().unwrap(), ["a", "b"]);
+        let types = add.arg_types().unwrap();
+        assert_eq!(types, vec![Some(TypeDesc::of::<i64>()); 2]);
+        assert_eq!(
+            r.get("split").unwrap().output_types().unwrap().len(),
+            2,
+            "a tuple is two outputs"
+        );
+        assert_eq!(r.get("nothing").unwrap().output_types().unwrap().len(), 0);
+        assert_eq!(
+            r.get("scale").unwrap().arg_types().unwrap()[1],
+            Some(TypeDesc::of::<serde_json::Value>())
+        );
+        assert!(r.get("noop").unwrap().arg_types().is_none());
+        assert!(r.names().any(|n| n == "noop"));
+    }
+
+    #[test]
+    fn calls_convert_arguments_and_results() {
+        let r = registry();
+        let out = r
+            .get("add")
+            .unwrap()
+            .call(&[Data::new(2_i64), Data::new(3_i64)], 1)
+            .unwrap();
+        assert_eq!(out[0].downcast_ref::<i64>(), Some(&5));
+
+        let out = r
+            .get("split")
+            .unwrap()
+            .call(&[Data::new(vec![1_i64, 2, 3, 4])], 2)
+            .unwrap();
+        assert_eq!(out[1].downcast_ref::<Vec<i64>>(), Some(&vec![3, 4]));
+
+        let params = serde_json::json!({"ratio": 0.5});
+        let out = r
+            .get("scale")
+            .unwrap()
+            .call(&[Data::new(4.0_f64), Data::new(params)], 1)
+            .unwrap();
+        assert_eq!(out[0].downcast_ref::<f64>(), Some(&2.0));
+
+        let out = r.get("noop").unwrap().call(&[Data::new(1_i64)], 3).unwrap();
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|d| d.downcast_ref::<Empty>().is_some()));
+    }
+
+    #[test]
+    fn failures_are_errors_not_panics() {
+        let r = registry();
+        let err = r
+            .get("add")
+            .unwrap()
+            .call(&[Data::new("x".to_string()), Data::new(1_i64)], 1)
+            .unwrap_err();
+        assert!(matches!(err, CallError::Argument { index: 0, .. }), "{err}");
+        assert!(err.to_string().contains("expected i64, got String"));
+
+        let err = r
+            .get("fails")
+            .unwrap()
+            .call(&[Data::new(String::new())], 1)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "bad input");
+
+        let err = r
+            .get("boom")
+            .unwrap()
+            .call(&[Data::new(String::new())], 1)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "panicked: kaboom");
+
+        let err = r
+            .get("add")
+            .unwrap()
+            .call(&[Data::new(1_i64), Data::new(1_i64)], 2)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            CallError::OutputCount {
+                expected: 2,
+                got: 1
+            }
+        ));
+
+        let err = r
+            .get("scale")
+            .unwrap()
+            .call(
+                &[Data::new(1.0_f64), Data::new(serde_json::json!({"r": 1}))],
+                1,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("parameters do not fit"), "{err}");
+        let err = r.get("add").unwrap().call(&[], 1).unwrap_err();
+        assert!(err.to_string().contains("missing input"));
+    }
+
+    #[test]
+    #[should_panic(expected = "registered twice")]
+    fn registering_a_name_twice_is_a_bug() {
+        let mut r = FunctionRegistry::new();
+        r.register("add", add);
+        r.register("add", add);
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing roadsign needs. Idempotent: each step
+# checks first, so a second run takes a second or two.
+set -euo pipefail
+
+say() { printf '[install] %s\n' "$*" >&2; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  say "cargo not found: install the Rust toolchain with rustup first"; exit 1
+fi
+
+components=$(rustup component list --installed 2>/dev/null || true)
+for c in rustfmt clippy llvm-tools; do
+  if ! grep -q "^$c" <<<"$components"; then
+    say "adding rustup component $c"
+    if [ "$c" = llvm-tools ]; then rustup component add llvm-tools-preview; else rustup component add "$c"; fi
+  fi
+done
+
+if ! command -v cargo-llvm-cov >/dev/null 2>&1; then
+  say "installing cargo-llvm-cov (coverage)"
+  cargo install cargo-llvm-cov --locked
+fi
+say "ok"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Every check CI runs: formatting, lints, then all tests once, instrumented,
+# failing under 80% line coverage of the Rust code.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo llvm-cov --workspace --locked --fail-under-lines 80 \
+  --ignore-filename-regex '(^|/)tests/' --summary-only

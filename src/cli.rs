@@ -1,0 +1,162 @@
+//! The command line (SPEC §2).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "roadsign",
+    version,
+    about = "A declarative DAG pipeline runner, and a road-sign reader built on it"
+)]
+pub struct Cli {
+    /// The project folder (holding catalog.yml, parameters.yml, pipelines.yml).
+    #[arg(long, global = true, default_value = ".")]
+    pub project_dir: PathBuf,
+    /// More logging: -v info, -vv debug (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a pipeline (or show its plan with --dry-run).
+    Run(RunArgs),
+    /// Draw the DAG of nodes and datasets.
+    Viz(VizArgs),
+    /// Inspect the data catalog.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// Inspect pipelines.
+    Pipeline {
+        #[command(subcommand)]
+        command: PipelineCommand,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct Selection {
+    /// The pipeline to use (default: __default__).
+    #[arg(long, conflicts_with = "pipelines")]
+    pub pipeline: Option<String>,
+    /// Several pipelines, run as their union (Kedro 1.x spelling).
+    #[arg(long, value_delimiter = ',')]
+    pub pipelines: Vec<String>,
+    /// Configuration environment: conf/NAME/*.yml merged over the root files.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Parameter overrides, `a.b=3,c=x` (values are YAML scalars).
+    #[arg(long)]
+    pub params: Vec<String>,
+}
+
+impl Selection {
+    pub fn pipeline_names(&self) -> Vec<String> {
+        match (&self.pipeline, self.pipelines.is_empty()) {
+            (Some(p), _) => vec![p.clone()],
+            (None, false) => self.pipelines.clone(),
+            (None, true) => vec!["__default__".to_string()],
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    #[arg(long, value_enum, default_value_t = RunnerChoice::Sequential)]
+    pub runner: RunnerChoice,
+    /// Only these nodes.
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// These nodes and everything downstream.
+    #[arg(long, value_delimiter = ',')]
+    pub from_nodes: Vec<String>,
+    /// These nodes and everything upstream.
+    #[arg(long, value_delimiter = ',')]
+    pub to_nodes: Vec<String>,
+    /// Nodes depending on these datasets.
+    #[arg(long, value_delimiter = ',')]
+    pub from_inputs: Vec<String>,
+    /// Nodes needed to produce these datasets.
+    #[arg(long, value_delimiter = ',')]
+    pub to_outputs: Vec<String>,
+    /// Nodes with any of these tags.
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Nodes in these namespaces (or nested under them).
+    #[arg(long, value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Load a given version of a versioned dataset: `ds:VERSION`.
+    #[arg(long, value_delimiter = ',')]
+    pub load_versions: Vec<String>,
+    /// Print the execution plan and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Plan format for --dry-run.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Run every selected node (this build always does).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RunnerChoice {
+    #[default]
+    Sequential,
+    Parallel,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PlanFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VizChoice {
+    Mermaid,
+    Dot,
+    Json,
+    Html,
+}
+
+#[derive(Args, Debug)]
+pub struct VizArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    #[arg(long, value_enum, default_value_t = VizChoice::Mermaid)]
+    pub format: VizChoice,
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CatalogCommand {
+    /// Datasets, their type and where they live.
+    List {
+        #[command(flatten)]
+        selection: Selection,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PipelineCommand {
+    /// Pipelines and their node counts.
+    List {
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+    },
+}

@@ -1,0 +1,319 @@
+//! What each sub-command does, on top of the runner's API.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use runner::config::LoadOptions;
+use runner::run::{self, Plan, RunOptions, RunnerKind};
+use runner::viz::{self, VizFormat};
+use runner::{
+    Catalog, DatasetTypes, Filters, FunctionRegistry, Pipeline, PipelineBuilder, ProjectConfig,
+};
+
+use crate::cli::{
+    CatalogCommand, Cli, Command, PipelineCommand, PlanFormat, RunArgs, RunnerChoice, Selection,
+    VizChoice,
+};
+
+/// Every function a pipeline can name: the runner's built-ins and the road-sign nodes.
+fn registry() -> FunctionRegistry {
+    let mut registry = FunctionRegistry::new();
+    nodes::register(&mut registry);
+    registry
+}
+
+fn load_config(cli: &Cli, env: &Option<String>, params: &[String]) -> Result<ProjectConfig> {
+    let options = LoadOptions {
+        env: env.clone(),
+        param_overrides: params.to_vec(),
+    };
+    Ok(ProjectConfig::load(&cli.project_dir, &options)?)
+}
+
+fn build_pipeline(config: &ProjectConfig, selection: &Selection) -> Result<Pipeline> {
+    Ok(PipelineBuilder::new(config).build(&selection.pipeline_names())?)
+}
+
+pub fn dispatch(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Run(args) => run_command(cli, args),
+        Command::Viz(args) => {
+            let config = load_config(cli, &args.selection.env, &args.selection.params)?;
+            let pipeline = build_pipeline(&config, &args.selection)?;
+            let catalog = Catalog::from_config(&config, &DatasetTypes::builtin())?;
+            let format = match args.format {
+                VizChoice::Mermaid => VizFormat::Mermaid,
+                VizChoice::Dot => VizFormat::Dot,
+                VizChoice::Json => VizFormat::Json,
+                VizChoice::Html => VizFormat::Html,
+            };
+            let title = args.selection.pipeline_names().join(", ");
+            let text = viz::render(
+                format,
+                &title,
+                &pipeline,
+                &dataset_types(&pipeline, &catalog),
+            );
+            write_output(args.output.as_deref(), &text)
+        }
+        Command::Catalog {
+            command: CatalogCommand::List { selection, format },
+        } => catalog_list(cli, selection, *format),
+        Command::Pipeline {
+            command: PipelineCommand::List { env, format },
+        } => pipeline_list(cli, env, *format),
+    }
+}
+
+fn write_output(path: Option<&std::path::Path>, text: &str) -> Result<()> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            if !text.ends_with('\n') {
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The catalog type of every dataset a pipeline touches.
+fn dataset_types(pipeline: &Pipeline, catalog: &Catalog) -> viz::DatasetTypesByName {
+    pipeline
+        .datasets()
+        .into_iter()
+        .map(|d| {
+            let kind = if runner::pipeline::is_parameter(&d) {
+                "parameters".to_string()
+            } else {
+                catalog
+                    .get(&d)
+                    .map(|ds| ds.describe().type_name)
+                    .unwrap_or_else(|| "memory".to_string())
+            };
+            (d, kind)
+        })
+        .collect()
+}
+
+fn filters(args: &RunArgs) -> Filters {
+    Filters {
+        tags: args.tags.clone(),
+        from_nodes: args.from_nodes.clone(),
+        to_nodes: args.to_nodes.clone(),
+        node_names: args.nodes.clone(),
+        from_inputs: args.from_inputs.clone(),
+        to_outputs: args.to_outputs.clone(),
+        namespaces: args.namespaces.clone(),
+    }
+}
+
+fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
+    let config = load_config(cli, &args.selection.env, &args.selection.params)?;
+    let full = build_pipeline(&config, &args.selection)?;
+    let pipeline = full.filter(&filters(args))?;
+    let mut catalog = Catalog::from_config(&config, &DatasetTypes::builtin())?;
+    if let Some(spec) = args.load_versions.first() {
+        let dataset = spec.split(':').next().unwrap_or(spec);
+        return Err(runner::Error::invalid(format!(
+            "--load-versions {spec}: dataset '{dataset}' is not versioned (this build has no versioned datasets)"
+        ))
+        .into());
+    }
+    let registry = registry();
+    let name = args.selection.pipeline_names().join(",");
+
+    if args.dry_run {
+        run::bind(&pipeline, &registry, &catalog)?;
+        if let Err(missing) = run::check_free_inputs(&pipeline, &catalog) {
+            eprintln!("warning: a real run would stop here: {missing}");
+        }
+        let plan = Plan::new(&name, &pipeline);
+        let text = match args.format {
+            PlanFormat::Json => plan.to_json(),
+            PlanFormat::Text => plan.to_text(),
+        };
+        return write_output(None, &text);
+    }
+
+    let options = RunOptions {
+        runner: match args.runner {
+            RunnerChoice::Sequential => RunnerKind::Sequential,
+            RunnerChoice::Parallel => RunnerKind::Parallel,
+        },
+        progress: true,
+    };
+    let start = Instant::now();
+    let report = run::run(&pipeline, &mut catalog, &registry, &options)?;
+    eprintln!(
+        "pipeline '{name}': {} node(s) completed in {:.2?}",
+        report.completed.len(),
+        start.elapsed()
+    );
+    Ok(())
+}
+
+fn catalog_list(cli: &Cli, selection: &Selection, format: PlanFormat) -> Result<()> {
+    let config = load_config(cli, &selection.env, &selection.params)?;
+    let catalog = Catalog::from_config(&config, &DatasetTypes::builtin())?;
+    let mut rows: BTreeMap<String, (String, String)> = catalog
+        .describe()
+        .into_iter()
+        .map(|(name, d)| (name, (d.type_name, d.location.unwrap_or_default())))
+        .collect();
+    if selection.pipeline.is_some() || !selection.pipelines.is_empty() {
+        let pipeline = build_pipeline(&config, selection)?;
+        let used = dataset_types(&pipeline, &catalog);
+        rows.retain(|name, _| used.contains_key(name));
+        for (name, kind) in used {
+            rows.entry(name).or_insert((kind, String::new()));
+        }
+    }
+    let text = match format {
+        PlanFormat::Json => serde_json::to_string_pretty(
+            &rows
+                .iter()
+                .map(|(n, (t, l))| serde_json::json!({"name": n, "type": t, "location": l}))
+                .collect::<Vec<_>>(),
+        )?,
+        PlanFormat::Text => table(
+            &["dataset", "type", "location"],
+            rows.iter()
+                .map(|(n, (t, l))| vec![n.clone(), t.clone(), l.clone()]),
+        ),
+    };
+    write_output(None, &text)
+}
+
+fn pipeline_list(cli: &Cli, env: &Option<String>, format: PlanFormat) -> Result<()> {
+    let config = load_config(cli, env, &[])?;
+    let mut builder = PipelineBuilder::new(&config);
+    let mut rows = Vec::new();
+    for (name, def) in &config.pipelines {
+        let pipeline = builder.build(std::slice::from_ref(name))?;
+        rows.push((
+            name.clone(),
+            pipeline.len(),
+            def.spec.description.clone().unwrap_or_default(),
+        ));
+    }
+    let text = match format {
+        PlanFormat::Json => serde_json::to_string_pretty(
+            &rows
+                .iter()
+                .map(|(n, c, d)| serde_json::json!({"name": n, "nodes": c, "description": d}))
+                .collect::<Vec<_>>(),
+        )?,
+        PlanFormat::Text => table(
+            &["pipeline", "nodes", "description"],
+            rows.iter()
+                .map(|(n, c, d)| vec![n.clone(), c.to_string(), d.clone()]),
+        ),
+    };
+    write_output(None, &text)
+}
+
+/// A plain aligned text table.
+fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    out
+}
+
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    match err.downcast_ref::<runner::Error>() {
+        Some(e) => e.exit_code(),
+        None => 1,
+    }
+}
+
+/// Shell-quotes one argument when it needs it.
+fn quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.,:/=@%+".contains(c))
+    {
+        arg.to_string()
+    } else {
+        format!("\"{}\"", arg.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// The command that resumes a failed run: the same selection, starting
+/// from the given nodes.
+fn resume_command(cli: &Cli, args: &RunArgs, from: &[String]) -> String {
+    let mut parts = vec!["roadsign".to_string(), "run".to_string()];
+    let mut push = |flag: &str, values: &[String]| {
+        if !values.is_empty() {
+            parts.push(flag.to_string());
+            parts.push(quote(&values.join(",")));
+        }
+    };
+    if cli.project_dir != std::path::Path::new(".") {
+        push("--project-dir", &[cli.project_dir.display().to_string()]);
+    }
+    let sel = &args.selection;
+    push("--pipeline", sel.pipeline.as_slice());
+    push("--pipelines", &sel.pipelines);
+    push("--env", sel.env.as_slice());
+    for p in &sel.params {
+        push("--params", std::slice::from_ref(p));
+    }
+    if args.runner == RunnerChoice::Parallel {
+        push("--runner", &["parallel".to_string()]);
+    }
+    push("--nodes", &args.nodes);
+    push("--to-nodes", &args.to_nodes);
+    push("--from-inputs", &args.from_inputs);
+    push("--to-outputs", &args.to_outputs);
+    push("--tags", &args.tags);
+    push("--namespaces", &args.namespaces);
+    parts.push(format!("--from-nodes \"{}\"", from.join(",")));
+    parts.join(" ")
+}
+
+pub fn describe_error(err: &anyhow::Error, cli: &Cli) -> String {
+    let Some(runner::Error::Run(failure)) = err.downcast_ref::<runner::Error>() else {
+        return format!("error: {err:#}");
+    };
+    let mut text = format!("error: {failure}\n");
+    let Command::Run(args) = &cli.command else {
+        return text;
+    };
+    if failure.resume_from.is_empty() {
+        text.push_str("No node completed: repeat the previous command to try again.");
+    } else {
+        text.push_str(&format!(
+            "{} node(s) have not run. Completed outputs are saved; resume from the nearest nodes with persisted inputs:\n  {}",
+            failure.total - failure.completed,
+            resume_command(cli, args, &failure.resume_from)
+        ));
+    }
+    text
+}

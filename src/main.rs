@@ -1,0 +1,39 @@
+//! `roadsign`: the binary that wires the road-sign nodes into the generic
+//! runner and exposes the command line. Errors become exit codes here:
+//! 0 success, 2 usage or configuration (nothing ran), 1 a node failed.
+
+mod cli;
+mod commands;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.verbose);
+    match commands::dispatch(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{}", commands::describe_error(&err, &cli));
+            ExitCode::from(commands::exit_code(&err) as u8)
+        }
+    }
+}

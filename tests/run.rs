@@ -1,0 +1,251 @@
+//! `roadsign run` for real: datasets written, failures saved and resumable,
+//! parallel equal to sequential, environments and type checks.
+
+mod common;
+use common::Project;
+
+/// The repository's own project files.
+fn repo_project() -> Project {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |name: &str| std::fs::read_to_string(format!("{root}/{name}")).unwrap();
+    Project::new(&[
+        ("pipelines.yml", &read("pipelines.yml")),
+        ("catalog.yml", &read("catalog.yml")),
+        ("parameters.yml", &read("parameters.yml")),
+    ])
+}
+
+#[test]
+fn the_default_pipeline_writes_its_datasets() {
+    let p = repo_project();
+    let out = p.roadsign(&["run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 node(s) completed"));
+    let csv = p.read("data/03_primary/classes.csv");
+    assert!(
+        csv.starts_with("id,name,has_text,description\n0,speed_limit,true,"),
+        "{csv}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&p.read("data/08_reporting/classes.json")).unwrap();
+    assert_eq!(summary["classes"], 9);
+    assert_eq!(summary["classes_with_text"], 5);
+}
+
+#[test]
+fn params_overrides_and_env_overlays_reach_the_nodes() {
+    let p = repo_project();
+    p.write(
+        "conf/small/parameters.yml",
+        "classes:\n  - {name: stop, has_text: true}\n",
+    );
+    p.write(
+        "conf/small/catalog.yml",
+        "class_summary:\n  type: json.JSONDataset\n  filepath: ${env:SUMMARY_DIR,data/custom}/summary.json\n",
+    );
+    p.ok(&["run", "--env", "small"]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&p.read("data/custom/summary.json")).unwrap();
+    assert_eq!(summary["names"], serde_json::json!(["stop"]));
+}
+
+const FAILING: &str = r#"
+pipelines:
+  __default__:
+    nodes:
+      - {func: noop, name: make_table, outputs: table}
+      - {func: summarize_classes, name: summarize, inputs: table, outputs: summary}
+      - {func: noop, name: publish, inputs: summary, outputs: published}
+      - {func: noop, name: side, outputs: side_out}
+"#;
+
+#[test]
+fn a_failed_node_keeps_completed_outputs_and_says_how_to_resume() {
+    // `table` is persisted: resume from the failed node itself.
+    let p = Project::new(&[
+        ("pipelines.yml", FAILING),
+        (
+            "catalog.yml",
+            "table: {type: polars.CSVDataset, filepath: data/table.csv}\nside_out: {type: text.TextDataset, filepath: data/side.txt}\n",
+        ),
+    ]);
+    let stderr = p.fails(&["run"], 1);
+    assert!(stderr.contains("node 'summarize' failed:"), "{stderr}");
+    assert!(stderr.contains("2 node(s) have not run"), "{stderr}");
+    assert!(stderr.contains("  roadsign run --project-dir "), "{stderr}");
+    assert!(
+        stderr.trim_end().ends_with(" --from-nodes \"summarize\""),
+        "{stderr}"
+    );
+    assert!(p.file("data/table.csv").exists(), "completed output saved");
+    assert!(
+        p.file("data/side.txt").exists(),
+        "independent node ran first"
+    );
+
+    // `table` only in memory: the resume must start at its producer.
+    let p = Project::new(&[("pipelines.yml", FAILING)]);
+    let stderr = p.fails(&["run", "--runner", "parallel", "--params", "x=1"], 1);
+    assert!(stderr.contains("expected DataFrame, got Empty"), "{stderr}");
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with(" --params x=1 --runner parallel --from-nodes \"make_table\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn nothing_completed_means_repeat_the_command() {
+    let p = Project::new(&[(
+        "pipelines.yml",
+        "pipelines:\n  __default__:\n    nodes: [{func: build_class_table, inputs: params:classes, outputs: t}]\n",
+    ), ("parameters.yml", "classes: []\n")]);
+    let stderr = p.fails(&["run"], 1);
+    assert!(stderr.contains("no sign classes configured"), "{stderr}");
+    assert!(stderr.contains("No node completed"), "{stderr}");
+}
+
+#[test]
+fn parallel_and_sequential_give_the_same_files() {
+    let pipelines = r#"
+pipelines:
+  __default__:
+    nodes:
+      - {func: build_class_table, name: t1, inputs: params:classes, outputs: table}
+      - {func: summarize_classes, name: s1, inputs: table, outputs: summary_a}
+      - {func: summarize_classes, name: s2, inputs: table, outputs: summary_b}
+      - {func: build_class_table, name: t2, inputs: params:classes, outputs: table_copy}
+"#;
+    let catalog = "summary_a: {type: json.JSONDataset, filepath: data/a.json}\nsummary_b: {type: yaml.YAMLDataset, filepath: data/b.yml}\ntable_copy: {type: polars.ParquetDataset, filepath: data/t.parquet}\n";
+    let params =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/parameters.yml")).unwrap();
+    let seq = Project::new(&[
+        ("pipelines.yml", pipelines),
+        ("catalog.yml", catalog),
+        ("parameters.yml", &params),
+    ]);
+    let par = Project::new(&[
+        ("pipelines.yml", pipelines),
+        ("catalog.yml", catalog),
+        ("parameters.yml", &params),
+    ]);
+    seq.ok(&["run", "--runner", "sequential"]);
+    par.ok(&["run", "--runner", "parallel"]);
+    for file in ["data/a.json", "data/b.yml"] {
+        assert_eq!(seq.read(file), par.read(file), "{file}");
+    }
+    assert_eq!(
+        std::fs::read(seq.file("data/t.parquet")).unwrap(),
+        std::fs::read(par.file("data/t.parquet")).unwrap()
+    );
+}
+
+#[test]
+fn type_mismatches_and_missing_inputs_stop_before_running() {
+    let p = Project::new(&[
+        (
+            "pipelines.yml",
+            "pipelines:\n  __default__:\n    nodes:\n      - {func: noop, name: first, outputs: out}\n      - {func: summarize_classes, name: sum, inputs: report, outputs: s}\n",
+        ),
+        ("catalog.yml", "report: {type: json.JSONDataset, filepath: r.json}\nout: {type: text.TextDataset, filepath: out.txt}\n"),
+    ]);
+    let stderr = p.fails(&["run"], 2);
+    assert!(
+        stderr.contains("pipelines.yml:5: type mismatch in node 'sum': 'table' of 'summarize_classes' wants DataFrame, but dataset 'report' holds Value"),
+        "{stderr}"
+    );
+    assert!(!p.file("out.txt").exists(), "nothing ran");
+
+    let p = Project::new(&[(
+        "pipelines.yml",
+        "pipelines:\n  __default__:\n    nodes: [{func: noop, inputs: [a, params:x]}]\n",
+    )]);
+    let stderr = p.fails(&["run"], 2);
+    assert!(
+        stderr.contains("Pipeline input(s) ['a', 'params:x'] not found"),
+        "{stderr}"
+    );
+    // a dry run shows the plan and warns
+    let out = p.roadsign(&["run", "--dry-run"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: a real run would stop here"));
+
+    let p = Project::new(&[("pipelines.yml", "pipelines:\n  __default__:\n    nodes: [{func: build_class_table, inputs: [a, b], outputs: x}]\n")]);
+    let stderr = p.fails(&["run", "--dry-run"], 2);
+    assert!(
+        stderr.contains("the function has 1 inputs, the node gives 2"),
+        "{stderr}"
+    );
+    let p = Project::new(&[("pipelines.yml", "pipelines:\n  __default__:\n    nodes: [{func: build_class_table, inputs: {nope: a}, outputs: x}]\n")]);
+    let stderr = p.fails(&["run", "--dry-run"], 2);
+    assert!(
+        stderr.contains("unknown inputs name 'nope' (the function has: classes)"),
+        "{stderr}"
+    );
+    let stderr = repo_project().fails(&["run", "--load-versions", "class_table:2024"], 2);
+    assert!(stderr.contains("is not versioned"), "{stderr}");
+}
+
+#[test]
+fn catalog_and_pipeline_lists() {
+    let p = repo_project();
+    let text = p.ok(&["catalog", "list"]);
+    assert!(
+        text.contains("class_table    polars.CSVDataset  data/03_primary/classes.csv"),
+        "{text}"
+    );
+    let text = p.ok(&[
+        "catalog",
+        "list",
+        "--pipeline",
+        "classes",
+        "--format",
+        "json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["class_summary", "class_table", "params:classes"]);
+    let text = p.ok(&["pipeline", "list"]);
+    assert!(
+        text.starts_with("pipeline     nodes  description\n__default__  2\n"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&p.ok(&["pipeline", "list", "--format", "json"])).unwrap();
+    assert_eq!(json[1]["name"], "classes");
+}
+
+#[test]
+fn viz_renders_every_format() {
+    let p = repo_project();
+    let mermaid = p.ok(&["viz"]);
+    assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+    assert!(mermaid.contains("build_class_table()"));
+    assert!(p
+        .ok(&["viz", "--format", "dot"])
+        .starts_with("digraph pipeline {"));
+    let json: serde_json::Value =
+        serde_json::from_str(&p.ok(&["viz", "--format", "json"])).unwrap();
+    assert_eq!(json["nodes"].as_array().unwrap().len(), 2);
+    assert_eq!(json["edges"].as_array().unwrap().len(), 4);
+    let out = p.file("dag.html");
+    p.ok(&["viz", "--format", "html", "-o", out.to_str().unwrap()]);
+    let html = p.read("dag.html");
+    assert!(
+        html.contains("<svg") && html.contains("polars.CSVDataset") && html.contains("#reporting")
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "self-contained"
+    );
+}
