@@ -9,6 +9,16 @@ if ! command -v cargo >/dev/null 2>&1; then
   say "cargo not found: install the Rust toolchain with rustup first"; exit 1
 fi
 
+# Debian packages: ffmpeg (video clips).
+missing=()
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 components=$(rustup component list --installed 2>/dev/null || true)
 for c in rustfmt clippy llvm-tools; do
   if ! grep -q "^$c" <<<"$components"; then

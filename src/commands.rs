@@ -24,6 +24,13 @@ fn registry() -> FunctionRegistry {
     registry
 }
 
+/// Every dataset type a catalog can name: the runner's and the road-sign project's.
+fn dataset_types() -> DatasetTypes {
+    let mut types = DatasetTypes::builtin();
+    nodes::register_datasets(&mut types);
+    types
+}
+
 fn load_config(cli: &Cli, env: &Option<String>, params: &[String]) -> Result<ProjectConfig> {
     let options = LoadOptions {
         env: env.clone(),
@@ -42,7 +49,7 @@ pub fn dispatch(cli: &Cli) -> Result<()> {
         Command::Viz(args) => {
             let config = load_config(cli, &args.selection.env, &args.selection.params)?;
             let pipeline = build_pipeline(&config, &args.selection)?;
-            let catalog = Catalog::from_config(&config, &DatasetTypes::builtin())?;
+            let catalog = Catalog::from_config(&config, &dataset_types())?;
             let format = match args.format {
                 VizChoice::Mermaid => VizFormat::Mermaid,
                 VizChoice::Dot => VizFormat::Dot,
@@ -54,7 +61,7 @@ pub fn dispatch(cli: &Cli) -> Result<()> {
                 format,
                 &title,
                 &pipeline,
-                &dataset_types(&pipeline, &catalog),
+                &dataset_kinds(&pipeline, &catalog),
             );
             write_output(args.output.as_deref(), &text)
         }
@@ -84,7 +91,7 @@ fn write_output(path: Option<&std::path::Path>, text: &str) -> Result<()> {
 }
 
 /// The catalog type of every dataset a pipeline touches.
-fn dataset_types(pipeline: &Pipeline, catalog: &Catalog) -> viz::DatasetTypesByName {
+fn dataset_kinds(pipeline: &Pipeline, catalog: &Catalog) -> viz::DatasetTypesByName {
     pipeline
         .datasets()
         .into_iter()
@@ -118,7 +125,7 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
     let config = load_config(cli, &args.selection.env, &args.selection.params)?;
     let full = build_pipeline(&config, &args.selection)?;
     let pipeline = full.filter(&filters(args))?;
-    let mut catalog = Catalog::from_config(&config, &DatasetTypes::builtin())?;
+    let mut catalog = Catalog::from_config(&config, &dataset_types())?;
     if let Some(spec) = args.load_versions.first() {
         let dataset = spec.split(':').next().unwrap_or(spec);
         return Err(runner::Error::invalid(format!(
@@ -161,7 +168,7 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
 
 fn catalog_list(cli: &Cli, selection: &Selection, format: PlanFormat) -> Result<()> {
     let config = load_config(cli, &selection.env, &selection.params)?;
-    let catalog = Catalog::from_config(&config, &DatasetTypes::builtin())?;
+    let catalog = Catalog::from_config(&config, &dataset_types())?;
     let mut rows: BTreeMap<String, (String, String)> = catalog
         .describe()
         .into_iter()
@@ -169,7 +176,7 @@ fn catalog_list(cli: &Cli, selection: &Selection, format: PlanFormat) -> Result<
         .collect();
     if selection.pipeline.is_some() || !selection.pipelines.is_empty() {
         let pipeline = build_pipeline(&config, selection)?;
-        let used = dataset_types(&pipeline, &catalog);
+        let used = dataset_kinds(&pipeline, &catalog);
         rows.retain(|name, _| used.contains_key(name));
         for (name, kind) in used {
             rows.entry(name).or_insert((kind, String::new()));

@@ -15,16 +15,16 @@ fn repo_project() -> Project {
     ])
 }
 
+/// A small but complete default run: classes, generated scenes, YOLO layout.
+const SMALL: &str = "data_generation.scenes=6,data_generation.width=256,data_generation.height=256";
+
 #[test]
 fn the_default_pipeline_writes_its_datasets() {
     let p = repo_project();
-    let out = p.roadsign(&["run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("2 node(s) completed"));
+    let out = p.roadsign(&["run", "--params", SMALL]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("5 node(s) completed"), "{stderr}");
     let csv = p.read("data/03_primary/classes.csv");
     assert!(
         csv.starts_with("id,name,has_text,description\n0,speed_limit,true,"),
@@ -34,6 +34,18 @@ fn the_default_pipeline_writes_its_datasets() {
         serde_json::from_str(&p.read("data/08_reporting/classes.json")).unwrap();
     assert_eq!(summary["classes"], 9);
     assert_eq!(summary["classes_with_text"], 5);
+    assert!(p
+        .file("data/01_raw/road_signs/annotations/scene_00005.xml")
+        .is_file());
+    let yaml = p.read("data/05_model_input/yolo/data.yaml");
+    assert!(yaml.contains("nc: 9"), "{yaml}");
+    let labels = std::fs::read_dir(p.file("data/05_model_input/yolo/labels/train"))
+        .unwrap()
+        .count()
+        + std::fs::read_dir(p.file("data/05_model_input/yolo/labels/val"))
+            .unwrap()
+            .count();
+    assert_eq!(labels, 6);
 }
 
 #[test]
@@ -47,7 +59,7 @@ fn params_overrides_and_env_overlays_reach_the_nodes() {
         "conf/small/catalog.yml",
         "class_summary:\n  type: json.JSONDataset\n  filepath: ${env:SUMMARY_DIR,data/custom}/summary.json\n",
     );
-    p.ok(&["run", "--env", "small"]);
+    p.ok(&["run", "--env", "small", "--pipeline", "classes"]);
     let summary: serde_json::Value =
         serde_json::from_str(&p.read("data/custom/summary.json")).unwrap();
     assert_eq!(summary["names"], serde_json::json!(["stop"]));
@@ -217,7 +229,7 @@ fn catalog_and_pipeline_lists() {
     assert_eq!(names, ["class_summary", "class_table", "params:classes"]);
     let text = p.ok(&["pipeline", "list"]);
     assert!(
-        text.starts_with("pipeline     nodes  description\n__default__  2\n"),
+        text.starts_with("pipeline         nodes  description\n__default__      5\n"),
         "{text}"
     );
     let json: serde_json::Value =
@@ -228,18 +240,26 @@ fn catalog_and_pipeline_lists() {
 #[test]
 fn viz_renders_every_format() {
     let p = repo_project();
-    let mermaid = p.ok(&["viz"]);
+    let mermaid = p.ok(&["viz", "--pipeline", "classes"]);
     assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
     assert!(mermaid.contains("build_class_table()"));
     assert!(p
         .ok(&["viz", "--format", "dot"])
         .starts_with("digraph pipeline {"));
     let json: serde_json::Value =
-        serde_json::from_str(&p.ok(&["viz", "--format", "json"])).unwrap();
+        serde_json::from_str(&p.ok(&["viz", "--format", "json", "--pipeline", "classes"])).unwrap();
     assert_eq!(json["nodes"].as_array().unwrap().len(), 2);
     assert_eq!(json["edges"].as_array().unwrap().len(), 4);
     let out = p.file("dag.html");
-    p.ok(&["viz", "--format", "html", "-o", out.to_str().unwrap()]);
+    p.ok(&[
+        "viz",
+        "--format",
+        "html",
+        "-o",
+        out.to_str().unwrap(),
+        "--pipeline",
+        "classes",
+    ]);
     let html = p.read("dag.html");
     assert!(
         html.contains("<svg") && html.contains("polars.CSVDataset") && html.contains("#reporting")

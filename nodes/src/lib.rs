@@ -1,12 +1,20 @@
 //! # nodes — the road-sign project
 //!
-//! Node functions of the road-sign reader, registered into the runner by
-//! [`register`]. This crate grows with the project (data generation,
-//! YOLO detection, OCR); today it holds the class table the other stages
-//! share.
+//! Node functions of the road-sign reader and its dataset types, registered
+//! into the runner by [`register`] and [`register_datasets`]:
+//! synthetic scenes and dashcam clips ([`synth`]), annotated image sets in
+//! Pascal VOC, YOLO and COCO layouts ([`annotations`], [`datasets`]), and the
+//! first nodes of the detection pipeline ([`prepare`]).
+
+pub mod annotations;
+pub mod datasets;
+pub mod images;
+pub mod prepare;
+pub mod synth;
+pub mod voc;
 
 use polars::prelude::*;
-use runner::{FunctionRegistry, Params};
+use runner::{DatasetTypes, FunctionRegistry, Params};
 use serde::Deserialize;
 
 /// One sign class as configured in `parameters.yml`.
@@ -28,6 +36,14 @@ pub enum NodesError {
     DuplicateClass(String),
     #[error(transparent)]
     Table(#[from] PolarsError),
+    #[error("bad parameters: {0}")]
+    Params(String),
+    #[error("image: {0}")]
+    Image(String),
+    #[error("video: {0}")]
+    Video(String),
+    #[error("{0}")]
+    Data(String),
 }
 
 /// Builds the class table (id, name, has_text, description) from parameters,
@@ -69,8 +85,36 @@ pub fn summarize_classes(table: DataFrame) -> Result<serde_json::Value, NodesErr
     }))
 }
 
+/// Draws a dashcam-style clip (signs approaching) from `params:clip`.
+pub fn generate_dashcam_clip(
+    params: Params<synth::clip::ClipParams>,
+) -> Result<synth::clip::VideoClip, NodesError> {
+    synth::clip::generate_clip(&params.0)
+}
+
+/// Registers the project's dataset types (`voc.VOCDataset`, `yolo.YOLODataset`, ...).
+pub fn register_datasets(types: &mut DatasetTypes) {
+    datasets::register(types);
+}
+
 /// Registers every node function of the project.
 pub fn register(registry: &mut FunctionRegistry) {
+    registry
+        .register("generate_synthetic_data", synth::generate_synthetic_data)
+        .args(&["params"])
+        .describe("deterministic synthetic road scenes with French signs (Pascal VOC)");
+    registry
+        .register("generate_dashcam_clip", generate_dashcam_clip)
+        .args(&["params"])
+        .describe("a dashcam-style clip where signs approach and grow");
+    registry
+        .register("load_data", prepare::load_data)
+        .args(&["raw", "params"])
+        .describe("validate an annotated image set and map its classes");
+    registry
+        .register("preprocess_data", prepare::preprocess_data)
+        .args(&["data", "params"])
+        .describe("deterministic class-stratified train/val/test split");
     registry
         .register("build_class_table", build_class_table)
         .args(&["classes"])

@@ -107,6 +107,46 @@ impl FileLocation {
         Ok(())
     }
 
+    /// Writes a whole folder atomically: `fill` populates a temporary folder
+    /// beside the target, which then replaces the target in two renames.
+    pub fn write_dir_atomic(
+        &self,
+        fill: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Result<(), Error> {
+        let parent = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)
+            .map_err(|e| self.error("cannot create the folder of", e))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(parent)
+            .map_err(|e| self.error("cannot create a temporary folder for", e))?;
+        fill(tmp.path()).map_err(|e| self.error("cannot write", e))?;
+        let tmp = tmp.keep();
+        let old = parent.join(format!(
+            ".old-{}-{}",
+            self.path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("dataset"),
+            std::process::id()
+        ));
+        let had_old = self.path.exists();
+        if had_old {
+            std::fs::rename(&self.path, &old).map_err(|e| self.error("cannot move aside", e))?;
+        }
+        if let Err(e) = std::fs::rename(&tmp, &self.path) {
+            if had_old {
+                let _ = std::fs::rename(&old, &self.path);
+            }
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(self.error("cannot move into place", e));
+        }
+        if had_old {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        Ok(())
+    }
+
     /// A parse error that names the dataset and the file.
     pub fn parse_error(&self, err: impl std::fmt::Display) -> Error {
         self.error("cannot parse", err)
@@ -152,5 +192,23 @@ mod tests {
         let leftovers = std::fs::read_dir(dir.path().join("sub")).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file left behind");
         assert!(loc.exists());
+    }
+
+    #[test]
+    fn replaces_folders_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = FileLocation::resolve("d", "out/set", dir.path(), &Location::default()).unwrap();
+        let write = |name: &'static str| {
+            move |p: &Path| std::fs::write(p.join(name), "x").map_err(|e| e.to_string())
+        };
+        loc.write_dir_atomic(write("a.txt")).unwrap();
+        loc.write_dir_atomic(write("b.txt")).unwrap();
+        assert!(!loc.path().join("a.txt").exists(), "old content replaced");
+        assert!(loc.path().join("b.txt").exists());
+        let err = loc.write_dir_atomic(|_| Err("no".to_string())).unwrap_err();
+        assert!(err.to_string().contains("cannot write"));
+        assert!(loc.path().join("b.txt").exists(), "kept on failure");
+        let entries = std::fs::read_dir(dir.path().join("out")).unwrap().count();
+        assert_eq!(entries, 1, "no temporary folder left behind");
     }
 }

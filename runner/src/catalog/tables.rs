@@ -59,12 +59,14 @@ impl TableDataset {
             Some("zstd") => ParquetCompression::Zstd(None),
             Some("lz4") => ParquetCompression::Lz4Raw,
             Some("gzip") => ParquetCompression::Gzip(None),
-            Some(other) => return Err(options.error(
-                "save_args",
-                format!(
+            Some(other) => {
+                return Err(options.error(
+                    "save_args",
+                    format!(
                     "unknown parquet compression '{other}' (snappy, zstd, lz4, gzip, uncompressed)"
                 ),
-            )),
+                ))
+            }
         };
         save.finish()?;
         options.finish(&["filepath", "load_args", "save_args", "versioned"])?;

@@ -126,13 +126,16 @@ pub fn key_line(text: &str, path: &[&str]) -> Option<usize> {
     found.map(|i| i + 1)
 }
 
-/// The line of the `index`-th item (0-based) of the block list under `path`.
-pub fn list_item_line(text: &str, path: &[&str], index: usize) -> Option<usize> {
-    let key = key_line(text, path)?;
+/// The lines of the items of the block list under `path`, in order (one
+/// scan, so that locating every node of a large pipeline stays linear).
+pub fn list_item_lines(text: &str, path: &[&str]) -> Vec<usize> {
+    let Some(key) = key_line(text, path) else {
+        return Vec::new();
+    };
     let lines: Vec<&str> = text.lines().collect();
     let key_indent = indent_of(lines[key - 1]);
     let mut item_indent = None;
-    let mut seen = 0usize;
+    let mut found = Vec::new();
     for (i, line) in lines.iter().enumerate().skip(key) {
         if is_blank_or_comment(line) {
             continue;
@@ -146,13 +149,10 @@ pub fn list_item_line(text: &str, path: &[&str], index: usize) -> Option<usize> 
             item_indent = Some(indent);
         }
         if is_item && Some(indent) == item_indent {
-            if seen == index {
-                return Some(i + 1);
-            }
-            seen += 1;
+            found.push(i + 1);
         }
     }
-    None
+    found
 }
 
 #[cfg(test)]
@@ -218,18 +218,14 @@ other: 1
     #[test]
     fn finds_list_items() {
         assert_eq!(
-            list_item_line(TEXT, &["pipelines", "a", "nodes"], 0),
-            Some(5)
+            list_item_lines(TEXT, &["pipelines", "a", "nodes"]),
+            vec![5, 7]
         );
         assert_eq!(
-            list_item_line(TEXT, &["pipelines", "a", "nodes"], 1),
-            Some(7)
+            list_item_lines(TEXT, &["pipelines", "b", "nodes"]),
+            vec![12]
         );
-        assert_eq!(list_item_line(TEXT, &["pipelines", "a", "nodes"], 2), None);
-        assert_eq!(
-            list_item_line(TEXT, &["pipelines", "b", "nodes"], 0),
-            Some(12)
-        );
+        assert!(list_item_lines(TEXT, &["pipelines", "c", "nodes"]).is_empty());
     }
 
     #[test]

@@ -91,8 +91,13 @@ impl<'a> PipelineBuilder<'a> {
         let spec = &def.spec;
         let name = self.stack.last().cloned().unwrap_or_default();
         let mut nodes: Vec<Arc<Node>> = Vec::new();
+        let lines = if spec.nodes.is_empty() {
+            Vec::new()
+        } else {
+            yaml::list_item_lines(&def.file.text, &["pipelines", &name, "nodes"])
+        };
         for (i, node) in spec.nodes.iter().enumerate() {
-            let line = yaml::list_item_line(&def.file.text, &["pipelines", &name, "nodes"], i);
+            let line = lines.get(i).copied();
             let base = node.name.clone().unwrap_or_else(|| node.func.clone());
             let full = match &node.namespace {
                 Some(ns) => format!("{ns}.{base}"),

@@ -1,0 +1,42 @@
+//! Image conversions every stage needs.
+
+use image::{DynamicImage, RgbImage};
+
+/// 8-bit RGB from anything `image` decodes: 16-bit channels are scaled down,
+/// alpha is flattened over white (the public sets ship RGBA PNGs whose XML
+/// claims 3 channels).
+pub fn to_rgb8(img: &DynamicImage) -> RgbImage {
+    if !img.color().has_alpha() {
+        return img.to_rgb8();
+    }
+    let rgba = img.to_rgba8();
+    let mut out = RgbImage::new(rgba.width(), rgba.height());
+    for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
+        let a = p[3] as u32;
+        for i in 0..3 {
+            o[i] = ((p[i] as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Rgba};
+
+    #[test]
+    fn flattens_alpha_and_sixteen_bits() {
+        let rgba16: ImageBuffer<Rgba<u16>, Vec<u16>> =
+            ImageBuffer::from_pixel(2, 1, Rgba([65535, 0, 32896, 65535]));
+        let rgb = to_rgb8(&DynamicImage::ImageRgba16(rgba16));
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 0, 128]);
+        let clear = ImageBuffer::from_pixel(1, 1, Rgba([0u8, 0, 0, 0]));
+        assert_eq!(
+            to_rgb8(&DynamicImage::ImageRgba8(clear)).get_pixel(0, 0).0,
+            [255, 255, 255]
+        );
+        let rgb8 = DynamicImage::ImageRgb8(RgbImage::from_pixel(1, 1, image::Rgb([1, 2, 3])));
+        assert_eq!(to_rgb8(&rgb8).get_pixel(0, 0).0, [1, 2, 3]);
+    }
+}

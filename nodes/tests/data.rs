@@ -1,0 +1,281 @@
+//! The data stage end to end: generated scenes saved as Pascal VOC, loaded,
+//! validated, split and written as YOLO; bad files; the real photo set.
+
+use std::path::Path;
+
+use nodes::annotations::{SignDataset, Split};
+use nodes::prepare::{load_data, preprocess_data, LoadParams, SplitParams};
+use nodes::synth::{generate_synthetic_data, SynthParams};
+use runner::config::{LoadOptions, ProjectConfig};
+use runner::{Catalog, Data, DatasetTypes, Params};
+
+const CATALOG: &str = "\
+raw: {type: voc.VOCDataset, filepath: raw}
+yolo: {type: yolo.YOLODataset, filepath: yolo}
+";
+
+fn catalog(dir: &Path, text: &str) -> Catalog {
+    std::fs::write(
+        dir.join("pipelines.yml"),
+        "pipelines:\n  p:\n    nodes: [{func: noop}]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("catalog.yml"), text).unwrap();
+    let config = ProjectConfig::load(dir, &LoadOptions::default()).unwrap();
+    let mut types = DatasetTypes::builtin();
+    nodes::register_datasets(&mut types);
+    Catalog::from_config(&config, &types).unwrap()
+}
+
+fn synth(seed: u64, scenes: usize) -> SignDataset {
+    let p: SynthParams = serde_yaml::from_str(&format!(
+        "{{seed: {seed}, scenes: {scenes}, width: 320, height: 240}}"
+    ))
+    .unwrap();
+    generate_synthetic_data(Params(p)).unwrap()
+}
+
+fn load_params(strict: bool) -> LoadParams {
+    LoadParams {
+        classes: nodes::synth::CLASSES
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        class_map: [
+            ("speedlimit", "speed_limit"),
+            ("trafficlight", "traffic_light"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect(),
+        strict,
+        box_tolerance_px: 1.0,
+    }
+}
+
+fn get(catalog: &Catalog, name: &str) -> SignDataset {
+    catalog
+        .load(name)
+        .unwrap()
+        .downcast_ref::<SignDataset>()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn voc_to_yolo_round_trips_boxes_within_a_pixel() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog(dir.path(), CATALOG);
+    let generated = synth(5, 16);
+    catalog.save("raw", &Data::new(generated.clone())).unwrap();
+    assert!(dir.path().join("raw/images/scene_00000.jpg").is_file());
+    assert!(dir.path().join("raw/annotations/scene_00000.xml").is_file());
+
+    let raw = get(&catalog, "raw");
+    assert_eq!(raw.records.len(), 16);
+    let loaded = load_data(raw, Params(load_params(true))).unwrap();
+    assert!(loaded.problems.is_empty());
+    let split = preprocess_data(
+        loaded,
+        Params(SplitParams {
+            seed: 1,
+            val_fraction: 0.25,
+            test_fraction: 0.0,
+            keep_existing: true,
+        }),
+    )
+    .unwrap();
+    catalog.save("yolo", &Data::new(split.clone())).unwrap();
+    let yaml = std::fs::read_to_string(dir.path().join("yolo/data.yaml")).unwrap();
+    assert!(
+        yaml.contains("nc: 9") && yaml.contains("- speed_limit"),
+        "{yaml}"
+    );
+
+    let back = get(&catalog, "yolo");
+    assert_eq!(back.records.len(), 16);
+    for original in &generated.records {
+        let round = back.records.iter().find(|r| r.id == original.id).unwrap();
+        assert_eq!(
+            round.split,
+            split
+                .records
+                .iter()
+                .find(|r| r.id == original.id)
+                .unwrap()
+                .split
+        );
+        assert_eq!(round.objects.len(), original.objects.len());
+        for (a, b) in original.objects.iter().zip(&round.objects) {
+            assert_eq!(a.class, b.class);
+            for (x, y) in [
+                (a.bbox.xmin, b.bbox.xmin),
+                (a.bbox.ymin, b.bbox.ymin),
+                (a.bbox.xmax, b.bbox.xmax),
+                (a.bbox.ymax, b.bbox.ymax),
+            ] {
+                assert!((x - y).abs() <= 1.0, "{a:?} vs {b:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_files_are_reported_by_name_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog(dir.path(), CATALOG);
+    catalog.save("raw", &Data::new(synth(9, 5))).unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::write(
+        raw.join("annotations/scene_00000.xml"),
+        "<annotation><object>",
+    )
+    .unwrap();
+    std::fs::remove_file(raw.join("images/scene_00001.jpg")).unwrap();
+    std::fs::write(raw.join("images/scene_00002.jpg"), b"not a jpeg").unwrap();
+    let xml = std::fs::read_to_string(raw.join("annotations/scene_00003.xml")).unwrap();
+    std::fs::write(
+        raw.join("annotations/scene_00003.xml"),
+        xml.replacen("<name>", "<name>unicorn_", 1),
+    )
+    .unwrap();
+    let outside = "<annotation><filename>scene_00004.jpg</filename><object><name>stop</name><bndbox><xmin>300</xmin><ymin>10</ymin><xmax>900</xmax><ymax>50</ymax></bndbox></object></annotation>";
+    std::fs::write(raw.join("annotations/scene_00004.xml"), outside).unwrap();
+
+    let loaded = load_data(get(&catalog, "raw"), Params(load_params(false))).unwrap();
+    let reasons: Vec<String> = loaded
+        .problems
+        .iter()
+        .map(|p| format!("{}: {}", p.file, p.reason))
+        .collect();
+    assert_eq!(loaded.problems.len(), 5, "{reasons:#?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("scene_00000.xml: bad VOC XML")),
+        "{reasons:#?}"
+    );
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("scene_00001.xml: its image is missing")));
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("scene_00002.jpg: unreadable image")));
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("unknown class 'unicorn_")));
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("outside the 320x240 image")));
+    let err = load_data(get(&catalog, "raw"), Params(load_params(true))).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("5 of 5 entries are unusable (strict mode)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn splits_are_deterministic_and_stratified() {
+    let data = load_data(synth(2, 120), Params(load_params(true))).unwrap();
+    let split = |seed| {
+        preprocess_data(
+            data.clone(),
+            Params(SplitParams {
+                seed,
+                val_fraction: 0.2,
+                test_fraction: 0.1,
+                keep_existing: true,
+            }),
+        )
+        .unwrap()
+    };
+    let (a, b, c) = (split(4), split(4), split(5));
+    let of = |d: &SignDataset| {
+        d.records
+            .iter()
+            .map(|r| r.split.unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(&a), of(&b));
+    assert_ne!(of(&a), of(&c));
+    let val = a
+        .records
+        .iter()
+        .filter(|r| r.split == Some(Split::Val))
+        .count();
+    let test = a
+        .records
+        .iter()
+        .filter(|r| r.split == Some(Split::Test))
+        .count();
+    assert!((20..=28).contains(&val), "val {val}");
+    assert!((8..=16).contains(&test), "test {test}");
+    // every class present in train also reaches val
+    for class in nodes::synth::CLASSES {
+        let in_val = a
+            .records
+            .iter()
+            .filter(|r| r.split == Some(Split::Val))
+            .any(|r| r.objects.iter().any(|o| o.class == class));
+        assert!(in_val, "{class} missing from val");
+    }
+    assert!(preprocess_data(
+        data,
+        Params(SplitParams {
+            seed: 1,
+            val_fraction: 0.7,
+            test_fraction: 0.4,
+            keep_existing: true
+        })
+    )
+    .is_err());
+}
+
+#[test]
+fn the_real_photo_set_loads_completely() {
+    let root =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/road-sign-detection");
+    if !root.is_dir() {
+        eprintln!("SKIPPED: {} is absent", root.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "raw: {{type: voc.VOCDataset, filepath: {}, splits: {{train: train, val: dev}}}}\n",
+        root.display()
+    );
+    let catalog = catalog(dir.path(), &text);
+    let raw = get(&catalog, "raw");
+    assert!(raw.problems.is_empty(), "{:?}", raw.problems);
+    assert_eq!(raw.records.len(), 677);
+    let loaded = load_data(raw, Params(load_params(true))).unwrap();
+    assert_eq!(loaded.records.len(), 677);
+    assert_eq!(
+        loaded
+            .records
+            .iter()
+            .filter(|r| r.split == Some(Split::Val))
+            .count(),
+        140
+    );
+    assert_eq!(loaded.object_count(), 723 + 224);
+    let kept = preprocess_data(
+        loaded,
+        Params(SplitParams {
+            seed: 0,
+            val_fraction: 0.2,
+            test_fraction: 0.0,
+            keep_existing: true,
+        }),
+    )
+    .unwrap();
+    assert_eq!(
+        kept.records
+            .iter()
+            .filter(|r| r.split == Some(Split::Train))
+            .count(),
+        537,
+        "train/ and dev/ are kept"
+    );
+}
