@@ -619,7 +619,10 @@ def run_case(seed: int, binary: Path, workdir: Path) -> dict:
         kedro = {"error": build_error, "stage": "build"}
     else:
         try:
-            kedro = describe(full.filter(**filters))
+            # Kedro's CLI strips each comma-separated item and drops empty ones
+            # before calling Pipeline.filter; roadsign gets the raw flags.
+            cli = {k: [x.strip() for x in v if x.strip()] for k, v in filters.items()}
+            kedro = describe(full.filter(**{k: v for k, v in cli.items() if v}))
         except Exception as exc:  # noqa: BLE001
             kedro = {"error": f"{type(exc).__name__}: {exc}", "stage": "filter"}
 

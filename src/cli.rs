@@ -59,7 +59,7 @@ impl Selection {
     pub fn pipeline_names(&self) -> Vec<String> {
         match (&self.pipeline, self.pipelines.is_empty()) {
             (Some(p), _) => vec![p.clone()],
-            (None, false) => self.pipelines.clone(),
+            (None, false) => crate::commands::clean(&self.pipelines),
             (None, true) => vec!["__default__".to_string()],
         }
     }

@@ -109,15 +109,24 @@ fn dataset_kinds(pipeline: &Pipeline, catalog: &Catalog) -> viz::DatasetTypesByN
         .collect()
 }
 
+/// Comma lists as Kedro's CLI reads them: items trimmed, empty items dropped.
+pub fn clean(items: &[String]) -> Vec<String> {
+    items
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 fn filters(args: &RunArgs) -> Filters {
     Filters {
-        tags: args.tags.clone(),
-        from_nodes: args.from_nodes.clone(),
-        to_nodes: args.to_nodes.clone(),
-        node_names: args.nodes.clone(),
-        from_inputs: args.from_inputs.clone(),
-        to_outputs: args.to_outputs.clone(),
-        namespaces: args.namespaces.clone(),
+        tags: clean(&args.tags),
+        from_nodes: clean(&args.from_nodes),
+        to_nodes: clean(&args.to_nodes),
+        node_names: clean(&args.nodes),
+        from_inputs: clean(&args.from_inputs),
+        to_outputs: clean(&args.to_outputs),
+        namespaces: clean(&args.namespaces),
     }
 }
 

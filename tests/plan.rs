@@ -150,6 +150,39 @@ fn namespaces_prefix_unmapped_names_like_kedro() {
 }
 
 #[test]
+fn comma_lists_are_read_like_kedros_cli() {
+    let p = project();
+    let names = |args: &[&str]| plan_names(&p.plan(args));
+    assert_eq!(
+        names(&["--nodes", "read, preprocess,"]),
+        ["preprocess", "read"]
+    );
+    assert_eq!(
+        names(&["--tags", ""]).len(),
+        5,
+        "an empty list is no filter"
+    );
+    let stderr = p.fails(&["run", "--dry-run", "--nodes", "read,read"], 2);
+    assert!(
+        stderr.contains("appear more than once: ['read']"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn transcoded_datasets_link_their_writer_and_readers() {
+    let p = Project::new(&[(
+        "pipelines.yml",
+        "pipelines:\n  __default__:\n    nodes:\n      - {func: noop, name: w, inputs: in, outputs: d@pandas}\n      - {func: noop, name: r, inputs: d@spark, outputs: out}\n",
+    )]);
+    let plan = p.plan(&[]);
+    assert_eq!(plan_names(&plan), ["w", "r"]);
+    assert_eq!(plan["free_inputs"], json!(["in"]));
+    assert_eq!(plan_names(&p.plan(&["--to-outputs", "d"])), ["w"]);
+    assert_eq!(plan_names(&p.plan(&["--from-inputs", "d@spark"])), ["r"]);
+}
+
+#[test]
 fn text_plan_lists_inputs_nodes_and_outputs() {
     let p = project();
     let text = p.ok(&["run", "--dry-run", "--pipeline", "ocr"]);
@@ -217,7 +250,7 @@ fn invalid_pipelines_are_reported_with_file_and_line() {
         &["Output(s) ['x'] are returned by more than one node", "pipelines.yml:4", "pipelines.yml:5"],
     );
     pipelines_error(
-        "pipelines:\n  __default__:\n    nodes:\n      - {func: noop, name: a}\n      - {func: nosuch, name: b}\n",
+        "pipelines:\n  __default__:\n    nodes:\n      - {func: noop, name: a, outputs: x}\n      - {func: nosuch, name: b, inputs: x}\n",
         &["pipelines.yml:5: node 'b': unknown function 'nosuch'"],
     );
     pipelines_error(
@@ -241,4 +274,11 @@ fn invalid_pipelines_are_reported_with_file_and_line() {
         &["Failed to map datasets and/or parameters onto the nodes provided: ['q']"],
     );
     pipelines_error("pipelines:\n  __default__: {}\n", &["has no nodes"]);
+    pipelines_error(
+        "pipelines:\n  __default__:\n    nodes: [{func: noop, name: lonely}]\n",
+        &[
+            "Invalid Node definition: node 'lonely'",
+            "must have some inputs or outputs",
+        ],
+    );
 }

@@ -21,7 +21,7 @@ pub use options::EntryOptions;
 use crate::config::{params, ProjectConfig};
 use crate::data::{Data, TypeDesc};
 use crate::error::Error;
-use crate::pipeline::is_parameter;
+use crate::pipeline::{is_parameter, node::strip_transcoding};
 use files::{TextFileDataset, TextFormat};
 use tables::TableDataset;
 
@@ -133,10 +133,21 @@ impl Catalog {
     /// Gives every undeclared, non-parameter name an in-memory dataset.
     pub fn add_memory_datasets<'a>(&mut self, names: impl IntoIterator<Item = &'a String>) {
         for name in names {
-            if !is_parameter(name) && !self.datasets.contains_key(name) {
+            let key = self.storage_name(name).to_string();
+            if !is_parameter(name) && !self.datasets.contains_key(&key) {
                 self.datasets
-                    .insert(name.clone(), Arc::new(MemoryDataset::new(name)));
+                    .insert(key.clone(), Arc::new(MemoryDataset::new(&key)));
             }
+        }
+    }
+
+    /// The name data is kept under: a declared name as it is; an undeclared
+    /// transcoded name (`d@fmt`) shares the memory of its base dataset `d`.
+    pub fn storage_name<'a>(&self, name: &'a str) -> &'a str {
+        if self.declared.contains_key(name) {
+            name
+        } else {
+            strip_transcoding(name)
         }
     }
 
@@ -163,12 +174,11 @@ impl Catalog {
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Dataset>> {
-        self.datasets.get(name)
+        self.datasets.get(self.storage_name(name))
     }
 
     fn dataset(&self, name: &str) -> Result<&Arc<dyn Dataset>, Error> {
-        self.datasets
-            .get(name)
+        self.get(name)
             .ok_or_else(|| Error::dataset(name, "not in the catalog"))
     }
 
@@ -202,16 +212,16 @@ impl Catalog {
         if is_parameter(name) {
             return Some(TypeDesc::of::<Value>());
         }
-        self.datasets.get(name).and_then(|d| d.value_type())
+        self.get(name).and_then(|d| d.value_type())
     }
 
     /// In-memory (or undeclared) data does not survive the run.
     pub fn is_ephemeral(&self, name: &str) -> bool {
-        !is_parameter(name) && self.datasets.get(name).is_none_or(|d| d.is_ephemeral())
+        !is_parameter(name) && self.get(name).is_none_or(|d| d.is_ephemeral())
     }
 
     pub fn release(&self, name: &str) {
-        if let Some(d) = self.datasets.get(name) {
+        if let Some(d) = self.get(name) {
             d.release();
         }
     }
@@ -337,7 +347,17 @@ m: {type: memory.MemoryDataset}
         assert!(catalog.load("params:zz").is_err());
         assert!(catalog.save("params:a", &Data::empty()).is_err());
         assert!(catalog.exists("params:a").unwrap());
-        catalog.add_memory_datasets(&["x".to_string(), "params:a".to_string()]);
+        catalog.add_memory_datasets(&[
+            "x".to_string(),
+            "params:a".to_string(),
+            "t@fmt".to_string(),
+        ]);
+        catalog.save("t@fmt", &Data::new(2_i64)).unwrap();
+        assert_eq!(
+            catalog.load("t@other").unwrap().downcast_ref::<i64>(),
+            Some(&2),
+            "transcodings share memory"
+        );
         assert!(!catalog.can_provide("x"), "memory data is not a free input");
         catalog.save("x", &Data::new(1_i64)).unwrap();
         catalog.release("x");

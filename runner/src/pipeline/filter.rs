@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use super::graph::{quoted_list, Pipeline};
+use super::node::strip_transcoding;
 use crate::error::Error;
 
 /// The filter flags of `roadsign run` (SPEC §2). Empty lists are "not given".
@@ -62,7 +63,9 @@ impl Pipeline {
             .collect()
     }
 
-    /// Exactly the named nodes; unknown names are an error.
+    /// Exactly the named nodes; unknown names are an error, and so is a name
+    /// given twice (Kedro builds a pipeline of the named nodes, which refuses
+    /// duplicates).
     pub fn only_nodes(&self, names: &[String]) -> Result<Selection, Error> {
         let unknown: BTreeSet<&String> = names
             .iter()
@@ -84,7 +87,13 @@ impl Pipeline {
             }
             return Err(Error::invalid(message));
         }
-        Ok(names.iter().filter_map(|n| self.index_of(n)).collect())
+        let selection: Selection = names.iter().filter_map(|n| self.index_of(n)).collect();
+        if selection.len() < names.len() {
+            let mut seen = BTreeSet::new();
+            let repeated: BTreeSet<&String> = names.iter().filter(|n| !seen.insert(*n)).collect();
+            return Err(duplicate_nodes(repeated));
+        }
+        Ok(selection)
     }
 
     /// The named nodes and everything downstream of them.
@@ -92,7 +101,8 @@ impl Pipeline {
         let mut selection = self.only_nodes(names)?;
         let outputs: Vec<String> = selection
             .iter()
-            .flat_map(|&i| self.nodes()[i].outputs.iter().cloned())
+            .flat_map(|&i| self.nodes()[i].outputs.iter())
+            .map(|d| strip_transcoding(d).to_string())
             .collect();
         selection.extend(self.from_inputs(&outputs)?);
         Ok(selection)
@@ -103,7 +113,8 @@ impl Pipeline {
         let mut selection = self.only_nodes(names)?;
         let inputs: Vec<String> = selection
             .iter()
-            .flat_map(|&i| self.nodes()[i].inputs.iter().cloned())
+            .flat_map(|&i| self.nodes()[i].inputs.iter())
+            .map(|d| strip_transcoding(d).to_string())
             .collect();
         selection.extend(self.to_outputs(&inputs)?);
         Ok(selection)
@@ -111,7 +122,11 @@ impl Pipeline {
 
     fn check_datasets_exist(&self, datasets: &[String]) -> Result<(), Error> {
         let known = self.datasets();
-        let missing: BTreeSet<&String> = datasets.iter().filter(|d| !known.contains(*d)).collect();
+        let bases: BTreeSet<&str> = known.iter().map(|d| strip_transcoding(d)).collect();
+        let missing: BTreeSet<&String> = datasets
+            .iter()
+            .filter(|d| !known.contains(*d) && !bases.contains(d.as_str()))
+            .collect();
         if missing.is_empty() {
             Ok(())
         } else {
@@ -126,9 +141,14 @@ impl Pipeline {
     pub fn from_inputs(&self, datasets: &[String]) -> Result<Selection, Error> {
         self.check_datasets_exist(datasets)?;
         let mut selection = Selection::new();
+        // `d@fmt` names one transcoding exactly; `d` names all of them.
         let mut queue: VecDeque<usize> = datasets
             .iter()
-            .flat_map(|d| self.consumers_of(d).iter().copied())
+            .flat_map(|d| {
+                self.consumers_of(d).iter().copied().filter(move |&i| {
+                    strip_transcoding(d) == d || self.nodes()[i].inputs.contains(d)
+                })
+            })
             .collect();
         while let Some(i) = queue.pop_front() {
             if selection.insert(i) {
@@ -146,7 +166,10 @@ impl Pipeline {
         let mut selection = Selection::new();
         let mut queue: VecDeque<usize> = datasets
             .iter()
-            .filter_map(|d| self.producer_of(d))
+            .filter_map(|d| {
+                self.producer_of(d)
+                    .filter(|&i| strip_transcoding(d) == d || self.nodes()[i].outputs.contains(d))
+            })
             .collect();
         while let Some(i) = queue.pop_front() {
             if selection.insert(i) {
@@ -160,6 +183,7 @@ impl Pipeline {
     pub fn only_nodes_with_namespaces(&self, namespaces: &[String]) -> Result<Selection, Error> {
         let mut selection = Selection::new();
         let mut unmatched = Vec::new();
+        let mut repeated = BTreeSet::new();
         for ns in namespaces {
             let prefix = format!("{ns}.");
             let matching: Vec<usize> = (0..self.len())
@@ -173,7 +197,11 @@ impl Pipeline {
             if matching.is_empty() {
                 unmatched.push(ns.clone());
             }
-            selection.extend(matching);
+            for i in matching {
+                if !selection.insert(i) {
+                    repeated.insert(&self.nodes()[i].name);
+                }
+            }
         }
         if !unmatched.is_empty() {
             return Err(Error::invalid(format!(
@@ -181,8 +209,19 @@ impl Pipeline {
                 quoted_list(&unmatched)
             )));
         }
+        if !repeated.is_empty() {
+            // Kedro collects a node once per matching namespace, then refuses the repeat.
+            return Err(duplicate_nodes(repeated));
+        }
         Ok(selection)
     }
+}
+
+fn duplicate_nodes<'a>(names: impl IntoIterator<Item = &'a String>) -> Error {
+    Error::invalid(format!(
+        "Pipeline nodes must have unique names. The following node names appear more than once: {}",
+        quoted_list(names)
+    ))
 }
 
 #[cfg(test)]
@@ -298,5 +337,13 @@ mod tests {
             ..Default::default()
         };
         assert!(run(&p, f).unwrap_err().contains("no nodes"));
+        // a node selected twice is refused, as Kedro refuses duplicate nodes
+        let f = Filters {
+            namespaces: v(&["ns", "ns.inner"]),
+            ..Default::default()
+        };
+        assert!(run(&p, f)
+            .unwrap_err()
+            .contains("appear more than once: ['ns.inner.d']"));
     }
 }

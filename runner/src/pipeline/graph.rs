@@ -11,7 +11,7 @@ use std::sync::Arc;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::node::Node;
+use super::node::{strip_transcoding, Node};
 use crate::error::Error;
 
 #[derive(Clone, Debug)]
@@ -52,22 +52,33 @@ impl Pipeline {
         let mut producer: HashMap<String, usize> = HashMap::new();
         let mut duplicate_outputs = BTreeSet::new();
         for (i, node) in unique.iter().enumerate() {
+            if node.inputs.is_empty() && node.outputs.is_empty() {
+                return Err(Error::invalid(format!(
+                    "Invalid Node definition: node '{}' ({}) must have some inputs or outputs",
+                    node.name, node.origin
+                )));
+            }
             for output in &node.outputs {
-                if node.inputs.contains(output) {
+                let base = strip_transcoding(output);
+                if node.inputs.iter().any(|i| strip_transcoding(i) == base) {
                     return Err(Error::invalid(format!(
                         "node '{}' ({}) reads and writes the same dataset '{output}'",
                         node.name, node.origin
                     )));
                 }
-                if producer.insert(output.clone(), i).is_some() {
-                    duplicate_outputs.insert(output.clone());
+                if producer.insert(base.to_string(), i).is_some() {
+                    duplicate_outputs.insert(base.to_string());
                 }
             }
         }
         if !duplicate_outputs.is_empty() {
             let writers: Vec<String> = unique
                 .iter()
-                .filter(|n| n.outputs.iter().any(|o| duplicate_outputs.contains(o)))
+                .filter(|n| {
+                    n.outputs
+                        .iter()
+                        .any(|o| duplicate_outputs.contains(strip_transcoding(o)))
+                })
                 .map(|n| format!("'{}' ({})", n.name, n.origin))
                 .collect();
             return Err(Error::invalid(format!(
@@ -78,13 +89,31 @@ impl Pipeline {
         }
 
         let mut consumers: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut bare = BTreeSet::new();
+        let mut transcoded = BTreeSet::new();
         for (i, node) in unique.iter().enumerate() {
             for input in &node.inputs {
-                let list = consumers.entry(input.clone()).or_default();
+                let list = consumers
+                    .entry(strip_transcoding(input).to_string())
+                    .or_default();
                 if list.last() != Some(&i) {
                     list.push(i);
                 }
             }
+            for name in node.inputs.iter().chain(&node.outputs) {
+                if name.contains('@') {
+                    transcoded.insert(strip_transcoding(name).to_string());
+                } else {
+                    bare.insert(name.clone());
+                }
+            }
+        }
+        let mixed: Vec<&String> = bare.intersection(&transcoded).collect();
+        if !mixed.is_empty() {
+            return Err(Error::invalid(format!(
+                "The following datasets are used with transcoding, but were referenced without the separator: {}",
+                quoted_list(mixed)
+            )));
         }
 
         let mut graph: DiGraph<usize, ()> = DiGraph::with_capacity(unique.len(), unique.len());
@@ -92,7 +121,7 @@ impl Pipeline {
         let mut parents: Vec<Vec<usize>> = vec![Vec::new(); unique.len()];
         for (child, node) in unique.iter().enumerate() {
             for input in &node.inputs {
-                if let Some(&parent) = producer.get(input) {
+                if let Some(&parent) = producer.get(strip_transcoding(input)) {
                     if !parents[child].contains(&parent) {
                         parents[child].push(parent);
                         graph.add_edge(index[parent], index[child], ());
@@ -188,46 +217,54 @@ impl Pipeline {
         self.index_of(name).map(|i| &self.nodes[i])
     }
 
-    /// The node that writes a dataset.
+    /// The node that writes a dataset (any transcoding of it).
     pub fn producer_of(&self, dataset: &str) -> Option<usize> {
-        self.producer.get(dataset).copied()
+        self.producer.get(strip_transcoding(dataset)).copied()
     }
 
-    /// The nodes that read a dataset.
+    /// The nodes that read a dataset (any transcoding of it).
     pub fn consumers_of(&self, dataset: &str) -> &[usize] {
-        self.consumers.get(dataset).map_or(&[], Vec::as_slice)
+        self.consumers
+            .get(strip_transcoding(dataset))
+            .map_or(&[], Vec::as_slice)
     }
 
+    /// Every input name, as written.
     pub fn all_inputs(&self) -> BTreeSet<String> {
-        self.consumers.keys().cloned().collect()
+        self.nodes
+            .iter()
+            .flat_map(|n| n.inputs.iter().cloned())
+            .collect()
     }
 
+    /// Every output name, as written.
     pub fn all_outputs(&self) -> BTreeSet<String> {
-        self.producer.keys().cloned().collect()
+        self.nodes
+            .iter()
+            .flat_map(|n| n.outputs.iter().cloned())
+            .collect()
     }
 
     /// Datasets read but not produced: what must exist before the run.
     pub fn inputs(&self) -> BTreeSet<String> {
-        self.consumers
-            .keys()
-            .filter(|d| !self.producer.contains_key(*d))
-            .cloned()
+        self.all_inputs()
+            .into_iter()
+            .filter(|d| !self.producer.contains_key(strip_transcoding(d)))
             .collect()
     }
 
     /// Datasets produced but not read: what the run leaves behind.
     pub fn outputs(&self) -> BTreeSet<String> {
-        self.producer
-            .keys()
-            .filter(|d| !self.consumers.contains_key(*d))
-            .cloned()
+        self.all_outputs()
+            .into_iter()
+            .filter(|d| !self.consumers.contains_key(strip_transcoding(d)))
             .collect()
     }
 
-    /// Every dataset the pipeline touches.
+    /// Every dataset the pipeline touches, as written.
     pub fn datasets(&self) -> BTreeSet<String> {
         let mut all = self.all_inputs();
-        all.extend(self.producer.keys().cloned());
+        all.extend(self.all_outputs());
         all
     }
 

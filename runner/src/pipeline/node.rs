@@ -25,17 +25,30 @@ pub struct Node {
 }
 
 impl Node {
-    /// Two nodes are the same node when everything but their origin matches
-    /// (composing a pipeline twice brings the same node twice).
+    /// Two nodes are the same node when their name, inputs and outputs match
+    /// (Kedro's node identity: tags and function do not count, so composing
+    /// a pipeline with a re-tagged copy of itself keeps the first copy).
     pub fn same_as(&self, other: &Node) -> bool {
+        fn key(datasets: &[String], keys: &Option<Vec<String>>) -> Vec<(String, String)> {
+            match keys {
+                // a map is the same map whatever the order it was written in
+                Some(keys) => {
+                    let mut pairs: Vec<(String, String)> =
+                        keys.iter().cloned().zip(datasets.iter().cloned()).collect();
+                    pairs.sort();
+                    pairs
+                }
+                None => datasets
+                    .iter()
+                    .map(|d| (String::new(), d.clone()))
+                    .collect(),
+            }
+        }
         self.name == other.name
-            && self.func == other.func
-            && self.inputs == other.inputs
-            && self.input_keys == other.input_keys
-            && self.outputs == other.outputs
-            && self.output_keys == other.output_keys
-            && self.tags == other.tags
-            && self.namespace == other.namespace
+            && self.input_keys.is_some() == other.input_keys.is_some()
+            && self.output_keys.is_some() == other.output_keys.is_some()
+            && key(&self.inputs, &self.input_keys) == key(&other.inputs, &other.input_keys)
+            && key(&self.outputs, &self.output_keys) == key(&other.outputs, &other.output_keys)
     }
 
     /// Every namespace level, outer first: `a.b` gives `a`, `a.b`.
@@ -46,6 +59,12 @@ impl Node {
         let parts: Vec<&str> = ns.split('.').collect();
         (1..=parts.len()).map(|n| parts[..n].join(".")).collect()
     }
+}
+
+/// The dataset behind a transcoded name: `cars@spark` → `cars` (Kedro's
+/// transcoding: one dataset, read or written through different types).
+pub fn strip_transcoding(dataset: &str) -> &str {
+    dataset.split_once('@').map_or(dataset, |(base, _)| base)
 }
 
 /// `params:x` or `parameters`: inputs served from the parameter tree.

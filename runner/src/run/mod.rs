@@ -170,8 +170,13 @@ impl<'a> Executor<'a> {
         }
         let mut reads_left = HashMap::new();
         for node in pipeline.nodes() {
-            for input in node.inputs.iter().collect::<BTreeSet<_>>() {
-                *reads_left.entry(input.as_str()).or_insert(0) += 1;
+            let stored: BTreeSet<&str> = node
+                .inputs
+                .iter()
+                .map(|d| catalog.storage_name(d))
+                .collect();
+            for input in stored {
+                *reads_left.entry(input).or_insert(0) += 1;
             }
         }
         let progress = if options.progress && std::io::stderr().is_terminal() {
@@ -193,7 +198,11 @@ impl<'a> Executor<'a> {
             children,
             waiting_on,
             reads_left,
-            outputs: pipeline.outputs(),
+            outputs: pipeline
+                .outputs()
+                .iter()
+                .map(|d| catalog.storage_name(d).to_string())
+                .collect(),
             done: BTreeSet::new(),
             report: RunReport::default(),
             failures: Vec::new(),
@@ -236,15 +245,17 @@ impl<'a> Executor<'a> {
         self.report.completed.push((name.clone(), elapsed));
         self.progress.inc(1);
         self.progress.set_message(name.clone());
-        for input in self.pipeline.nodes()[i]
+        let catalog = self.catalog;
+        let stored: BTreeSet<&str> = self.pipeline.nodes()[i]
             .inputs
             .iter()
-            .collect::<BTreeSet<_>>()
-        {
-            if let Some(left) = self.reads_left.get_mut(input.as_str()) {
+            .map(|d| catalog.storage_name(d))
+            .collect();
+        for input in stored {
+            if let Some(left) = self.reads_left.get_mut(input) {
                 *left -= 1;
-                if *left == 0 && !self.outputs.contains(input) && self.catalog.is_ephemeral(input) {
-                    self.catalog.release(input);
+                if *left == 0 && !self.outputs.contains(input) && catalog.is_ephemeral(input) {
+                    catalog.release(input);
                 }
             }
         }
