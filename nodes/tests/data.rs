@@ -279,3 +279,31 @@ fn the_real_photo_set_loads_completely() {
         "train/ and dev/ are kept"
     );
 }
+
+#[test]
+fn coco_json_reads_into_the_same_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog(dir.path(), "raw: {type: voc.VOCDataset, filepath: raw}\ncoco: {type: coco.COCODataset, filepath: raw/images/coco.json}\n");
+    let generated = synth(11, 3);
+    catalog.save("raw", &Data::new(generated.clone())).unwrap();
+    let first = &generated.records[0];
+    let o = &first.objects[0];
+    let coco = serde_json::json!({
+        "images": [
+            {"id": 1, "file_name": "scene_00000.jpg", "width": 320, "height": 240},
+            {"id": 2, "file_name": "gone.jpg", "width": 320, "height": 240},
+        ],
+        "annotations": [{"image_id": 1, "category_id": 7, "bbox": [o.bbox.xmin, o.bbox.ymin, o.bbox.width(), o.bbox.height()]}],
+        "categories": [{"id": 7, "name": o.class}],
+    });
+    std::fs::write(dir.path().join("raw/images/coco.json"), coco.to_string()).unwrap();
+    let set = get(&catalog, "coco");
+    assert_eq!(set.records.len(), 1);
+    assert_eq!(set.records[0].objects[0].class, o.class);
+    assert_eq!(set.records[0].objects[0].bbox, o.bbox);
+    assert_eq!(set.problems.len(), 1, "the missing image is reported");
+    assert!(
+        catalog.save("coco", &Data::new(generated)).is_err(),
+        "read-only"
+    );
+}
