@@ -49,7 +49,8 @@ pub fn dispatch(cli: &Cli) -> Result<()> {
         Command::Viz(args) => {
             let config = load_config(cli, &args.selection.env, &args.selection.params)?;
             let pipeline = build_pipeline(&config, &args.selection)?;
-            let catalog = Catalog::from_config(&config, &dataset_types())?;
+            let mut catalog = Catalog::from_config(&config, &dataset_types())?;
+            catalog.resolve(&pipeline.datasets())?;
             let format = match args.format {
                 VizChoice::Mermaid => VizFormat::Mermaid,
                 VizChoice::Dot => VizFormat::Dot,
@@ -146,6 +147,7 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
     let name = args.selection.pipeline_names().join(",");
 
     if args.dry_run {
+        catalog.resolve(&pipeline.datasets())?;
         run::bind(&pipeline, &registry, &catalog)?;
         if let Err(missing) = run::check_free_inputs(&pipeline, &catalog) {
             eprintln!("warning: a real run would stop here: {missing}");
@@ -177,31 +179,61 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
 
 fn catalog_list(cli: &Cli, selection: &Selection, format: PlanFormat) -> Result<()> {
     let config = load_config(cli, &selection.env, &selection.params)?;
-    let catalog = Catalog::from_config(&config, &dataset_types())?;
-    let mut rows: BTreeMap<String, (String, String)> = catalog
+    let mut catalog = Catalog::from_config(&config, &dataset_types())?;
+    let pipeline = match selection.pipeline.is_some() || !selection.pipelines.is_empty() {
+        true => Some(build_pipeline(&config, selection)?),
+        false => None,
+    };
+    if let Some(pipeline) = &pipeline {
+        catalog.resolve(&pipeline.datasets())?;
+    }
+    // name -> (type, location, factory pattern it came from)
+    let mut rows: BTreeMap<String, (String, String, String)> = catalog
         .describe()
         .into_iter()
-        .map(|(name, d)| (name, (d.type_name, d.location.unwrap_or_default())))
+        .map(|(name, d)| {
+            let pattern = catalog.pattern_of(&name).unwrap_or_default().to_string();
+            (name, (d.type_name, d.location.unwrap_or_default(), pattern))
+        })
         .collect();
-    if selection.pipeline.is_some() || !selection.pipelines.is_empty() {
-        let pipeline = build_pipeline(&config, selection)?;
-        let used = dataset_kinds(&pipeline, &catalog);
-        rows.retain(|name, _| used.contains_key(name));
-        for (name, kind) in used {
-            rows.entry(name).or_insert((kind, String::new()));
+    match &pipeline {
+        Some(pipeline) => {
+            let used = dataset_kinds(pipeline, &catalog);
+            rows.retain(|name, _| used.contains_key(name));
+            for (name, kind) in used {
+                rows.entry(name)
+                    .or_insert((kind, String::new(), String::new()));
+            }
+        }
+        None => {
+            for (pattern, entry) in catalog.patterns() {
+                let filepath = entry
+                    .options
+                    .get("filepath")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                rows.insert(
+                    pattern.to_string(),
+                    (
+                        entry.type_name.clone(),
+                        filepath.to_string(),
+                        "(factory)".to_string(),
+                    ),
+                );
+            }
         }
     }
     let text = match format {
         PlanFormat::Json => serde_json::to_string_pretty(
             &rows
                 .iter()
-                .map(|(n, (t, l))| serde_json::json!({"name": n, "type": t, "location": l}))
+                .map(|(n, (t, l, f))| serde_json::json!({"name": n, "type": t, "location": l, "factory": f}))
                 .collect::<Vec<_>>(),
         )?,
         PlanFormat::Text => table(
-            &["dataset", "type", "location"],
+            &["dataset", "type", "location", "factory"],
             rows.iter()
-                .map(|(n, (t, l))| vec![n.clone(), t.clone(), l.clone()]),
+                .map(|(n, (t, l, f))| vec![n.clone(), t.clone(), l.clone(), f.clone()]),
         ),
     };
     write_output(None, &text)

@@ -92,6 +92,11 @@ fn rect(canvas: &mut RgbaImage, x: f32, y: f32, w: f32, h: f32, color: Rgba<u8>)
     }
 }
 
+/// A `w` × `h` canvas painted with one colour.
+fn filled(w: f32, h: f32, color: Rgba<u8>) -> RgbaImage {
+    RgbaImage::from_pixel(w.max(1.0) as u32, h.max(1.0) as u32, color)
+}
+
 fn finish(canvas: RgbaImage, text: Option<String>) -> SignImage {
     let w = (canvas.width() / SUPERSAMPLE).max(1);
     let h = (canvas.height() / SUPERSAMPLE).max(1);
@@ -162,12 +167,7 @@ pub fn render(
             finish(canvas, None)
         }
         "crosswalk" => {
-            let mut canvas = square();
-            draw_filled_rect_mut(
-                &mut canvas,
-                Rect::at(0, 0).of_size(s as u32, s as u32),
-                BLUE,
-            );
+            let mut canvas = filled(s, s, BLUE);
             let m = s * 0.1;
             let tri = [(c, m), (s - m, s - m * 1.3), (m, s - m * 1.3)];
             draw_polygon_mut(&mut canvas, &poly(&tri), WHITE);
@@ -212,12 +212,7 @@ pub fn render(
         }
         "traffic_light" => {
             let (w, h) = (s * 0.42, s);
-            let mut canvas = RgbaImage::new(w as u32, h as u32);
-            draw_filled_rect_mut(
-                &mut canvas,
-                Rect::at(0, 0).of_size(w as u32, h as u32),
-                DARK,
-            );
+            let mut canvas = filled(w, h, DARK);
             let lit = rng.gen_range(0..3);
             let colours = [
                 (Rgba([230, 30, 30, 255]), Rgba([90, 20, 20, 255])),
@@ -238,12 +233,7 @@ pub fn render(
         }
         "zone_30" => {
             let (w, h) = (s * 0.8, s);
-            let mut canvas = RgbaImage::new(w as u32, h as u32);
-            draw_filled_rect_mut(
-                &mut canvas,
-                Rect::at(0, 0).of_size(w as u32, h as u32),
-                BLACK,
-            );
+            let mut canvas = filled(w, h, BLACK);
             rect(
                 &mut canvas,
                 s * 0.03,
@@ -263,12 +253,7 @@ pub fn render(
             let scale = fit_scale(name, s * 20.0, h * 0.55);
             let (tw, _) = measure(name, scale);
             let w = tw as f32 + h * 0.9;
-            let mut canvas = RgbaImage::new(w as u32, h as u32);
-            draw_filled_rect_mut(
-                &mut canvas,
-                Rect::at(0, 0).of_size(w as u32, h as u32),
-                BLUE,
-            );
+            let mut canvas = filled(w, h, BLUE);
             let b = h * 0.08;
             rect(&mut canvas, b, b, w - 2.0 * b, b * 0.7, WHITE);
             rect(&mut canvas, b, h - b * 1.7, w - 2.0 * b, b * 0.7, WHITE);

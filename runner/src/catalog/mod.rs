@@ -3,6 +3,7 @@
 //! in-memory datasets for every name the catalog does not declare.
 
 pub mod dataset;
+pub mod factory;
 pub mod files;
 pub mod memory;
 pub mod options;
@@ -10,6 +11,7 @@ pub mod storage;
 pub mod tables;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -18,7 +20,7 @@ pub use dataset::{Dataset, Description};
 pub use memory::MemoryDataset;
 pub use options::EntryOptions;
 
-use crate::config::{params, ProjectConfig};
+use crate::config::{params, CatalogEntry, ProjectConfig};
 use crate::data::{Data, TypeDesc};
 use crate::error::Error;
 use crate::pipeline::{is_parameter, node::strip_transcoding};
@@ -83,36 +85,109 @@ impl DatasetTypes {
 /// The datasets of one run.
 pub struct Catalog {
     datasets: BTreeMap<String, Arc<dyn Dataset>>,
-    declared: BTreeMap<String, bool>,
+    /// Declared names, and the factory pattern a name was resolved from.
+    declared: BTreeMap<String, Option<String>>,
     parameters: Arc<Value>,
+    /// Dataset factories, most specific first.
+    patterns: Vec<(factory::Pattern, CatalogEntry)>,
+    types: DatasetTypes,
+    root: PathBuf,
 }
 
 impl Catalog {
-    /// Builds every declared dataset, validating its options.
+    /// Builds every declared dataset, validating its options. Keys with
+    /// `{placeholders}` are dataset factories, resolved by [`Catalog::resolve`].
     pub fn from_config(config: &ProjectConfig, types: &DatasetTypes) -> Result<Self, Error> {
-        let mut datasets = BTreeMap::new();
-        for (name, entry) in &config.catalog {
-            let factory = types.factories.get(&entry.type_name).ok_or_else(|| {
-                Error::config(
-                    entry.option_location("type"),
-                    format!(
-                        "dataset '{name}': unknown type '{}' (known types: {})",
-                        entry.type_name,
-                        types.names().collect::<Vec<_>>().join(", ")
-                    ),
-                )
-            })?;
-            datasets.insert(
-                name.clone(),
-                factory(EntryOptions::new(entry, &config.root))?,
-            );
-        }
-        let declared = datasets.keys().map(|k| (k.clone(), true)).collect();
-        Ok(Catalog {
-            datasets,
-            declared,
+        let mut catalog = Catalog {
+            datasets: BTreeMap::new(),
+            declared: BTreeMap::new(),
             parameters: Arc::new(config.parameters.clone()),
-        })
+            patterns: Vec::new(),
+            types: types.clone(),
+            root: config.root.clone(),
+        };
+        let mut patterns = Vec::new();
+        for (name, entry) in &config.catalog {
+            match factory::Pattern::parse(name) {
+                Some(pattern) => patterns.push((pattern, entry.clone())),
+                None => {
+                    let dataset = catalog.build(entry)?;
+                    catalog.insert(name, dataset);
+                }
+            }
+        }
+        let mut ranked: Vec<factory::Pattern> = patterns.iter().map(|(p, _)| p.clone()).collect();
+        factory::rank(&mut ranked);
+        catalog.patterns = ranked
+            .into_iter()
+            .filter_map(|p| patterns.iter().find(|(q, _)| *q == p).cloned())
+            .collect();
+        Ok(catalog)
+    }
+
+    fn build(&self, entry: &CatalogEntry) -> Result<Arc<dyn Dataset>, Error> {
+        let factory = self.types.factories.get(&entry.type_name).ok_or_else(|| {
+            Error::config(
+                entry.option_location("type"),
+                format!(
+                    "dataset '{}': unknown type '{}' (known types: {})",
+                    entry.name,
+                    entry.type_name,
+                    self.types.names().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        factory(EntryOptions::new(entry, &self.root))
+    }
+
+    /// Declares every undeclared name that a dataset factory matches, using
+    /// the most specific matching pattern.
+    pub fn resolve<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), Error> {
+        for name in names {
+            if is_parameter(name) || self.declared.contains_key(name.as_str()) {
+                continue;
+            }
+            let found = self
+                .patterns
+                .iter()
+                .find_map(|(pattern, entry)| pattern.matches(name).map(|c| (pattern, entry, c)));
+            let Some((pattern, entry, captures)) = found else {
+                continue;
+            };
+            let filled = |s: &str| match factory::fill(&Value::String(s.to_string()), &captures) {
+                Value::String(s) => s,
+                _ => s.to_string(),
+            };
+            let options = match factory::fill(&Value::Object(entry.options.clone()), &captures) {
+                Value::Object(map) => map,
+                _ => entry.options.clone(),
+            };
+            let resolved = CatalogEntry {
+                name: name.clone(),
+                type_name: filled(&entry.type_name),
+                options,
+                file: Arc::clone(&entry.file),
+                location: entry.location.clone(),
+            };
+            let dataset = self.build(&resolved)?;
+            self.datasets.insert(name.clone(), dataset);
+            self.declared
+                .insert(name.clone(), Some(pattern.text.clone()));
+        }
+        Ok(())
+    }
+
+    /// The factory pattern a declared dataset came from, if any.
+    pub fn pattern_of(&self, name: &str) -> Option<&str> {
+        self.declared.get(name).and_then(|p| p.as_deref())
+    }
+
+    /// The dataset factories, most specific first, with their entry.
+    pub fn patterns(&self) -> impl Iterator<Item = (&str, &CatalogEntry)> {
+        self.patterns.iter().map(|(p, e)| (p.text.as_str(), e))
     }
 
     /// An empty catalog holding only parameters (tests, embedding).
@@ -121,12 +196,15 @@ impl Catalog {
             datasets: BTreeMap::new(),
             declared: BTreeMap::new(),
             parameters: Arc::new(parameters),
+            patterns: Vec::new(),
+            types: DatasetTypes::builtin(),
+            root: PathBuf::from("."),
         }
     }
 
     /// Adds an already-built dataset under a name.
     pub fn insert(&mut self, name: &str, dataset: Arc<dyn Dataset>) {
-        self.declared.insert(name.to_string(), true);
+        self.declared.insert(name.to_string(), None);
         self.datasets.insert(name.to_string(), dataset);
     }
 
@@ -329,6 +407,36 @@ m: {type: memory.MemoryDataset}
         );
         assert!(catalog.is_ephemeral("m") && catalog.is_ephemeral("undeclared"));
         assert!(!catalog.is_ephemeral("j") && !catalog.is_ephemeral("params:a"));
+    }
+
+    #[test]
+    fn factories_resolve_the_most_specific_pattern() {
+        let (dir, catalog) = project(
+            "\"{name}_csv\": {type: polars.CSVDataset, filepath: \"data/{name}.csv\"}\n\
+             \"raw_{name}_csv\": {type: polars.CSVDataset, filepath: \"raw/{name}.csv\", save_args: {separator: ';'}}\n\
+             \"{any}\": {type: text.TextDataset, filepath: \"text/{any}.txt\"}\n\
+             plain: {type: json.JSONDataset, filepath: p.json}\n",
+        );
+        let mut catalog = catalog.unwrap();
+        let names: Vec<String> = ["cars_csv", "raw_trips_csv", "notes", "plain", "params:a"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        catalog.resolve(&names).unwrap();
+        assert_eq!(catalog.pattern_of("cars_csv"), Some("{name}_csv"));
+        assert_eq!(catalog.pattern_of("raw_trips_csv"), Some("raw_{name}_csv"));
+        assert_eq!(catalog.pattern_of("notes"), Some("{any}"));
+        assert_eq!(catalog.pattern_of("plain"), None);
+        let location = |n: &str| catalog.get(n).unwrap().describe().location.unwrap();
+        assert_eq!(location("cars_csv"), "data/cars.csv");
+        assert_eq!(location("raw_trips_csv"), "raw/trips.csv");
+        catalog.save("notes", &Data::new("hi".to_string())).unwrap();
+        assert!(dir.path().join("text/notes.txt").is_file());
+        assert_eq!(catalog.patterns().count(), 3);
+        assert!(
+            catalog.can_provide("cars_csv"),
+            "a factory dataset is persisted"
+        );
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub fn run(
     registry: &FunctionRegistry,
     options: &RunOptions,
 ) -> Result<RunReport, Error> {
+    catalog.resolve(&pipeline.datasets())?;
     check_free_inputs(pipeline, catalog)?;
     let bound = bind(pipeline, registry, catalog)?;
     catalog.add_memory_datasets(&pipeline.datasets());
