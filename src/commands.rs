@@ -135,19 +135,24 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
     let config = load_config(cli, &args.selection.env, &args.selection.params)?;
     let full = build_pipeline(&config, &args.selection)?;
     let pipeline = full.filter(&filters(args))?;
-    let mut catalog = Catalog::from_config(&config, &dataset_types())?;
-    if let Some(spec) = args.load_versions.first() {
-        let dataset = spec.split(':').next().unwrap_or(spec);
-        return Err(runner::Error::invalid(format!(
-            "--load-versions {spec}: dataset '{dataset}' is not versioned (this build has no versioned datasets)"
-        ))
-        .into());
+    let mut versions = runner::catalog::storage::Versions::default();
+    for spec in clean(&args.load_versions) {
+        let (dataset, version) = spec.split_once(':').ok_or_else(|| {
+            runner::Error::invalid(format!(
+                "--load-versions '{spec}': expected dataset:VERSION"
+            ))
+        })?;
+        versions
+            .load_versions
+            .insert(dataset.to_string(), version.to_string());
     }
+    let mut catalog = Catalog::with_versions(&config, &dataset_types(), versions)?;
     let registry = registry();
     let name = args.selection.pipeline_names().join(",");
 
     if args.dry_run {
         catalog.resolve(&pipeline.datasets())?;
+        catalog.check_load_versions(&pipeline.all_outputs())?;
         run::bind(&pipeline, &registry, &catalog)?;
         if let Err(missing) = run::check_free_inputs(&pipeline, &catalog) {
             eprintln!("warning: a real run would stop here: {missing}");

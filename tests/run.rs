@@ -269,3 +269,84 @@ fn viz_renders_every_format() {
         "self-contained"
     );
 }
+
+#[test]
+fn versioned_datasets_keep_every_run() {
+    let p = repo_project();
+    p.write(
+        "conf/v/catalog.yml",
+        "class_table:\n  type: polars.CSVDataset\n  filepath: data/03_primary/classes.csv\n  versioned: true\n",
+    );
+    p.ok(&["run", "--pipeline", "classes", "--env", "v"]);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    p.fails(
+        &[
+            "run",
+            "--pipeline",
+            "classes",
+            "--env",
+            "v",
+            "--params",
+            "classes=[]",
+        ],
+        1,
+    );
+    let mut versions: Vec<String> = std::fs::read_dir(p.file("data/03_primary/classes.csv"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    versions.sort();
+    assert_eq!(
+        versions.len(),
+        1,
+        "the failed second run saved nothing: {versions:?}"
+    );
+    // a second successful run adds a version next to the first
+    p.ok(&[
+        "run",
+        "--pipeline",
+        "classes",
+        "--env",
+        "v",
+        "--params",
+        "classes.0.name=speed",
+    ]);
+    let count = std::fs::read_dir(p.file("data/03_primary/classes.csv"))
+        .unwrap()
+        .count();
+    assert_eq!(count, 2);
+    // the summary can be recomputed from the first version only
+    let first = &versions[0];
+    p.ok(&[
+        "run",
+        "--pipeline",
+        "classes",
+        "--env",
+        "v",
+        "--nodes",
+        "summarize_classes",
+        "--load-versions",
+        &format!("class_table:{first}"),
+    ]);
+    let stderr = p.fails(
+        &[
+            "run",
+            "--pipeline",
+            "classes",
+            "--env",
+            "v",
+            "--load-versions",
+            &format!("class_table:{first}"),
+        ],
+        2,
+    );
+    assert!(
+        stderr.contains("this run also saves 'class_table'"),
+        "{stderr}"
+    );
+    let listed = p.ok(&["catalog", "list", "--env", "v"]);
+    assert!(
+        listed.contains("data/03_primary/classes.csv (versioned)"),
+        "{listed}"
+    );
+}

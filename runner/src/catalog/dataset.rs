@@ -21,6 +21,10 @@ pub trait Dataset: Send + Sync {
     }
     /// Drops the held value once no node needs it any more.
     fn release(&self) {}
+    /// Versioned datasets save each run to a new version folder.
+    fn is_versioned(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

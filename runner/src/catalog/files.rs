@@ -35,19 +35,7 @@ pub struct TextFileDataset {
 
 impl TextFileDataset {
     pub fn from_options(format: TextFormat, mut options: EntryOptions<'_>) -> Result<Self, Error> {
-        let filepath = options.required_str("filepath")?;
-        let location = FileLocation::resolve(
-            &options.entry.name,
-            &filepath,
-            options.root,
-            &options.entry.location,
-        )?;
-        if options.bool_or("versioned", false)? {
-            return Err(options.error(
-                "versioned",
-                "versioned datasets are not supported by this build",
-            ));
-        }
+        let location = options.file_location()?;
         let mut save_args = options.map("save_args")?;
         let pretty = match format {
             TextFormat::Json => save_args.bool("pretty")?.unwrap_or(true),
@@ -111,6 +99,10 @@ impl Dataset for TextFileDataset {
 
     fn exists(&self) -> Result<bool, Error> {
         Ok(self.location.exists())
+    }
+
+    fn is_versioned(&self) -> bool {
+        self.location.is_versioned()
     }
 
     fn describe(&self) -> Description {

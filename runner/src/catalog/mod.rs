@@ -92,13 +92,25 @@ pub struct Catalog {
     patterns: Vec<(factory::Pattern, CatalogEntry)>,
     types: DatasetTypes,
     root: PathBuf,
+    versions: storage::Versions,
 }
 
 impl Catalog {
     /// Builds every declared dataset, validating its options. Keys with
     /// `{placeholders}` are dataset factories, resolved by [`Catalog::resolve`].
     pub fn from_config(config: &ProjectConfig, types: &DatasetTypes) -> Result<Self, Error> {
+        Self::with_versions(config, types, storage::Versions::default())
+    }
+
+    /// As [`Catalog::from_config`], with the run's save version and the
+    /// versions pinned by `--load-versions`.
+    pub fn with_versions(
+        config: &ProjectConfig,
+        types: &DatasetTypes,
+        versions: storage::Versions,
+    ) -> Result<Self, Error> {
         let mut catalog = Catalog {
+            versions,
             datasets: BTreeMap::new(),
             declared: BTreeMap::new(),
             parameters: Arc::new(config.parameters.clone()),
@@ -137,7 +149,7 @@ impl Catalog {
                 ),
             )
         })?;
-        factory(EntryOptions::new(entry, &self.root))
+        factory(EntryOptions::new(entry, &self.root, &self.versions))
     }
 
     /// Declares every undeclared name that a dataset factory matches, using
@@ -199,6 +211,7 @@ impl Catalog {
             patterns: Vec::new(),
             types: DatasetTypes::builtin(),
             root: PathBuf::from("."),
+            versions: storage::Versions::default(),
         }
     }
 
@@ -302,6 +315,30 @@ impl Catalog {
         if let Some(d) = self.get(name) {
             d.release();
         }
+    }
+
+    /// Checks `--load-versions`: each names a versioned dataset that the
+    /// run does not also save (loading one version while saving another in
+    /// the same run is refused, as in Kedro).
+    pub fn check_load_versions(
+        &self,
+        saved_by_run: &std::collections::BTreeSet<String>,
+    ) -> Result<(), Error> {
+        for (name, version) in &self.versions.load_versions {
+            match self.get(name) {
+                None => return Err(Error::invalid(format!("--load-versions {name}:{version}: no dataset '{name}' in the catalog"))),
+                Some(d) if !d.is_versioned() => {
+                    return Err(Error::invalid(format!("--load-versions {name}:{version}: dataset '{name}' is not versioned")))
+                }
+                Some(_) if saved_by_run.contains(name) => {
+                    return Err(Error::invalid(format!(
+                        "--load-versions {name}:{version}: this run also saves '{name}'; a versioned dataset cannot be loaded at one version and saved at another in one run"
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Declared datasets and their descriptions, sorted by name.
@@ -489,7 +526,7 @@ m: {type: memory.MemoryDataset}
             ("x:\n  type: polars.CSVDataset\n  filepath: a\n  load_args: {separator: ab}\n", "one ASCII character"),
             ("x:\n  type: polars.ParquetDataset\n  filepath: a\n  save_args: {compression: foo}\n", "unknown parquet compression"),
             ("x:\n  type: text.TextDataset\n  filepath: 3\n", "`filepath` must be a string"),
-            ("x:\n  type: text.TextDataset\n  filepath: a\n  versioned: true\n", "not supported by this build"),
+            ("x:\n  type: text.TextDataset\n  filepath: a\n  versioned: maybe\n", "`versioned` must be true or false"),
             ("x:\n  type: text.TextDataset\n  filepath: a\n  save_args: 1\n", "must be a mapping"),
             ("x:\n  type: memory.MemoryDataset\n  filepath: a\n", "unknown key `filepath`"),
         ];

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::storage::{FileLocation, Versions};
 use crate::config::CatalogEntry;
 use crate::error::Error;
 
@@ -12,16 +13,30 @@ use crate::error::Error;
 pub struct EntryOptions<'a> {
     pub entry: &'a CatalogEntry,
     pub root: &'a Path,
+    pub versions: &'a Versions,
     rest: Map<String, Value>,
 }
 
 impl<'a> EntryOptions<'a> {
-    pub fn new(entry: &'a CatalogEntry, root: &'a Path) -> Self {
+    pub fn new(entry: &'a CatalogEntry, root: &'a Path, versions: &'a Versions) -> Self {
         EntryOptions {
             entry,
             root,
+            versions,
             rest: entry.options.clone(),
         }
+    }
+
+    /// Reads `filepath` and `versioned` into a location (for dataset types
+    /// that support versioning).
+    pub fn file_location(&mut self) -> Result<FileLocation, Error> {
+        let filepath = self.required_str("filepath")?;
+        let location =
+            FileLocation::resolve(&self.entry.name, &filepath, self.root, &self.entry.location)?;
+        Ok(match self.bool_or("versioned", false)? {
+            true => location.versioned(self.versions),
+            false => location,
+        })
     }
 
     pub fn error(&self, key: &str, message: impl Into<String>) -> Error {

@@ -1,21 +1,79 @@
 //! Where file-backed datasets live, and how they are written safely.
 //!
-//! Today: local paths and `file://` URLs. This is the seam where object
-//! stores (`s3://`, `gs://`, `memory://`...) plug in: every file dataset reads
-//! and writes bytes through a [`FileLocation`] and nothing else.
+//! Today: local paths and `file://` URLs, optionally versioned. This is the
+//! seam where object stores (`s3://`, `gs://`, `memory://`...) plug in: every
+//! file dataset reads and writes bytes through a [`FileLocation`] and
+//! nothing else.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Location};
+
+/// The versions of one run: the version every versioned save of the run
+/// writes, and the versions pinned with `--load-versions`.
+#[derive(Clone, Debug)]
+pub struct Versions {
+    pub save_version: String,
+    pub load_versions: BTreeMap<String, String>,
+}
+
+impl Default for Versions {
+    fn default() -> Self {
+        Versions {
+            save_version: timestamp_version(SystemTime::now()),
+            load_versions: BTreeMap::new(),
+        }
+    }
+}
+
+/// A sortable UTC timestamp in Kedro's format: `2026-11-28T23.59.59.123Z`.
+pub fn timestamp_version(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}.{:02}.{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// `versioned: true`: saves go to `<filepath>/<version>/<file name>`.
+#[derive(Debug)]
+struct Versioning {
+    file_name: std::ffi::OsString,
+    save_version: String,
+    load_version: Option<String>,
+    /// Set once this run saved a version: later loads read that one.
+    saved: AtomicBool,
+}
 
 #[derive(Clone, Debug)]
 pub struct FileLocation {
     /// The catalog name, for error messages.
     dataset: String,
+    /// The file; for a versioned dataset, the folder of its versions.
     path: PathBuf,
     /// As written in the catalog, for display.
     written: String,
+    versioning: Option<Arc<Versioning>>,
 }
 
 impl FileLocation {
@@ -52,34 +110,129 @@ impl FileLocation {
             dataset: dataset.to_string(),
             path,
             written: filepath.to_string(),
+            versioning: None,
         })
     }
 
+    /// Makes the location versioned with the run's versions.
+    pub fn versioned(mut self, versions: &Versions) -> Self {
+        let file_name = self
+            .path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        self.versioning = Some(Arc::new(Versioning {
+            file_name,
+            save_version: versions.save_version.clone(),
+            load_version: versions.load_versions.get(&self.dataset).cloned(),
+            saved: AtomicBool::new(false),
+        }));
+        self
+    }
+
+    pub fn is_versioned(&self) -> bool {
+        self.versioning.is_some()
+    }
+
+    /// The file, or for a versioned dataset the folder of its versions.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     pub fn display(&self) -> String {
-        self.written.clone()
+        match self.versioning {
+            Some(_) => format!("{} (versioned)", self.written),
+            None => self.written.clone(),
+        }
+    }
+
+    /// Saved versions that hold the file, oldest first.
+    pub fn versions(&self) -> Vec<String> {
+        let Some(v) = &self.versioning else {
+            return Vec::new();
+        };
+        let mut found: Vec<String> = std::fs::read_dir(&self.path)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().join(&v.file_name).exists())
+                    .filter_map(|e| e.file_name().to_str().map(String::from))
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
+    }
+
+    /// Where a load reads: the pinned version, the version this run saved,
+    /// or the latest one.
+    pub fn read_path(&self) -> Result<PathBuf, Error> {
+        let Some(v) = &self.versioning else {
+            return Ok(self.path.clone());
+        };
+        let version = if let Some(pinned) = &v.load_version {
+            pinned.clone()
+        } else if v.saved.load(Ordering::SeqCst) {
+            v.save_version.clone()
+        } else {
+            self.versions().pop().ok_or_else(|| {
+                Error::dataset(
+                    &self.dataset,
+                    format!("no saved version in {}", self.path.display()),
+                )
+            })?
+        };
+        let path = self.path.join(&version).join(&v.file_name);
+        if !path.exists() {
+            return Err(Error::dataset(
+                &self.dataset,
+                format!(
+                    "version '{version}' not found (saved versions: {})",
+                    self.versions().join(", ")
+                ),
+            ));
+        }
+        Ok(path)
+    }
+
+    fn write_path(&self) -> Result<PathBuf, Error> {
+        let Some(v) = &self.versioning else {
+            return Ok(self.path.clone());
+        };
+        let path = self.path.join(&v.save_version).join(&v.file_name);
+        if path.exists() {
+            return Err(Error::dataset(
+                &self.dataset,
+                format!(
+                    "version '{}' already exists: versions are never overwritten",
+                    v.save_version
+                ),
+            ));
+        }
+        Ok(path)
     }
 
     pub fn exists(&self) -> bool {
-        self.path.exists()
+        match self.versioning {
+            Some(_) => self.read_path().is_ok(),
+            None => self.path.exists(),
+        }
     }
 
     fn error(&self, what: &str, err: impl std::fmt::Display) -> Error {
-        Error::dataset(
-            &self.dataset,
-            format!("{what} {}: {err}", self.path.display()),
-        )
+        let path = self.read_path().unwrap_or_else(|_| self.path.clone());
+        Error::dataset(&self.dataset, format!("{what} {}: {err}", path.display()))
     }
 
     pub fn read(&self) -> Result<Vec<u8>, Error> {
-        std::fs::read(&self.path).map_err(|e| self.error("cannot read", e))
+        let path = self.read_path()?;
+        std::fs::read(&path).map_err(|e| self.error("cannot read", e))
     }
 
     pub fn read_string(&self) -> Result<String, Error> {
-        std::fs::read_to_string(&self.path).map_err(|e| self.error("cannot read", e))
+        let path = self.read_path()?;
+        std::fs::read_to_string(&path).map_err(|e| self.error("cannot read", e))
     }
 
     /// Writes the file atomically: a temporary file in the same folder, then a
@@ -88,7 +241,8 @@ impl FileLocation {
         &self,
         write: impl FnOnce(&mut dyn Write) -> Result<(), String>,
     ) -> Result<(), Error> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let target = self.write_path()?;
+        let dir = target.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| self.error("cannot create the folder of", e))?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")
@@ -102,8 +256,15 @@ impl FileLocation {
         tmp.as_file()
             .sync_all()
             .map_err(|e| self.error("cannot sync", e))?;
-        tmp.persist(&self.path)
-            .map_err(|e| self.error("cannot move into place", e.error))?;
+        // persist_noclobber: two savers of one version cannot both win.
+        let persisted = match &self.versioning {
+            Some(_) => tmp.persist_noclobber(&target),
+            None => tmp.persist(&target),
+        };
+        persisted.map_err(|e| self.error("cannot move into place", e.error))?;
+        if let Some(v) = &self.versioning {
+            v.saved.store(true, Ordering::SeqCst);
+        }
         Ok(())
     }
 
@@ -192,6 +353,74 @@ mod tests {
         let leftovers = std::fs::read_dir(dir.path().join("sub")).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file left behind");
         assert!(loc.exists());
+    }
+
+    #[test]
+    fn timestamps_sort_and_read_as_dates() {
+        let at = UNIX_EPOCH + std::time::Duration::from_millis(1_764_374_399_123);
+        assert_eq!(timestamp_version(at), "2025-11-28T23.59.59.123Z");
+        assert_eq!(timestamp_version(UNIX_EPOCH), "1970-01-01T00.00.00.000Z");
+        let leap = UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(timestamp_version(leap), "2000-02-29T00.00.00.000Z");
+    }
+
+    #[test]
+    fn versioned_saves_never_overwrite_and_loads_take_the_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Location::default();
+        let run = |version: &str, pinned: Option<&str>| {
+            let versions = Versions {
+                save_version: version.to_string(),
+                load_versions: pinned
+                    .map(|p| ("d".to_string(), p.to_string()))
+                    .into_iter()
+                    .collect(),
+            };
+            FileLocation::resolve("d", "m/model.txt", dir.path(), &at)
+                .unwrap()
+                .versioned(&versions)
+        };
+        let write = |loc: &FileLocation, text: &'static str| {
+            loc.write_atomic(move |w| w.write_all(text.as_bytes()).map_err(|e| e.to_string()))
+        };
+        let first = run("2026-01-01T00.00.00.000Z", None);
+        assert!(!first.exists());
+        assert!(first
+            .read()
+            .unwrap_err()
+            .to_string()
+            .contains("no saved version"));
+        write(&first, "one").unwrap();
+        assert_eq!(
+            first.read_string().unwrap(),
+            "one",
+            "a run reads what it saved"
+        );
+        assert!(write(&first, "again")
+            .unwrap_err()
+            .to_string()
+            .contains("never overwritten"));
+        let second = run("2026-02-01T00.00.00.000Z", None);
+        assert_eq!(second.read_string().unwrap(), "one", "latest before saving");
+        write(&second, "two").unwrap();
+        assert_eq!(
+            run("2027-01-01T00.00.00.000Z", None).read_string().unwrap(),
+            "two"
+        );
+        assert_eq!(
+            run("x", Some("2026-01-01T00.00.00.000Z"))
+                .read_string()
+                .unwrap(),
+            "one"
+        );
+        let err = run("x", Some("1999")).read().unwrap_err().to_string();
+        assert!(err.contains("version '1999' not found (saved versions: 2026-01-01T00.00.00.000Z, 2026-02-01T00.00.00.000Z)"), "{err}");
+        assert!(dir
+            .path()
+            .join("m/model.txt/2026-02-01T00.00.00.000Z/model.txt")
+            .is_file());
+        assert_eq!(second.display(), "m/model.txt (versioned)");
+        assert!(second.is_versioned());
     }
 
     #[test]

@@ -85,19 +85,7 @@ impl TableDataset {
 }
 
 fn file_location(options: &mut EntryOptions<'_>) -> Result<FileLocation, Error> {
-    let filepath = options.required_str("filepath")?;
-    if options.bool_or("versioned", false)? {
-        return Err(options.error(
-            "versioned",
-            "versioned datasets are not supported by this build",
-        ));
-    }
-    FileLocation::resolve(
-        &options.entry.name,
-        &filepath,
-        options.root,
-        &options.entry.location,
-    )
+    options.file_location()
 }
 
 impl Dataset for TableDataset {
@@ -159,6 +147,10 @@ impl Dataset for TableDataset {
 
     fn exists(&self) -> Result<bool, Error> {
         Ok(self.location.exists())
+    }
+
+    fn is_versioned(&self) -> bool {
+        self.location.is_versioned()
     }
 
     fn describe(&self) -> Description {

@@ -15,23 +15,32 @@ pub fn lookup<'a>(tree: &'a Value, dotted: &str) -> Option<&'a Value> {
         .try_fold(tree, |node, key| node.as_object()?.get(key))
 }
 
-/// Sets the leaf at a dotted path, creating intermediate mappings.
+/// Sets the leaf at a dotted path, creating intermediate mappings; a
+/// numeric segment indexes into an existing list (`classes.0.name`).
 pub fn set(tree: &mut Value, dotted: &str, value: Value) {
-    let mut node = tree;
-    let mut keys = dotted.split('.').peekable();
-    while let Some(key) = keys.next() {
-        if !node.is_object() {
-            *node = Value::Object(Map::new());
+    let keys: Vec<&str> = dotted.split('.').collect();
+    set_path(tree, &keys, value);
+}
+
+fn set_path(node: &mut Value, keys: &[&str], value: Value) {
+    let Some((key, rest)) = keys.split_first() else {
+        *node = value;
+        return;
+    };
+    if let Value::Array(items) = node {
+        if let Some(item) = key.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+            return set_path(item, rest, value);
         }
-        let map = node.as_object_mut().expect("just made an object");
-        if keys.peek().is_none() {
-            map.insert(key.to_string(), value);
-            return;
-        }
-        node = map
-            .entry(key.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
     }
+    if !node.is_object() {
+        *node = Value::Object(Map::new());
+    }
+    let child = node
+        .as_object_mut()
+        .expect("just made an object")
+        .entry(key.to_string())
+        .or_insert(Value::Null);
+    set_path(child, rest, value);
 }
 
 /// Parses `--params` items (`a.b=3,c=x`, possibly repeated); values are YAML scalars.
@@ -138,6 +147,10 @@ mod tests {
         set(&mut tree, "a.b", json!(3));
         set(&mut tree, "s.t", json!(4));
         set(&mut tree, "n.m.o", json!("x"));
+        let mut list = json!({"l": [{"a": 1}, {"a": 2}]});
+        set(&mut list, "l.1.a", json!(5));
+        set(&mut list, "l.0", json!("x"));
+        assert_eq!(list, json!({"l": ["x", {"a": 5}]}));
         assert_eq!(
             tree,
             json!({"a": {"keep": 1, "b": 3}, "s": {"t": 4}, "n": {"m": {"o": "x"}}})

@@ -103,6 +103,7 @@ pub fn run(
     options: &RunOptions,
 ) -> Result<RunReport, Error> {
     catalog.resolve(&pipeline.datasets())?;
+    catalog.check_load_versions(&pipeline.all_outputs())?;
     check_free_inputs(pipeline, catalog)?;
     let bound = bind(pipeline, registry, catalog)?;
     catalog.add_memory_datasets(&pipeline.datasets());
