@@ -292,6 +292,13 @@ impl<'a> Executor<'a> {
         rayon::in_place_scope(|scope| {
             let mut running = 0usize;
             loop {
+                // A lone ready node with nothing running (a chain) runs right
+                // here: handing it to another thread would only add latency.
+                while self.failures.is_empty() && running == 0 && ready.len() == 1 {
+                    let i = ready.pop_first().expect("one ready node");
+                    let result = execute(&bound[i], catalog);
+                    ready.extend(self.finish(i, result));
+                }
                 if self.failures.is_empty() {
                     while let Some(i) = ready.pop_first() {
                         running += 1;
