@@ -5,7 +5,10 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use std::sync::Arc;
+
 use runner::config::LoadOptions;
+use runner::hooks::{Hooks, RunRecords, TimingSummary};
 use runner::run::{self, Plan, RunOptions, RunnerKind};
 use runner::viz::{self, VizFormat};
 use runner::{
@@ -119,6 +122,20 @@ pub fn clean(items: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The commit the project is at, when it is a git checkout.
+fn git_commit(dir: &std::path::Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 fn filters(args: &RunArgs) -> Filters {
     Filters {
         tags: clean(&args.tags),
@@ -165,12 +182,22 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
         return write_output(None, &text);
     }
 
+    let tracking = cli.project_dir.join("data").join("09_tracking");
+    let command: Vec<String> = std::env::args().map(|a| quote(&a)).collect();
     let options = RunOptions {
         runner: match args.runner {
             RunnerChoice::Sequential => RunnerKind::Sequential,
             RunnerChoice::Parallel => RunnerKind::Parallel,
         },
         progress: true,
+        hooks: Hooks(vec![
+            Arc::new(RunRecords::new(
+                tracking.join("runs"),
+                command.join(" "),
+                git_commit(&cli.project_dir),
+            )),
+            Arc::new(TimingSummary::new(5)),
+        ]),
     };
     let start = Instant::now();
     let report = run::run(&pipeline, &mut catalog, &registry, &options)?;

@@ -37,6 +37,22 @@ fn the_default_pipeline_writes_its_datasets() {
     assert!(p
         .file("data/01_raw/road_signs/annotations/scene_00005.xml")
         .is_file());
+    assert!(stderr.contains("slowest nodes (of 5 run"), "{stderr}");
+    let runs: Vec<_> = std::fs::read_dir(p.file("data/09_tracking/runs"))
+        .unwrap()
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs[0].as_ref().unwrap().path()).unwrap())
+            .unwrap();
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["nodes"].as_array().unwrap().len(), 5);
+    assert_eq!(record["parameters"]["data_generation"]["scenes"], 6);
+    assert!(
+        record["dataset_bytes"]["class_table"].as_u64().unwrap() > 100,
+        "{record}"
+    );
+    assert!(record["command"].as_str().unwrap().contains("run --params"));
     let yaml = p.read("data/05_model_input/yolo/data.yaml");
     assert!(yaml.contains("nc: 9"), "{yaml}");
     let labels = std::fs::read_dir(p.file("data/05_model_input/yolo/labels/train"))
@@ -87,6 +103,11 @@ fn a_failed_node_keeps_completed_outputs_and_says_how_to_resume() {
     ]);
     let stderr = p.fails(&["run"], 1);
     assert!(stderr.contains("node 'summarize' failed:"), "{stderr}");
+    let runs: Vec<_> = std::fs::read_dir(p.file("data/09_tracking/runs"))
+        .unwrap()
+        .collect();
+    let record = std::fs::read_to_string(runs[0].as_ref().unwrap().path()).unwrap();
+    assert!(record.contains("\"status\": \"failed\""), "{record}");
     assert!(stderr.contains("2 node(s) have not run"), "{stderr}");
     assert!(stderr.contains("  roadsign run --project-dir "), "{stderr}");
     assert!(

@@ -17,6 +17,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod function;
+pub mod hooks;
 pub mod pipeline;
 pub mod run;
 pub mod viz;

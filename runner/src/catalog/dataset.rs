@@ -21,6 +21,10 @@ pub trait Dataset: Send + Sync {
     }
     /// Drops the held value once no node needs it any more.
     fn release(&self) {}
+    /// Bytes on disk, for run records; `None` when unknown or not a file.
+    fn size_bytes(&self) -> Option<u64> {
+        None
+    }
     /// Versioned datasets save each run to a new version folder.
     fn is_versioned(&self) -> bool {
         false

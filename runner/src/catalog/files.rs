@@ -105,6 +105,10 @@ impl Dataset for TextFileDataset {
         self.location.is_versioned()
     }
 
+    fn size_bytes(&self) -> Option<u64> {
+        self.location.size_bytes()
+    }
+
     fn describe(&self) -> Description {
         Description {
             type_name: self.format.type_name().to_string(),

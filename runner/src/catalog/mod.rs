@@ -192,6 +192,11 @@ impl Catalog {
         Ok(())
     }
 
+    /// The version every versioned save of this run writes; also the run id.
+    pub fn save_version(&self) -> &str {
+        &self.versions.save_version
+    }
+
     /// The factory pattern a declared dataset came from, if any.
     pub fn pattern_of(&self, name: &str) -> Option<&str> {
         self.declared.get(name).and_then(|p| p.as_deref())

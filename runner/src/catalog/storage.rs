@@ -225,6 +225,12 @@ impl FileLocation {
         Error::dataset(&self.dataset, format!("{what} {}: {err}", path.display()))
     }
 
+    /// The size of the file a load would read.
+    pub fn size_bytes(&self) -> Option<u64> {
+        let path = self.read_path().ok()?;
+        std::fs::metadata(path).ok().map(|m| m.len())
+    }
+
     pub fn read(&self) -> Result<Vec<u8>, Error> {
         let path = self.read_path()?;
         std::fs::read(&path).map_err(|e| self.error("cannot read", e))

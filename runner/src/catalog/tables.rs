@@ -153,6 +153,10 @@ impl Dataset for TableDataset {
         self.location.is_versioned()
     }
 
+    fn size_bytes(&self) -> Option<u64> {
+        self.location.size_bytes()
+    }
+
     fn describe(&self) -> Description {
         Description {
             type_name: self.type_name().to_string(),

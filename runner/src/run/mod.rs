@@ -25,6 +25,7 @@ pub use plan::Plan;
 use crate::catalog::Catalog;
 use crate::error::Error;
 use crate::function::FunctionRegistry;
+use crate::hooks::{Hooks, RunInfo};
 use crate::pipeline::Pipeline;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,6 +41,7 @@ pub struct RunOptions {
     pub runner: RunnerKind,
     /// Show a progress bar (only ever drawn on a terminal).
     pub progress: bool,
+    pub hooks: Hooks,
 }
 
 /// What a successful run did.
@@ -127,15 +129,29 @@ struct Executor<'a> {
     progress: ProgressBar,
 }
 
-fn execute(node: &BoundNode, catalog: &Catalog) -> Result<Duration, String> {
+fn execute(node: &BoundNode, catalog: &Catalog, hooks: &Hooks) -> Result<Duration, String> {
     let _span = tracing::info_span!("node", name = %node.node.name).entered();
+    let result = call_node(node, catalog, hooks);
+    match &result {
+        Ok(elapsed) => {
+            tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "completed");
+            hooks.each(|h| h.after_node_run(&node.node, *elapsed));
+        }
+        Err(message) => hooks.each(|h| h.on_node_error(&node.node, message)),
+    }
+    result
+}
+
+fn call_node(node: &BoundNode, catalog: &Catalog, hooks: &Hooks) -> Result<Duration, String> {
+    hooks.each(|h| h.before_node_run(&node.node));
     let start = Instant::now();
-    let args = node
-        .args
-        .iter()
-        .map(|d| catalog.load(d))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+    let mut args = Vec::with_capacity(node.args.len());
+    for dataset in &node.args {
+        hooks.each(|h| h.before_dataset_load(dataset));
+        let data = catalog.load(dataset).map_err(|e| e.to_string())?;
+        hooks.each(|h| h.after_dataset_load(dataset, &data));
+        args.push(data);
+    }
     let results = node
         .function
         .call(&args, node.outputs.len())
@@ -149,9 +165,10 @@ fn execute(node: &BoundNode, catalog: &Catalog) -> Result<Duration, String> {
             other => other.to_string(),
         })?;
     for (dataset, value) in node.outputs.iter().zip(&results) {
+        hooks.each(|h| h.before_dataset_save(dataset, value));
         catalog.save(dataset, value).map_err(|e| e.to_string())?;
+        hooks.each(|h| h.after_dataset_save(dataset, value));
     }
-    tracing::info!(elapsed_ms = start.elapsed().as_millis() as u64, "completed");
     Ok(start.elapsed())
 }
 
@@ -213,20 +230,30 @@ impl<'a> Executor<'a> {
     }
 
     fn run(mut self) -> Result<RunReport, Error> {
+        let info = RunInfo {
+            run_id: self.catalog.save_version(),
+            pipeline: self.pipeline,
+            catalog: self.catalog,
+        };
+        let hooks = &self.options.hooks;
+        hooks.each(|h| h.before_pipeline_run(&info));
         match self.options.runner {
             RunnerKind::Sequential => self.run_sequential(),
             RunnerKind::Parallel => self.run_parallel(),
         }
         self.progress.finish_and_clear();
         if self.failures.is_empty() {
+            hooks.each(|h| h.after_pipeline_run(&info, &self.report));
             return Ok(self.report);
         }
-        Err(Error::Run(RunFailure {
+        let failure = RunFailure {
             failures: std::mem::take(&mut self.failures),
             completed: self.done.len(),
             total: self.pipeline.len(),
             resume_from: resume::nodes_to_resume_from(self.pipeline, &self.done, self.catalog),
-        }))
+        };
+        hooks.each(|h| h.on_pipeline_error(&info, &failure));
+        Err(Error::Run(failure))
     }
 
     /// Records a finished node; returns the nodes it made ready.
@@ -274,7 +301,7 @@ impl<'a> Executor<'a> {
     /// Kedro's SequentialRunner order: the pipeline's execution order.
     fn run_sequential(&mut self) {
         for i in 0..self.pipeline.len() {
-            let result = execute(&self.bound[i], self.catalog);
+            let result = execute(&self.bound[i], self.catalog, &self.options.hooks);
             self.finish(i, result);
             if !self.failures.is_empty() {
                 return;
@@ -289,6 +316,7 @@ impl<'a> Executor<'a> {
             .collect();
         let bound = self.bound;
         let catalog = self.catalog;
+        let hooks = &self.options.hooks;
         rayon::in_place_scope(|scope| {
             let mut running = 0usize;
             loop {
@@ -296,7 +324,7 @@ impl<'a> Executor<'a> {
                 // here: handing it to another thread would only add latency.
                 while self.failures.is_empty() && running == 0 && ready.len() == 1 {
                     let i = ready.pop_first().expect("one ready node");
-                    let result = execute(&bound[i], catalog);
+                    let result = execute(&bound[i], catalog, hooks);
                     ready.extend(self.finish(i, result));
                 }
                 if self.failures.is_empty() {
@@ -305,7 +333,7 @@ impl<'a> Executor<'a> {
                         let sender = sender.clone();
                         scope.spawn(move |_| {
                             // The receiver outlives the scope: a send cannot fail.
-                            let _ = sender.send((i, execute(&bound[i], catalog)));
+                            let _ = sender.send((i, execute(&bound[i], catalog, hooks)));
                         });
                     }
                 }
