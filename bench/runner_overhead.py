@@ -8,7 +8,8 @@ Shapes:
 
 roadsign is timed as a whole process, `roadsign run --project-dir DIR
 --runner sequential|parallel` (start-up + YAML + planning + running), one
-fresh process per measurement; peak RSS comes from os.wait4() on that process.
+fresh process per measurement; peak RSS comes from one more run under
+`/usr/bin/time -f %M` (wait4's ru_maxrss would include the harness's own RSS).
 
 Kedro is timed in-process, the fair way: a Python subprocess imports kedro
 once (import time reported separately), then for each repetition builds the
@@ -80,18 +81,54 @@ def write_roadsign_project(path, shape, n):
 # process measurement
 
 
-def run_measured(cmd, cwd=None, env=None, timeout=None):
-    """Run cmd once; return (wall_s, peak_rss_bytes, rc, stdout, stderr)."""
+GNU_TIME = "/usr/bin/time"
+
+
+def has_gnu_time():
+    try:
+        r = subprocess.run([GNU_TIME, "-f", "%M", "true"], capture_output=True, text=True)
+        return r.returncode == 0 and r.stderr.strip().isdigit()
+    except OSError:
+        return False
+
+
+HAS_GNU_TIME = has_gnu_time()
+
+
+def run_measured(cmd, cwd=None, env=None, timeout=None, rss_wrap=False):
+    """Run cmd once; return (wall_s, peak_rss_bytes, rc, stdout, stderr).
+
+    Peak RSS: with rss_wrap and GNU time installed, the command runs under
+    `/usr/bin/time -f %M`, which forks it from a small process. Without it,
+    ru_maxrss from wait4() is an upper bound only: Linux carries the RSS
+    high-water mark of the (v)forking Python parent into the child across
+    exec, so a small child reports the harness's own peak RSS.
+    """
+    rss_file = None
+    if rss_wrap and HAS_GNU_TIME:
+        fd, rss_file = tempfile.mkstemp(prefix="rss_")
+        os.close(fd)
+        cmd = [GNU_TIME, "-f", "%M", "-o", rss_file] + list(cmd)
+    try:
+        return _run_measured(cmd, cwd, env, timeout, rss_file)
+    finally:
+        if rss_file:
+            os.unlink(rss_file)
+
+
+def _run_measured(cmd, cwd, env, timeout, rss_file):
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        p = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
+        )
         deadline = None if timeout is None else t0 + timeout
         while True:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG if deadline else 0)
             if pid:
                 break
             if time.perf_counter() > deadline:
-                p.kill()
+                os.killpg(p.pid, 9)  # the command and, under GNU time, its child
                 os.wait4(p.pid, 0)
                 p.returncode = -9
                 return None, None, "timeout", b"", b""
@@ -100,8 +137,13 @@ def run_measured(cmd, cwd=None, env=None, timeout=None):
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        # ru_maxrss is in KiB on Linux
-        return wall, ru.ru_maxrss * 1024, p.returncode, out.read(), err.read()
+        peak = ru.ru_maxrss * 1024  # KiB on Linux
+        if rss_file:
+            with open(rss_file) as f:
+                lines = [x for x in f.read().split() if x.isdigit()]
+            if lines:
+                peak = int(lines[-1]) * 1024
+        return wall, peak, p.returncode, out.read(), err.read()
 
 
 _DUR = re.compile(r"completed in ([0-9.]+)(ns|µs|us|ms|s)\b")
@@ -128,6 +170,10 @@ def roadsign_case(binary, proj, runner, reps):
         d = _DUR.search(text)
         if d:
             inner.append(float(d.group(1)) * _UNIT[d.group(2)])
+    # peak RSS from one extra run under GNU time (see run_measured)
+    _, peak, rc, _, _ = run_measured(cmd, env=env, rss_wrap=True)
+    if rc == 0:
+        rss = [peak]
     return {
         "median_s": statistics.median(walls),
         "min_s": min(walls),
@@ -198,7 +244,7 @@ def kedro_case(kedro_py, shape, n, reps, runners, timeout=None):
     ]
     env = dict(os.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    wall, peak, rc, out, err = run_measured(cmd, env=env, timeout=timeout)
+    wall, peak, rc, out, err = run_measured(cmd, env=env, timeout=timeout, rss_wrap=True)
     if rc == "timeout":
         return {"timeout": True}
     if rc != 0:
@@ -262,7 +308,7 @@ def kedro_cli_case(kedro_py, path, quiet, timeout=120):
     if quiet:
         env["KEDRO_LOGGING_CONFIG"] = os.path.join(path, "quiet_logging.yml")
     wall, peak, rc, out, err = run_measured(
-        [kedro_bin, "run"], cwd=path, env=env, timeout=timeout
+        [kedro_bin, "run"], cwd=path, env=env, timeout=timeout, rss_wrap=True
     )
     if rc == "timeout":
         return {"timeout": True}
@@ -433,7 +479,9 @@ def main():
     p(f"- machine: {ncpu} CPUs, {cpu}; load average at start {load0}, at end {load1}")
     p(f"- roadsign: `{os.path.relpath(args.roadsign, ROOT) if args.roadsign.startswith(ROOT) else args.roadsign}`"
       " timed as a whole process (`roadsign run --project-dir DIR --runner R`: start-up + planning + running), "
-      "median of N runs after one warm-up, one fresh process each; peak RSS via wait4")
+      "median of N runs after one warm-up, one fresh process each; peak RSS from one more run "
+      + ("under `/usr/bin/time -f %M`" if HAS_GNU_TIME else
+         "via wait4 (UPPER BOUND: includes the harness's own RSS, no GNU time here)"))
     if use_kedro:
         p(f"- Kedro {kedro_version} (Python {platform.python_version()} here; worker uses "
           f"`{args.kedro_python}`): in-process, construction of Pipeline + DataCatalog + "

@@ -101,7 +101,7 @@ pub struct RunArgs {
     /// Plan format for --dry-run.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-    /// Run every selected node (this build always does).
+    /// Run every selected node, even those that are up to date.
     #[arg(long)]
     pub force: bool,
 }

@@ -167,14 +167,20 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
     let registry = registry();
     let name = args.selection.pipeline_names().join(",");
 
+    let tracking = cli.project_dir.join("data").join("09_tracking");
     if args.dry_run {
         catalog.resolve(&pipeline.datasets())?;
         catalog.check_load_versions(&pipeline.all_outputs())?;
-        run::bind(&pipeline, &registry, &catalog)?;
-        if let Err(missing) = run::check_free_inputs(&pipeline, &catalog) {
-            eprintln!("warning: a real run would stop here: {missing}");
+        let bound = run::bind(&pipeline, &registry, &catalog)?;
+        let mut plan = Plan::new(&name, &pipeline);
+        match run::check_free_inputs(&pipeline, &catalog) {
+            Err(missing) => eprintln!("warning: a real run would stop here: {missing}"),
+            Ok(()) if !args.force => {
+                catalog.add_memory_datasets(&pipeline.datasets());
+                plan.up_to_date = run::predict_up_to_date(&pipeline, &bound, &catalog, &tracking);
+            }
+            Ok(()) => {}
         }
-        let plan = Plan::new(&name, &pipeline);
         let text = match args.format {
             PlanFormat::Json => plan.to_json(),
             PlanFormat::Text => plan.to_text(),
@@ -182,7 +188,6 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
         return write_output(None, &text);
     }
 
-    let tracking = cli.project_dir.join("data").join("09_tracking");
     let command: Vec<String> = std::env::args().map(|a| quote(&a)).collect();
     let options = RunOptions {
         runner: match args.runner {
@@ -198,11 +203,17 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
             )),
             Arc::new(TimingSummary::new(5)),
         ]),
+        state_dir: Some(tracking),
+        force: args.force,
     };
     let start = Instant::now();
     let report = run::run(&pipeline, &mut catalog, &registry, &options)?;
+    let skipped = match report.skipped.len() {
+        0 => String::new(),
+        n => format!(", {n} up to date (--force reruns them)"),
+    };
     eprintln!(
-        "pipeline '{name}': {} node(s) completed in {:.2?}",
+        "pipeline '{name}': {} node(s) completed{skipped} in {:.2?}",
         report.completed.len(),
         start.elapsed()
     );

@@ -216,6 +216,10 @@ impl Dataset for VocDataset {
         })
     }
 
+    fn fingerprint(&self) -> Result<Option<String>, Error> {
+        self.location.fingerprint()
+    }
+
     fn exists(&self) -> Result<bool, Error> {
         Ok(self.location.path().is_dir())
     }
@@ -395,6 +399,10 @@ impl Dataset for YoloDataset {
         })
     }
 
+    fn fingerprint(&self) -> Result<Option<String>, Error> {
+        self.location.fingerprint()
+    }
+
     fn exists(&self) -> Result<bool, Error> {
         Ok(self.location.path().join("data.yaml").is_file())
     }
@@ -520,6 +528,10 @@ impl Dataset for CocoDataset {
         ))
     }
 
+    fn fingerprint(&self) -> Result<Option<String>, Error> {
+        self.location.fingerprint()
+    }
+
     fn exists(&self) -> Result<bool, Error> {
         Ok(self.location.exists())
     }
@@ -569,6 +581,10 @@ impl Dataset for Mp4Dataset {
         tmp.persist(path)
             .map_err(|e| Error::dataset(&self.name, e.error))?;
         Ok(())
+    }
+
+    fn fingerprint(&self) -> Result<Option<String>, Error> {
+        self.location.fingerprint()
     }
 
     fn exists(&self) -> Result<bool, Error> {

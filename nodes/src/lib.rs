@@ -97,30 +97,38 @@ pub fn register_datasets(types: &mut DatasetTypes) {
     datasets::register(types);
 }
 
-/// Registers every node function of the project.
+/// Registers every node function of the project. Each carries this crate's
+/// version: a new release reruns nodes whose results it may change.
 pub fn register(registry: &mut FunctionRegistry) {
+    const VERSION: &str = env!("CARGO_PKG_VERSION");
     registry
         .register("generate_synthetic_data", synth::generate_synthetic_data)
+        .version(VERSION)
         .args(&["params"])
         .describe("deterministic synthetic road scenes with French signs (Pascal VOC)");
     registry
         .register("generate_dashcam_clip", generate_dashcam_clip)
+        .version(VERSION)
         .args(&["params"])
         .describe("a dashcam-style clip where signs approach and grow");
     registry
         .register("load_data", prepare::load_data)
+        .version(VERSION)
         .args(&["raw", "params"])
         .describe("validate an annotated image set and map its classes");
     registry
         .register("preprocess_data", prepare::preprocess_data)
+        .version(VERSION)
         .args(&["data", "params"])
         .describe("deterministic class-stratified train/val/test split");
     registry
         .register("build_class_table", build_class_table)
+        .version(VERSION)
         .args(&["classes"])
         .describe("class table (id, name, has_text, description) from parameters");
     registry
         .register("summarize_classes", summarize_classes)
+        .version(VERSION)
         .args(&["table"])
         .describe("class counts for reports");
 }

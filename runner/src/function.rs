@@ -398,7 +398,7 @@ impl FunctionRegistry {
             .entry(name.to_string())
             .or_insert(RegisteredFunction {
                 name: name.to_string(),
-                version: "1".to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
                 arg_names: None,
                 output_names: None,
                 description: String::new(),

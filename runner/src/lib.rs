@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod fingerprint;
 pub mod function;
 pub mod hooks;
 pub mod pipeline;

@@ -21,6 +21,11 @@ pub trait Dataset: Send + Sync {
     }
     /// Drops the held value once no node needs it any more.
     fn release(&self) {}
+    /// A fingerprint of the stored content (incremental runs); `None` when
+    /// nothing is stored or the type cannot tell, which makes readers rerun.
+    fn fingerprint(&self) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
     /// Bytes on disk, for run records; `None` when unknown or not a file.
     fn size_bytes(&self) -> Option<u64> {
         None

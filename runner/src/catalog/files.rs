@@ -109,6 +109,10 @@ impl Dataset for TextFileDataset {
         self.location.size_bytes()
     }
 
+    fn fingerprint(&self) -> Result<Option<String>, Error> {
+        self.location.fingerprint()
+    }
+
     fn describe(&self) -> Description {
         Description {
             type_name: self.format.type_name().to_string(),

@@ -225,6 +225,15 @@ impl FileLocation {
         Error::dataset(&self.dataset, format!("{what} {}: {err}", path.display()))
     }
 
+    /// The fingerprint of what a load would read (file or folder); `None`
+    /// when nothing is stored yet.
+    pub fn fingerprint(&self) -> Result<Option<String>, Error> {
+        let Ok(path) = self.read_path() else {
+            return Ok(None);
+        };
+        crate::fingerprint::of_path(&path).map_err(|e| self.error("cannot fingerprint", e))
+    }
+
     /// The size of the file a load would read.
     pub fn size_bytes(&self) -> Option<u64> {
         let path = self.read_path().ok()?;

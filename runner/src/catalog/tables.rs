@@ -157,6 +157,10 @@ impl Dataset for TableDataset {
         self.location.size_bytes()
     }
 
+    fn fingerprint(&self) -> Result<Option<String>, Error> {
+        self.location.fingerprint()
+    }
+
     fn describe(&self) -> Description {
         Description {
             type_name: self.type_name().to_string(),

@@ -8,13 +8,16 @@
 //! reports every failure with the nodes to resume from.
 
 pub mod bind;
+pub mod incremental;
 pub mod plan;
 pub mod resume;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::io::IsTerminal;
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -26,7 +29,10 @@ use crate::catalog::Catalog;
 use crate::error::Error;
 use crate::function::FunctionRegistry;
 use crate::hooks::{Hooks, RunInfo};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{is_parameter, Pipeline};
+use incremental::{
+    is_up_to_date, memory_fingerprint, node_fingerprint, output_fingerprints, Entry, State,
+};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RunnerKind {
@@ -42,6 +48,10 @@ pub struct RunOptions {
     /// Show a progress bar (only ever drawn on a terminal).
     pub progress: bool,
     pub hooks: Hooks,
+    /// Where incremental state lives (`data/09_tracking`); `None` runs everything.
+    pub state_dir: Option<PathBuf>,
+    /// Run every selected node even when it is up to date.
+    pub force: bool,
 }
 
 /// What a successful run did.
@@ -49,6 +59,8 @@ pub struct RunOptions {
 pub struct RunReport {
     /// Completed nodes in completion order, with their wall time.
     pub completed: Vec<(String, Duration)>,
+    /// Nodes that were up to date and did not run.
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,25 +116,160 @@ pub fn run(
     registry: &FunctionRegistry,
     options: &RunOptions,
 ) -> Result<RunReport, Error> {
+    let bound = prepare(pipeline, catalog, registry)?;
+    let state = match &options.state_dir {
+        Some(dir) => Some(State::open(dir)?),
+        None => None,
+    };
+    let work = Work {
+        pipeline,
+        bound: &bound,
+        catalog,
+        hooks: &options.hooks,
+        state: state.as_ref(),
+        fingerprints: (0..pipeline.len()).map(|_| OnceLock::new()).collect(),
+        pending: (0..pipeline.len())
+            .map(|_| AtomicBool::new(false))
+            .collect(),
+        materialized: (0..pipeline.len()).map(|_| OnceLock::new()).collect(),
+        materialized_times: Mutex::new(Vec::new()),
+    };
+    let report = Executor::new(pipeline, catalog, options, &work).run();
+    if let Some(state) = &state {
+        state.compact();
+    }
+    report
+}
+
+/// Everything checked before a run (or a dry run): factory datasets
+/// resolved, pinned versions, free inputs, functions bound and typed.
+pub fn prepare(
+    pipeline: &Pipeline,
+    catalog: &mut Catalog,
+    registry: &FunctionRegistry,
+) -> Result<Vec<BoundNode>, Error> {
     catalog.resolve(&pipeline.datasets())?;
     catalog.check_load_versions(&pipeline.all_outputs())?;
     check_free_inputs(pipeline, catalog)?;
     let bound = bind(pipeline, registry, catalog)?;
     catalog.add_memory_datasets(&pipeline.datasets());
-    Executor::new(pipeline, &bound, catalog, options).run()
+    Ok(bound)
+}
+
+/// The nodes a run would skip as up to date: those whose fingerprint and
+/// outputs match the state and none of whose upstream nodes would run.
+pub fn predict_up_to_date(
+    pipeline: &Pipeline,
+    bound: &[BoundNode],
+    catalog: &Catalog,
+    state_dir: &std::path::Path,
+) -> Vec<String> {
+    let Ok(state) = State::open(state_dir) else {
+        return Vec::new();
+    };
+    let mut memory = HashMap::new();
+    let mut runs = vec![false; pipeline.len()];
+    let mut skipped = Vec::new();
+    for (i, node) in bound.iter().enumerate() {
+        let fp = node_fingerprint(node, catalog, &memory);
+        if let Some(fp) = &fp {
+            for out in node.outputs.iter().filter(|d| catalog.is_ephemeral(d)) {
+                memory.insert(
+                    catalog.storage_name(out).to_string(),
+                    memory_fingerprint(fp, out),
+                );
+            }
+        }
+        let upstream_runs = pipeline.parents(i).iter().any(|&p| runs[p]);
+        let fresh = fp.is_some_and(|fp| is_up_to_date(&state, node, catalog, &fp));
+        runs[i] = upstream_runs || !fresh;
+        if !runs[i] {
+            skipped.push(node.node.name.clone());
+        }
+    }
+    skipped
+}
+
+/// What to do with a node that became ready.
+enum Decision {
+    Run,
+    /// Up to date; nothing needs its in-memory outputs (yet).
+    Skip,
+    /// Up to date, but it has in-memory outputs: it runs only if a reader runs.
+    Pending,
+}
+
+/// What worker threads share: running a node, first re-running any
+/// up-to-date producer whose in-memory output it needs.
+struct Work<'a> {
+    pipeline: &'a Pipeline,
+    bound: &'a [BoundNode],
+    catalog: &'a Catalog,
+    hooks: &'a Hooks,
+    state: Option<&'a State>,
+    fingerprints: Vec<OnceLock<String>>,
+    pending: Vec<AtomicBool>,
+    materialized: Vec<OnceLock<Result<Duration, String>>>,
+    /// Pending nodes that a reader made run, with their time.
+    materialized_times: Mutex<Vec<(usize, Duration)>>,
+}
+
+impl Work<'_> {
+    fn run_node(&self, i: usize) -> Result<Duration, String> {
+        let node = &self.bound[i];
+        for input in node
+            .args
+            .iter()
+            .filter(|d| !is_parameter(d) && self.catalog.is_ephemeral(d))
+        {
+            if let Some(p) = self.pipeline.producer_of(input) {
+                if self.pending[p].load(Ordering::SeqCst) {
+                    self.materialize(p).map_err(|e| {
+                        format!("upstream node '{}' failed: {e}", self.bound[p].node.name)
+                    })?;
+                }
+            }
+        }
+        let result = execute(node, self.catalog, self.hooks);
+        if let (Ok(_), Some(state), Some(fp)) = (&result, self.state, self.fingerprints[i].get()) {
+            state.record(Entry {
+                node: node.node.name.clone(),
+                fingerprint: fp.clone(),
+                outputs: output_fingerprints(node, self.catalog),
+            });
+        }
+        result
+    }
+
+    fn materialize(&self, p: usize) -> Result<Duration, String> {
+        self.materialized[p]
+            .get_or_init(|| {
+                let result = self.run_node(p);
+                if let Ok(elapsed) = &result {
+                    self.materialized_times
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((p, *elapsed));
+                }
+                result
+            })
+            .clone()
+    }
 }
 
 /// Ready-set bookkeeping shared by both executors.
 struct Executor<'a> {
     pipeline: &'a Pipeline,
-    bound: &'a [BoundNode],
     catalog: &'a Catalog,
     options: &'a RunOptions,
+    work: &'a Work<'a>,
     children: Vec<Vec<usize>>,
     waiting_on: Vec<usize>,
     /// Remaining reads of each dataset before in-memory data can be dropped.
     reads_left: HashMap<&'a str, usize>,
     outputs: BTreeSet<String>,
+    /// Fingerprints standing for in-memory data, by storage name.
+    memory_fp: HashMap<String, String>,
     done: BTreeSet<usize>,
     report: RunReport,
     failures: Vec<NodeFailure>,
@@ -175,15 +322,15 @@ fn call_node(node: &BoundNode, catalog: &Catalog, hooks: &Hooks) -> Result<Durat
 impl<'a> Executor<'a> {
     fn new(
         pipeline: &'a Pipeline,
-        bound: &'a [BoundNode],
         catalog: &'a Catalog,
         options: &'a RunOptions,
+        work: &'a Work<'a>,
     ) -> Self {
         let n = pipeline.len();
         let mut children = vec![Vec::new(); n];
         let waiting_on: Vec<usize> = (0..n).map(|i| pipeline.parents(i).len()).collect();
-        for (i, kids) in (0..n).map(|i| (i, pipeline.parents(i))) {
-            for &p in kids {
+        for i in 0..n {
+            for &p in pipeline.parents(i) {
                 children[p].push(i);
             }
         }
@@ -211,9 +358,9 @@ impl<'a> Executor<'a> {
         };
         Executor {
             pipeline,
-            bound,
             catalog,
             options,
+            work,
             children,
             waiting_on,
             reads_left,
@@ -222,6 +369,7 @@ impl<'a> Executor<'a> {
                 .iter()
                 .map(|d| catalog.storage_name(d).to_string())
                 .collect(),
+            memory_fp: HashMap::new(),
             done: BTreeSet::new(),
             report: RunReport::default(),
             failures: Vec::new(),
@@ -242,6 +390,27 @@ impl<'a> Executor<'a> {
             RunnerKind::Parallel => self.run_parallel(),
         }
         self.progress.finish_and_clear();
+        // Up-to-date nodes that no reader needed after all are skipped.
+        let ran: BTreeSet<usize> = {
+            let times = self
+                .work
+                .materialized_times
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for &(i, elapsed) in times.iter() {
+                self.report
+                    .completed
+                    .push((self.pipeline.nodes()[i].name.clone(), elapsed));
+            }
+            times.iter().map(|(i, _)| *i).collect()
+        };
+        for i in 0..self.pipeline.len() {
+            if self.work.pending[i].load(Ordering::SeqCst) && !ran.contains(&i) {
+                let node = &self.pipeline.nodes()[i];
+                hooks.each(|h| h.on_node_skipped(node));
+                self.report.skipped.push(node.name.clone());
+            }
+        }
         if self.failures.is_empty() {
             hooks.each(|h| h.after_pipeline_run(&info, &self.report));
             return Ok(self.report);
@@ -256,12 +425,50 @@ impl<'a> Executor<'a> {
         Err(Error::Run(failure))
     }
 
-    /// Records a finished node; returns the nodes it made ready.
-    fn finish(&mut self, i: usize, result: Result<Duration, String>) -> Vec<usize> {
+    /// Decides whether a ready node runs, from its fingerprint and the state.
+    fn decide(&mut self, i: usize) -> Decision {
+        let Some(state) = self.work.state else {
+            return Decision::Run;
+        };
+        let node = &self.work.bound[i];
+        let Some(fp) = node_fingerprint(node, self.catalog, &self.memory_fp) else {
+            return Decision::Run;
+        };
+        let mut memory_outputs = false;
+        for out in node.outputs.iter().filter(|d| self.catalog.is_ephemeral(d)) {
+            memory_outputs |= !self.pipeline.consumers_of(out).is_empty();
+            self.memory_fp.insert(
+                self.catalog.storage_name(out).to_string(),
+                memory_fingerprint(&fp, out),
+            );
+        }
+        let fresh = !self.options.force && is_up_to_date(state, node, self.catalog, &fp);
+        let _ = self.work.fingerprints[i].set(fp);
+        match (fresh, memory_outputs) {
+            (false, _) => Decision::Run,
+            (true, false) => Decision::Skip,
+            (true, true) => Decision::Pending,
+        }
+    }
+
+    /// Handles a node that does not run now; returns the nodes it made ready.
+    fn pass(&mut self, i: usize, decision: Decision) -> Vec<usize> {
+        match decision {
+            Decision::Pending => self.work.pending[i].store(true, Ordering::SeqCst),
+            _ => {
+                let node = &self.pipeline.nodes()[i];
+                self.options.hooks.each(|h| h.on_node_skipped(node));
+                self.report.skipped.push(node.name.clone());
+            }
+        }
+        self.finish(i, None)
+    }
+
+    /// Records a finished node (`None`: not run); returns the nodes it made ready.
+    fn finish(&mut self, i: usize, result: Option<Result<Duration, String>>) -> Vec<usize> {
         let name = &self.pipeline.nodes()[i].name;
-        let elapsed = match result {
-            Ok(elapsed) => elapsed,
-            Err(message) => {
+        match result {
+            Some(Err(message)) => {
                 tracing::debug!(node = %name, "failed: {message}");
                 self.failures.push(NodeFailure {
                     node: name.clone(),
@@ -269,22 +476,26 @@ impl<'a> Executor<'a> {
                 });
                 return Vec::new();
             }
-        };
+            Some(Ok(elapsed)) => self.report.completed.push((name.clone(), elapsed)),
+            None => {}
+        }
         self.done.insert(i);
-        self.report.completed.push((name.clone(), elapsed));
         self.progress.inc(1);
         self.progress.set_message(name.clone());
-        let catalog = self.catalog;
-        let stored: BTreeSet<&str> = self.pipeline.nodes()[i]
-            .inputs
-            .iter()
-            .map(|d| catalog.storage_name(d))
-            .collect();
-        for input in stored {
-            if let Some(left) = self.reads_left.get_mut(input) {
-                *left -= 1;
-                if *left == 0 && !self.outputs.contains(input) && catalog.is_ephemeral(input) {
-                    catalog.release(input);
+        // A pending node may still run for a reader: keep what it reads.
+        if !self.work.pending[i].load(Ordering::SeqCst) {
+            let catalog = self.catalog;
+            let stored: BTreeSet<&str> = self.pipeline.nodes()[i]
+                .inputs
+                .iter()
+                .map(|d| catalog.storage_name(d))
+                .collect();
+            for input in stored {
+                if let Some(left) = self.reads_left.get_mut(input) {
+                    *left -= 1;
+                    if *left == 0 && !self.outputs.contains(input) && catalog.is_ephemeral(input) {
+                        catalog.release(input);
+                    }
                 }
             }
         }
@@ -301,8 +512,15 @@ impl<'a> Executor<'a> {
     /// Kedro's SequentialRunner order: the pipeline's execution order.
     fn run_sequential(&mut self) {
         for i in 0..self.pipeline.len() {
-            let result = execute(&self.bound[i], self.catalog, &self.options.hooks);
-            self.finish(i, result);
+            match self.decide(i) {
+                Decision::Run => {
+                    let result = self.work.run_node(i);
+                    self.finish(i, Some(result));
+                }
+                other => {
+                    self.pass(i, other);
+                }
+            }
             if !self.failures.is_empty() {
                 return;
             }
@@ -314,38 +532,45 @@ impl<'a> Executor<'a> {
         let mut ready: BTreeSet<usize> = (0..self.pipeline.len())
             .filter(|&i| self.waiting_on[i] == 0)
             .collect();
-        let bound = self.bound;
-        let catalog = self.catalog;
-        let hooks = &self.options.hooks;
-        rayon::in_place_scope(|scope| {
-            let mut running = 0usize;
-            loop {
-                // A lone ready node with nothing running (a chain) runs right
-                // here: handing it to another thread would only add latency.
-                while self.failures.is_empty() && running == 0 && ready.len() == 1 {
-                    let i = ready.pop_first().expect("one ready node");
-                    let result = execute(&bound[i], catalog, hooks);
-                    ready.extend(self.finish(i, result));
-                }
-                if self.failures.is_empty() {
-                    while let Some(i) = ready.pop_first() {
-                        running += 1;
-                        let sender = sender.clone();
-                        scope.spawn(move |_| {
-                            // The receiver outlives the scope: a send cannot fail.
-                            let _ = sender.send((i, execute(&bound[i], catalog, hooks)));
-                        });
+        // Skipped and pending nodes are settled here; the rest wait to run.
+        let mut runnable: BTreeSet<usize> = BTreeSet::new();
+        let mut running = 0usize;
+        let work = self.work;
+        rayon::in_place_scope(|scope| loop {
+            while let Some(i) = ready.pop_first() {
+                match self.decide(i) {
+                    Decision::Run => {
+                        runnable.insert(i);
                     }
+                    other => ready.extend(self.pass(i, other)),
                 }
-                if running == 0 {
-                    break;
-                }
-                let Ok((i, result)) = receiver.recv() else {
-                    break;
-                };
-                running -= 1;
-                ready.extend(self.finish(i, result));
             }
+            // A lone runnable node with nothing running (a chain) runs right
+            // here: handing it to another thread would only add latency.
+            if self.failures.is_empty() && running == 0 && runnable.len() == 1 {
+                let i = runnable.pop_first().expect("one runnable node");
+                let result = work.run_node(i);
+                ready.extend(self.finish(i, Some(result)));
+                continue;
+            }
+            if self.failures.is_empty() {
+                while let Some(i) = runnable.pop_first() {
+                    running += 1;
+                    let sender = sender.clone();
+                    scope.spawn(move |_| {
+                        // The receiver outlives the scope: a send cannot fail.
+                        let _ = sender.send((i, work.run_node(i)));
+                    });
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((i, result)) = receiver.recv() else {
+                break;
+            };
+            running -= 1;
+            ready.extend(self.finish(i, Some(result)));
         });
     }
 }

@@ -10,6 +10,9 @@ pub struct Plan {
     pub nodes: Vec<PlanNode>,
     pub free_inputs: Vec<String>,
     pub outputs: Vec<String>,
+    /// Nodes an incremental run would skip (omitted when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub up_to_date: Vec<String>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -38,6 +41,7 @@ impl Plan {
                 .collect(),
             free_inputs: pipeline.inputs().into_iter().collect(),
             outputs: pipeline.outputs().into_iter().collect(),
+            up_to_date: Vec::new(),
         }
     }
 
@@ -70,6 +74,9 @@ impl Plan {
             ));
             if !n.tags.is_empty() {
                 out.push_str(&format!("  #{}", n.tags.join(" #")));
+            }
+            if self.up_to_date.contains(&n.name) {
+                out.push_str("  (up to date: skipped)");
             }
             out.push('\n');
         }
