@@ -152,7 +152,9 @@ _COUNT = re.compile(r"(\d+) node\(s\) completed")
 
 
 def roadsign_case(binary, proj, runner, reps):
-    cmd = [binary, "run", "--project-dir", proj, "--runner", runner]
+    # --force: every repetition runs every node (a second run of an unchanged
+    # project would otherwise skip them all as up to date)
+    cmd = [binary, "run", "--project-dir", proj, "--runner", runner, "--force"]
     env = dict(os.environ)
     env.pop("RUST_LOG", None)
     walls, rss, inner, count = [], [], [], None
