@@ -7,7 +7,10 @@ use std::io::Read;
 use std::time::Instant;
 
 fn main() {
-    let mib: usize = std::env::var("ROADSIGN_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let mib: usize = std::env::var("ROADSIGN_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     let dir = tempfile::tempdir().expect("temp dir");
     let files = 16;
     let per_file = mib * 1024 * 1024 / files;
@@ -44,6 +47,15 @@ fn main() {
     hashes.sort_by(f64::total_cmp);
     let (read, hash) = (reads[2], hashes[2]);
     println!("fingerprint of {total:.0} MiB in {files} files (page cache warm), median of 5:");
-    println!("  plain sequential read: {:.3} s  {:.0} MiB/s", read, total / read);
-    println!("  xxh3 fingerprint:      {:.3} s  {:.0} MiB/s  ({:.2}x the read time)", hash, total / hash, hash / read);
+    println!(
+        "  plain sequential read: {:.3} s  {:.0} MiB/s",
+        read,
+        total / read
+    );
+    println!(
+        "  xxh3 fingerprint:      {:.3} s  {:.0} MiB/s  ({:.2}x the read time)",
+        hash,
+        total / hash,
+        hash / read
+    );
 }
