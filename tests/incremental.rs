@@ -2,17 +2,7 @@
 //! they touch, `--force` reruns everything, and a killed run resumes.
 
 mod common;
-use common::Project;
-
-fn repo_project() -> Project {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let read = |name: &str| std::fs::read_to_string(format!("{root}/{name}")).unwrap();
-    Project::new(&[
-        ("pipelines.yml", &read("pipelines.yml")),
-        ("catalog.yml", &read("catalog.yml")),
-        ("parameters.yml", &read("parameters.yml")),
-    ])
-}
+use common::{repo_project, Project};
 
 fn summary(p: &Project, args: &[&str]) -> String {
     let out = p.roadsign(args);

@@ -2,18 +2,7 @@
 //! parallel equal to sequential, environments and type checks.
 
 mod common;
-use common::Project;
-
-/// The repository's own project files.
-fn repo_project() -> Project {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let read = |name: &str| std::fs::read_to_string(format!("{root}/{name}")).unwrap();
-    Project::new(&[
-        ("pipelines.yml", &read("pipelines.yml")),
-        ("catalog.yml", &read("catalog.yml")),
-        ("parameters.yml", &read("parameters.yml")),
-    ])
-}
+use common::{repo_project, Project};
 
 /// A small but complete default run: classes, generated scenes, YOLO layout.
 const SMALL: &str = "data_generation.scenes=6,data_generation.width=256,data_generation.height=256";

@@ -216,8 +216,8 @@ impl Dataset for VocDataset {
         })
     }
 
-    fn fingerprint(&self) -> Result<Option<String>, Error> {
-        self.location.fingerprint()
+    fn file_location(&self) -> Option<&FileLocation> {
+        Some(&self.location)
     }
 
     fn exists(&self) -> Result<bool, Error> {
@@ -399,8 +399,8 @@ impl Dataset for YoloDataset {
         })
     }
 
-    fn fingerprint(&self) -> Result<Option<String>, Error> {
-        self.location.fingerprint()
+    fn file_location(&self) -> Option<&FileLocation> {
+        Some(&self.location)
     }
 
     fn exists(&self) -> Result<bool, Error> {
@@ -528,12 +528,8 @@ impl Dataset for CocoDataset {
         ))
     }
 
-    fn fingerprint(&self) -> Result<Option<String>, Error> {
-        self.location.fingerprint()
-    }
-
-    fn exists(&self) -> Result<bool, Error> {
-        Ok(self.location.exists())
+    fn file_location(&self) -> Option<&FileLocation> {
+        Some(&self.location)
     }
 
     fn describe(&self) -> Description {
@@ -583,12 +579,8 @@ impl Dataset for Mp4Dataset {
         Ok(())
     }
 
-    fn fingerprint(&self) -> Result<Option<String>, Error> {
-        self.location.fingerprint()
-    }
-
-    fn exists(&self) -> Result<bool, Error> {
-        Ok(self.location.exists())
+    fn file_location(&self) -> Option<&FileLocation> {
+        Some(&self.location)
     }
 
     fn describe(&self) -> Description {

@@ -97,3 +97,14 @@ pub fn plan_names(plan: &serde_json::Value) -> Vec<String> {
         .map(|n| n["name"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A copy of the repository's own project files in a temporary folder.
+pub fn repo_project() -> Project {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |name: &str| std::fs::read_to_string(format!("{root}/{name}")).unwrap();
+    Project::new(&[
+        ("pipelines.yml", &read("pipelines.yml")),
+        ("catalog.yml", &read("catalog.yml")),
+        ("parameters.yml", &read("parameters.yml")),
+    ])
+}

@@ -1,5 +1,6 @@
 //! The [`Dataset`] trait: how the runner loads and saves one named dataset.
 
+use super::storage::FileLocation;
 use crate::data::{Data, TypeDesc};
 use crate::error::Error;
 
@@ -8,7 +9,13 @@ use crate::error::Error;
 pub trait Dataset: Send + Sync {
     fn load(&self) -> Result<Data, Error>;
     fn save(&self, data: &Data) -> Result<(), Error>;
-    fn exists(&self) -> Result<bool, Error>;
+    /// Where a file-backed dataset lives; the defaults below use it.
+    fn file_location(&self) -> Option<&FileLocation> {
+        None
+    }
+    fn exists(&self) -> Result<bool, Error> {
+        Ok(self.file_location().is_some_and(FileLocation::exists))
+    }
     /// The registered type name (`json.JSONDataset`) and where the data lives.
     fn describe(&self) -> Description;
     /// The Rust type `load` yields and `save` accepts; `None` for anything.
@@ -24,15 +31,16 @@ pub trait Dataset: Send + Sync {
     /// A fingerprint of the stored content (incremental runs); `None` when
     /// nothing is stored or the type cannot tell, which makes readers rerun.
     fn fingerprint(&self) -> Result<Option<String>, Error> {
-        Ok(None)
+        self.file_location()
+            .map_or(Ok(None), FileLocation::fingerprint)
     }
     /// Bytes on disk, for run records; `None` when unknown or not a file.
     fn size_bytes(&self) -> Option<u64> {
-        None
+        self.file_location()?.size_bytes()
     }
     /// Versioned datasets save each run to a new version folder.
     fn is_versioned(&self) -> bool {
-        false
+        self.file_location().is_some_and(FileLocation::is_versioned)
     }
 }
 

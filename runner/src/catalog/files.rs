@@ -97,20 +97,8 @@ impl Dataset for TextFileDataset {
             .write_atomic(|w| w.write_all(&bytes).map_err(|e| e.to_string()))
     }
 
-    fn exists(&self) -> Result<bool, Error> {
-        Ok(self.location.exists())
-    }
-
-    fn is_versioned(&self) -> bool {
-        self.location.is_versioned()
-    }
-
-    fn size_bytes(&self) -> Option<u64> {
-        self.location.size_bytes()
-    }
-
-    fn fingerprint(&self) -> Result<Option<String>, Error> {
-        self.location.fingerprint()
+    fn file_location(&self) -> Option<&FileLocation> {
+        Some(&self.location)
     }
 
     fn describe(&self) -> Description {

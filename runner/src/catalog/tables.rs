@@ -145,20 +145,8 @@ impl Dataset for TableDataset {
         })
     }
 
-    fn exists(&self) -> Result<bool, Error> {
-        Ok(self.location.exists())
-    }
-
-    fn is_versioned(&self) -> bool {
-        self.location.is_versioned()
-    }
-
-    fn size_bytes(&self) -> Option<u64> {
-        self.location.size_bytes()
-    }
-
-    fn fingerprint(&self) -> Result<Option<String>, Error> {
-        self.location.fingerprint()
+    fn file_location(&self) -> Option<&FileLocation> {
+        Some(&self.location)
     }
 
     fn describe(&self) -> Description {
