@@ -7,6 +7,7 @@ pub mod factory;
 pub mod files;
 pub mod memory;
 pub mod options;
+pub mod partitions;
 pub mod storage;
 pub mod tables;
 
@@ -59,6 +60,9 @@ impl DatasetTypes {
                 Ok(Arc::new(TextFileDataset::from_options(format, o)?) as Arc<dyn Dataset>)
             });
         }
+        types.register("partitions.PartitionedDataset", |o| {
+            Ok(Arc::new(partitions::PartitionedDataset::from_options(o)?) as Arc<dyn Dataset>)
+        });
         types.register("polars.CSVDataset", |o| {
             Ok(Arc::new(TableDataset::csv(o)?) as Arc<dyn Dataset>)
         });
@@ -66,6 +70,25 @@ impl DatasetTypes {
             Ok(Arc::new(TableDataset::parquet(o)?) as Arc<dyn Dataset>)
         });
         types
+    }
+
+    /// Builds a dataset of a registered type from an entry.
+    pub fn build(&self, options: EntryOptions<'_>) -> Result<Arc<dyn Dataset>, Error> {
+        let factory = self
+            .factories
+            .get(&options.entry.type_name)
+            .ok_or_else(|| {
+                Error::config(
+                    options.entry.option_location("type"),
+                    format!(
+                        "dataset '{}': unknown type '{}' (known types: {})",
+                        options.entry.name,
+                        options.entry.type_name,
+                        self.names().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+        factory(options)
     }
 
     /// Adds a dataset type; a later registration under the same name replaces the earlier.
@@ -138,18 +161,12 @@ impl Catalog {
     }
 
     fn build(&self, entry: &CatalogEntry) -> Result<Arc<dyn Dataset>, Error> {
-        let factory = self.types.factories.get(&entry.type_name).ok_or_else(|| {
-            Error::config(
-                entry.option_location("type"),
-                format!(
-                    "dataset '{}': unknown type '{}' (known types: {})",
-                    entry.name,
-                    entry.type_name,
-                    self.types.names().collect::<Vec<_>>().join(", ")
-                ),
-            )
-        })?;
-        factory(EntryOptions::new(entry, &self.root, &self.versions))
+        self.types.build(EntryOptions::new(
+            entry,
+            &self.root,
+            &self.versions,
+            &self.types,
+        ))
     }
 
     /// Declares every undeclared name that a dataset factory matches, using
@@ -482,6 +499,103 @@ m: {type: memory.MemoryDataset}
     }
 
     #[test]
+    fn partitioned_datasets_save_maps_and_load_lazily() {
+        let (dir, catalog) = project(
+            "parts:\n  type: partitions.PartitionedDataset\n  path: data/parts\n  dataset: {type: polars.CSVDataset, save_args: {separator: ';'}}\n  filename_suffix: .csv\n\
+             fresh:\n  type: partitions.PartitionedDataset\n  path: data/parts\n  dataset: polars.CSVDataset\n  filename_suffix: .csv\n  overwrite: true\n",
+        );
+        let catalog = catalog.unwrap();
+        let frame = |n: i64| Data::new(df!("n" => [n, n + 1]).unwrap());
+        let values = [
+            ("2024/jan".to_string(), frame(1)),
+            ("2024/feb".to_string(), frame(5)),
+        ];
+        catalog
+            .save(
+                "parts",
+                &Data::new(partitions::Partitions::from_values(values)),
+            )
+            .unwrap();
+        assert!(dir.path().join("data/parts/2024/jan.csv").is_file());
+        std::fs::write(
+            dir.path().join("data/parts/2024/notes.txt"),
+            "not a partition",
+        )
+        .unwrap();
+        let loaded = catalog.load("parts").unwrap();
+        let parts = loaded.downcast_ref::<partitions::Partitions>().unwrap();
+        assert_eq!(parts.ids().collect::<Vec<_>>(), ["2024/feb", "2024/jan"]);
+        let feb = parts.load("2024/feb").unwrap();
+        assert_eq!(
+            feb.downcast_ref::<DataFrame>()
+                .unwrap()
+                .column("n")
+                .unwrap()
+                .i64()
+                .unwrap()
+                .get(0),
+            Some(5)
+        );
+        assert!(parts.load("2023/dec").is_err());
+        assert_eq!(format!("{parts:?}"), "[\"2024/feb\", \"2024/jan\"]");
+        // saving again adds partitions; `overwrite: true` replaces the folder
+        catalog
+            .save(
+                "parts",
+                &Data::new(partitions::Partitions::from_values([(
+                    "mar".to_string(),
+                    frame(9),
+                )])),
+            )
+            .unwrap();
+        assert_eq!(
+            catalog
+                .load("parts")
+                .unwrap()
+                .downcast_ref::<partitions::Partitions>()
+                .unwrap()
+                .len(),
+            3
+        );
+        catalog
+            .save(
+                "fresh",
+                &Data::new(partitions::Partitions::from_values([(
+                    "only".to_string(),
+                    frame(0),
+                )])),
+            )
+            .unwrap();
+        let after = catalog.load("fresh").unwrap();
+        assert_eq!(
+            after
+                .downcast_ref::<partitions::Partitions>()
+                .unwrap()
+                .ids()
+                .collect::<Vec<_>>(),
+            ["only"]
+        );
+        assert!(catalog
+            .save("parts", &Data::new(1_i64))
+            .unwrap_err()
+            .to_string()
+            .contains("saves Partitions"));
+        assert!(catalog
+            .get("parts")
+            .unwrap()
+            .describe()
+            .location
+            .unwrap()
+            .contains("polars.CSVDataset, *.csv"));
+        assert!(catalog
+            .get("parts")
+            .unwrap()
+            .fingerprint()
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
     fn parameters_and_memory_datasets() {
         let (_dir, catalog) = project("");
         let mut catalog = catalog.unwrap();
@@ -534,6 +648,10 @@ m: {type: memory.MemoryDataset}
             ("x:\n  type: text.TextDataset\n  filepath: a\n  versioned: maybe\n", "`versioned` must be true or false"),
             ("x:\n  type: text.TextDataset\n  filepath: a\n  save_args: 1\n", "must be a mapping"),
             ("x:\n  type: memory.MemoryDataset\n  filepath: a\n", "unknown key `filepath`"),
+            ("x:\n  type: partitions.PartitionedDataset\n  dataset: text.TextDataset\n", "needs `path:`"),
+            ("x:\n  type: partitions.PartitionedDataset\n  path: p\n", "needs `dataset:`"),
+            ("x:\n  type: partitions.PartitionedDataset\n  path: p\n  dataset: {type: nope.X}\n", "unknown type 'nope.X'"),
+            ("x:\n  type: partitions.PartitionedDataset\n  path: p\n  dataset: {type: text.TextDataset, filepath: a}\n", "takes no filepath"),
         ];
         for (text, expected) in cases {
             let (_dir, catalog) = project(text);

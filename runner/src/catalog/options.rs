@@ -5,6 +5,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::storage::{FileLocation, Versions};
+use super::DatasetTypes;
 use crate::config::CatalogEntry;
 use crate::error::Error;
 
@@ -14,17 +15,30 @@ pub struct EntryOptions<'a> {
     pub entry: &'a CatalogEntry,
     pub root: &'a Path,
     pub versions: &'a Versions,
+    /// Every registered type, for datasets made of other datasets.
+    pub types: &'a DatasetTypes,
     rest: Map<String, Value>,
 }
 
 impl<'a> EntryOptions<'a> {
-    pub fn new(entry: &'a CatalogEntry, root: &'a Path, versions: &'a Versions) -> Self {
+    pub fn new(
+        entry: &'a CatalogEntry,
+        root: &'a Path,
+        versions: &'a Versions,
+        types: &'a DatasetTypes,
+    ) -> Self {
         EntryOptions {
             entry,
             root,
             versions,
+            types,
             rest: entry.options.clone(),
         }
+    }
+
+    /// Takes an option as it is (any YAML value).
+    pub fn take(&mut self, key: &str) -> Option<Value> {
+        self.rest.remove(key)
     }
 
     /// Reads `filepath` and `versioned` into a location (for dataset types
