@@ -8,8 +8,10 @@ use super::layout::{Item, Layout};
 use super::{type_of, DatasetTypesByName};
 use crate::pipeline::Pipeline;
 
-const COL_WIDTH: usize = 240;
-const ROW_HEIGHT: usize = 66;
+/// Horizontal room per box, and vertical room per layer (the page reads top
+/// to bottom, as a long pipeline scrolls best vertically).
+const SLOT_WIDTH: usize = 216;
+const LAYER_HEIGHT: usize = 84;
 const BOX_WIDTH: usize = 196;
 const MARGIN: usize = 24;
 
@@ -39,16 +41,20 @@ fn item_id(item: &Item, pipeline: &Pipeline) -> String {
 
 pub fn page(title: &str, pipeline: &Pipeline, types: &DatasetTypesByName) -> String {
     let layout = Layout::new(pipeline);
-    let tallest = layout.columns.iter().map(Vec::len).max().unwrap_or(1);
-    let width = layout.columns.len() * COL_WIDTH + 2 * MARGIN;
-    let height = tallest * ROW_HEIGHT + 2 * MARGIN;
-    let centre = |col: usize, row: usize| -> (usize, usize) {
-        let count = layout.columns[col].len();
-        let offset = (tallest - count) * ROW_HEIGHT / 2;
+    let widest = layout.layers.iter().map(Vec::len).max().unwrap_or(1);
+    let width = widest * SLOT_WIDTH + 2 * MARGIN;
+    let height = layout.layers.len() * LAYER_HEIGHT + 2 * MARGIN;
+    let centre = |layer: usize, slot: usize| -> (usize, usize) {
+        let count = layout.layers[layer].len();
+        let offset = (widest - count) * SLOT_WIDTH / 2;
         (
-            MARGIN + col * COL_WIDTH + BOX_WIDTH / 2,
-            MARGIN + offset + row * ROW_HEIGHT + ROW_HEIGHT / 2,
+            MARGIN + offset + slot * SLOT_WIDTH + SLOT_WIDTH / 2,
+            MARGIN + layer * LAYER_HEIGHT + LAYER_HEIGHT / 2,
         )
+    };
+    let half_height = |item: &Item| match item {
+        Item::Node(_) => 25,
+        Item::Dataset(_) => 19,
     };
 
     let mut svg = String::new();
@@ -62,11 +68,11 @@ pub fn page(title: &str, pipeline: &Pipeline, types: &DatasetTypesByName) -> Str
         let (tc, tr) = layout.position[to];
         let (x1, y1) = centre(fc, fr);
         let (x2, y2) = centre(tc, tr);
-        let (x1, x2) = (x1 + BOX_WIDTH / 2, x2 - BOX_WIDTH / 2);
-        let mid = (x1 + x2) / 2;
+        let (y1, y2) = (y1 + half_height(from), y2 - half_height(to));
+        let mid = (y1 + y2) / 2;
         let _ = write!(
             svg,
-            r##"<path class="edge" data-from="{}" data-to="{}" d="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}" marker-end="url(#arrow)"/>"##,
+            r##"<path class="edge" data-from="{}" data-to="{}" d="M{x1},{y1} C{x1},{mid} {x2},{mid} {x2},{y2}" marker-end="url(#arrow)"/>"##,
             escape(&item_id(from, pipeline)),
             escape(&item_id(to, pipeline))
         );
