@@ -169,17 +169,14 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
 
     let tracking = cli.project_dir.join("data").join("09_tracking");
     if args.dry_run {
-        catalog.resolve(&pipeline.datasets())?;
-        catalog.check_load_versions(&pipeline.all_outputs())?;
-        let bound = run::bind(&pipeline, &registry, &catalog)?;
+        let (bound, missing) = run::prepare(&pipeline, &mut catalog, &registry, false)?;
         let mut plan = Plan::new(&name, &pipeline);
-        match run::check_free_inputs(&pipeline, &catalog) {
-            Err(missing) => eprintln!("warning: a real run would stop here: {missing}"),
-            Ok(()) if !args.force => {
-                catalog.add_memory_datasets(&pipeline.datasets());
+        match missing {
+            Some(missing) => eprintln!("warning: a real run would stop here: {missing}"),
+            None if !args.force => {
                 plan.up_to_date = run::predict_up_to_date(&pipeline, &bound, &catalog, &tracking);
             }
-            Ok(()) => {}
+            None => {}
         }
         let text = match args.format {
             PlanFormat::Json => plan.to_json(),

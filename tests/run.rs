@@ -287,20 +287,14 @@ fn versioned_datasets_keep_every_run() {
         "conf/v/catalog.yml",
         "class_table:\n  type: polars.CSVDataset\n  filepath: data/03_primary/classes.csv\n  versioned: true\n",
     );
-    p.ok(&["run", "--pipeline", "classes", "--env", "v"]);
+    fn classes<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["run", "--pipeline", "classes", "--env", "v"];
+        args.extend_from_slice(extra);
+        args
+    }
+    p.ok(&classes(&[]));
     std::thread::sleep(std::time::Duration::from_millis(5));
-    p.fails(
-        &[
-            "run",
-            "--pipeline",
-            "classes",
-            "--env",
-            "v",
-            "--params",
-            "classes=[]",
-        ],
-        1,
-    );
+    p.fails(&classes(&["--params", "classes=[]"]), 1);
     let mut versions: Vec<String> = std::fs::read_dir(p.file("data/03_primary/classes.csv"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -312,44 +306,21 @@ fn versioned_datasets_keep_every_run() {
         "the failed second run saved nothing: {versions:?}"
     );
     // a second successful run adds a version next to the first
-    p.ok(&[
-        "run",
-        "--pipeline",
-        "classes",
-        "--env",
-        "v",
-        "--params",
-        "classes.0.name=speed",
-    ]);
+    p.ok(&classes(&["--params", "classes.0.name=speed"]));
     let count = std::fs::read_dir(p.file("data/03_primary/classes.csv"))
         .unwrap()
         .count();
     assert_eq!(count, 2);
     // the summary can be recomputed from the first version only
     let first = &versions[0];
-    p.ok(&[
-        "run",
-        "--pipeline",
-        "classes",
-        "--env",
-        "v",
+    let pinned = format!("class_table:{first}");
+    p.ok(&classes(&[
         "--nodes",
         "summarize_classes",
         "--load-versions",
-        &format!("class_table:{first}"),
-    ]);
-    let stderr = p.fails(
-        &[
-            "run",
-            "--pipeline",
-            "classes",
-            "--env",
-            "v",
-            "--load-versions",
-            &format!("class_table:{first}"),
-        ],
-        2,
-    );
+        &pinned,
+    ]));
+    let stderr = p.fails(&classes(&["--load-versions", &pinned]), 2);
     assert!(
         stderr.contains("this run also saves 'class_table'"),
         "{stderr}"

@@ -100,8 +100,9 @@ impl Pattern {
 
 /// Sorts patterns as Kedro does: more specific first, then fewer
 /// placeholders, then alphabetically.
-pub fn rank(patterns: &mut [Pattern]) {
-    patterns.sort_by(|a, b| {
+pub fn rank<T>(items: &mut [T], pattern: impl Fn(&T) -> &Pattern) {
+    items.sort_by(|a, b| {
+        let (a, b) = (pattern(a), pattern(b));
         b.specificity()
             .cmp(&a.specificity())
             .then(a.placeholders().cmp(&b.placeholders()))
@@ -170,7 +171,7 @@ mod tests {
             p("{a}_{b}_csv"),
             p("raw_{name}_csv"),
         ];
-        rank(&mut pats);
+        rank(&mut pats, |p| p);
         let order: Vec<&str> = pats.iter().map(|p| p.text.as_str()).collect();
         assert_eq!(
             order,

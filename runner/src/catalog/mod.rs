@@ -151,12 +151,8 @@ impl Catalog {
                 }
             }
         }
-        let mut ranked: Vec<factory::Pattern> = patterns.iter().map(|(p, _)| p.clone()).collect();
-        factory::rank(&mut ranked);
-        catalog.patterns = ranked
-            .into_iter()
-            .filter_map(|p| patterns.iter().find(|(q, _)| *q == p).cloned())
-            .collect();
+        factory::rank(&mut patterns, |(pattern, _)| pattern);
+        catalog.patterns = patterns;
         Ok(catalog)
     }
 

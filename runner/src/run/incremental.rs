@@ -33,8 +33,8 @@ pub struct Entry {
 
 pub struct State {
     path: PathBuf,
+    /// Per node, the latest completed entry (earlier runs, then this one).
     entries: Mutex<HashMap<String, Entry>>,
-    recorded: HashMap<String, Entry>,
     log: Mutex<Option<File>>,
 }
 
@@ -52,14 +52,19 @@ impl State {
         }
         Ok(State {
             path,
-            entries: Mutex::new(recorded.clone()),
-            recorded,
+            entries: Mutex::new(recorded),
             log: Mutex::new(None),
         })
     }
 
-    pub fn recorded(&self, node: &str) -> Option<&Entry> {
-        self.recorded.get(node)
+    /// The last completed entry of a node. A node is decided before it runs,
+    /// so this is always what an earlier run recorded.
+    pub fn recorded(&self, node: &str) -> Option<Entry> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(node)
+            .cloned()
     }
 
     /// Appends one completed node to the log, right away.

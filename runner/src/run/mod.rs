@@ -116,7 +116,7 @@ pub fn run(
     registry: &FunctionRegistry,
     options: &RunOptions,
 ) -> Result<RunReport, Error> {
-    let bound = prepare(pipeline, catalog, registry)?;
+    let (bound, _) = prepare(pipeline, catalog, registry, true)?;
     let state = match &options.state_dir {
         Some(dir) => Some(State::open(dir)?),
         None => None,
@@ -143,17 +143,24 @@ pub fn run(
 
 /// Everything checked before a run (or a dry run): factory datasets
 /// resolved, pinned versions, free inputs, functions bound and typed.
+///
+/// Free inputs that nothing provides stop a run (`require_inputs`), before
+/// binding; a dry run gets them back as the second value, to warn about.
 pub fn prepare(
     pipeline: &Pipeline,
     catalog: &mut Catalog,
     registry: &FunctionRegistry,
-) -> Result<Vec<BoundNode>, Error> {
+    require_inputs: bool,
+) -> Result<(Vec<BoundNode>, Option<Error>), Error> {
     catalog.resolve(&pipeline.datasets())?;
     catalog.check_load_versions(&pipeline.all_outputs())?;
-    check_free_inputs(pipeline, catalog)?;
+    let missing = match check_free_inputs(pipeline, catalog) {
+        Err(error) if require_inputs => return Err(error),
+        checked => checked.err(),
+    };
     let bound = bind(pipeline, registry, catalog)?;
     catalog.add_memory_datasets(&pipeline.datasets());
-    Ok(bound)
+    Ok((bound, missing))
 }
 
 /// The nodes a run would skip as up to date: those whose fingerprint and
