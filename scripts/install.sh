@@ -19,6 +19,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# libtorch 2.13 (CPU) for tch, unpacked into .deps/libtorch.
+bash "$(dirname "$0")/install-libtorch.sh"
+
 components=$(rustup component list --installed 2>/dev/null || true)
 for c in rustfmt clippy llvm-tools; do
   if ! grep -q "^$c" <<<"$components"; then

@@ -1,0 +1,15 @@
+//! YOLOv8 detection on libtorch (tch), faithful to Ultralytics: the model with
+//! Ultralytics' `state_dict` names, its weights file, decoding and NMS, the
+//! training loss with its task-aligned assigner, and the evaluation metrics.
+//!
+//! Nothing here knows about road signs: the class count and names come from the
+//! data, as they do in Ultralytics.
+
+pub mod anchors;
+pub mod error;
+pub mod model;
+pub mod weights;
+
+pub use error::YoloError;
+pub use model::{Scale, YoloV8};
+pub use weights::{Detector, ModelInfo};

@@ -1,0 +1,277 @@
+//! The model file (SPEC §5): one safetensors file with Ultralytics' `state_dict`
+//! names, float32, and header metadata `names`, `scale` and `imgsz`. A file
+//! exported from Ultralytics without metadata loads too: scale and class count
+//! are read off the tensor shapes.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::error::{Result, YoloError};
+use crate::model::{Scale, YoloV8};
+
+/// What the header says about a model, besides its tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub names: Vec<String>,
+    pub scale: Scale,
+    /// The image size it was trained at.
+    pub imgsz: i64,
+}
+
+/// A detector ready to use: its variables, the network and its description.
+pub struct Detector {
+    pub vs: nn::VarStore,
+    pub model: YoloV8,
+    pub info: ModelInfo,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Detector {
+    /// A freshly initialised detector for these classes.
+    pub fn new(info: ModelInfo, device: Device) -> Detector {
+        let vs = nn::VarStore::new(device);
+        let model = YoloV8::new(&vs.root(), info.scale, info.names.len() as i64);
+        Detector { vs, model, info }
+    }
+
+    /// Loads a model file onto `device`.
+    pub fn load(path: &Path, device: Device) -> Result<Detector> {
+        let bytes = std::fs::read(path).map_err(|source| YoloError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let invalid = |message: String| YoloError::Weights {
+            path: path.into(),
+            message,
+        };
+        let file = SafeTensors::deserialize(&bytes)
+            .map_err(|e| invalid(format!("not a safetensors file: {e:?}")))?;
+        let (_, header) =
+            SafeTensors::read_metadata(&bytes).map_err(|e| invalid(format!("{e:?}")))?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+        let info = infer_info(&file, &metadata).map_err(invalid)?;
+        let detector = Detector::new(info, device);
+        detector.copy_from(&file).map_err(invalid)?;
+        Ok(detector)
+    }
+
+    /// Copies every variable from the file, checking shapes; extra entries
+    /// (`num_batches_tracked`) are ignored.
+    fn copy_from(&self, file: &SafeTensors) -> std::result::Result<(), String> {
+        let mut variables = self.vs.variables();
+        let mut names: Vec<&String> = variables.keys().collect();
+        names.sort();
+        let names: Vec<String> = names.into_iter().cloned().collect();
+        for name in names {
+            let view = file
+                .tensor(&name)
+                .map_err(|_| format!("missing tensor {name}"))?;
+            let source = tensor_from_view(&view).map_err(|e| format!("tensor {name}: {e}"))?;
+            let target = variables.get_mut(&name).expect("name comes from the store");
+            if source.size() != target.size() {
+                return Err(format!(
+                    "tensor {name} has shape {:?}, the model expects {:?}",
+                    source.size(),
+                    target.size()
+                ));
+            }
+            tch::no_grad(|| target.copy_(&source.to_device(target.device())));
+        }
+        Ok(())
+    }
+
+    /// Writes the model file: float32 tensors sorted by name, and the metadata.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_bytes()?;
+        std::fs::write(path, bytes).map_err(|source| YoloError::Io {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// The model file's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut tensors: Vec<(String, HostTensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(name, tensor)| HostTensor::new(&tensor).map(|t| (name, t)))
+            .collect::<Result<_>>()?;
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let metadata = HashMap::from([
+            (
+                "names".to_string(),
+                serde_json::to_string(&self.info.names).expect("strings serialise"),
+            ),
+            ("scale".to_string(), self.info.scale.to_string()),
+            ("imgsz".to_string(), self.info.imgsz.to_string()),
+            ("format".to_string(), "pt".to_string()),
+        ]);
+        safetensors::tensor::serialize(tensors, &Some(metadata))
+            .map_err(|e| YoloError::Config(format!("serialising the model: {e:?}")))
+    }
+}
+
+/// Scale, classes and image size from the metadata, or from the shapes.
+fn infer_info(
+    file: &SafeTensors,
+    metadata: &HashMap<String, String>,
+) -> std::result::Result<ModelInfo, String> {
+    let shape = |name: &str| {
+        file.tensor(name)
+            .map(|t| t.shape().to_vec())
+            .map_err(|_| format!("missing tensor {name} (not a YOLOv8 detection model?)"))
+    };
+    let nc = shape("model.22.cv3.0.2.bias")?[0];
+    let names = match metadata.get("names") {
+        Some(json) => serde_json::from_str::<Vec<String>>(json)
+            .map_err(|e| format!("metadata `names` is not a JSON list of strings: {e}"))?,
+        None => (0..nc).map(|i| format!("class{i}")).collect(),
+    };
+    if names.len() != nc {
+        return Err(format!(
+            "metadata names {} classes but the head predicts {nc}",
+            names.len()
+        ));
+    }
+    let scale = match metadata.get("scale") {
+        Some(s) => s.parse::<Scale>().map_err(|e| e.to_string())?,
+        None => {
+            let stem = shape("model.0.conv.weight")?[0] as i64;
+            Scale::ALL
+                .into_iter()
+                .find(|s| s.channels(64) == stem)
+                .ok_or_else(|| format!("no YOLOv8 scale has a {stem}-channel stem"))?
+        }
+    };
+    let imgsz = match metadata.get("imgsz") {
+        Some(s) => s
+            .parse::<i64>()
+            .map_err(|_| format!("metadata imgsz {s:?} is not an integer"))?,
+        None => 640,
+    };
+    Ok(ModelInfo {
+        names,
+        scale,
+        imgsz,
+    })
+}
+
+fn tensor_from_view(
+    view: &safetensors::tensor::TensorView<'_>,
+) -> std::result::Result<Tensor, String> {
+    let kind = match view.dtype() {
+        Dtype::F32 => Kind::Float,
+        Dtype::F16 => Kind::Half,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::F64 => Kind::Double,
+        other => return Err(format!("unsupported dtype {other:?}")),
+    };
+    let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+    Ok(Tensor::from_data_size(view.data(), &shape, kind).to_kind(Kind::Float))
+}
+
+/// A tensor copied to host memory as float32 bytes, for serialising.
+struct HostTensor {
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl HostTensor {
+    fn new(tensor: &Tensor) -> Result<HostTensor> {
+        let host = tensor
+            .detach()
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous();
+        let values: Vec<f32> = Vec::try_from(host.flatten(0, -1))?;
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Ok(HostTensor {
+            shape: host.size().iter().map(|&d| d as usize).collect(),
+            data,
+        })
+    }
+}
+
+impl View for HostTensor {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_model_loads_back_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = ModelInfo {
+            names: vec!["stop".into(), "yield".into()],
+            scale: Scale::N,
+            imgsz: 320,
+        };
+        let detector = Detector::new(info.clone(), Device::Cpu);
+        let path = dir.path().join("m.safetensors");
+        detector.save(&path).unwrap();
+        let loaded = Detector::load(&path, Device::Cpu).unwrap();
+        assert_eq!(loaded.info, info);
+        let original = detector.vs.variables();
+        for (name, tensor) in loaded.vs.variables() {
+            assert!(tensor.equal(&original[&name]), "{name} differs");
+        }
+        let x = Tensor::rand([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+        assert!(detector.model.predict(&x).y.allclose(
+            &loaded.model.predict(&x).y,
+            1e-6,
+            1e-6,
+            false
+        ));
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("g.safetensors");
+        std::fs::write(&garbage, b"not a model").unwrap();
+        let err = Detector::load(&garbage, Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("g.safetensors") && err.contains("not a safetensors file"),
+            "{err}"
+        );
+        let missing = Detector::load(&dir.path().join("none.safetensors"), Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("none.safetensors"), "{missing}");
+        // A safetensors file of something else names what is missing.
+        let other = dir.path().join("o.safetensors");
+        let t = Tensor::zeros([2], (Kind::Float, Device::Cpu));
+        Tensor::write_safetensors(&[("x", &t)], &other).unwrap();
+        let err = Detector::load(&other, Device::Cpu).unwrap_err().to_string();
+        assert!(
+            err.contains("missing tensor model.22.cv3.0.2.bias"),
+            "{err}"
+        );
+    }
+}
