@@ -6,8 +6,16 @@
 //! data, as they do in Ultralytics.
 
 pub mod anchors;
+pub mod assigner;
+pub mod augment;
 pub mod error;
+pub mod iou;
+pub mod loss;
+pub mod metrics;
 pub mod model;
+pub mod nms;
+pub mod predict;
+pub mod train;
 pub mod weights;
 
 pub use error::YoloError;

@@ -19,6 +19,12 @@ pub const REG_MAX: i64 = 16;
 const BN_EPS: f64 = 1e-3;
 const BN_MOMENTUM: f64 = 0.03;
 
+/// Optimiser parameter groups, in Ultralytics' order: biases (no decay, own
+/// warm-up), weights of convolutions (decayed), weights of norm layers (no decay).
+pub const GROUP_BIAS: usize = 0;
+pub const GROUP_WEIGHT: usize = 1;
+pub const GROUP_NORM: usize = 2;
+
 /// A model scale: depth and width multipliers and the channel cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scale {
@@ -102,11 +108,52 @@ fn default_init(fan_in: i64) -> nn::Init {
     }
 }
 
+/// BatchNorm2d with Ultralytics' eps and momentum, its weight and bias in their
+/// optimiser groups.
+#[derive(Debug)]
+struct BatchNorm {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+}
+
+impl BatchNorm {
+    fn new(p: nn::Path, c: i64) -> BatchNorm {
+        BatchNorm {
+            weight: p
+                .set_group(GROUP_NORM)
+                .var("weight", &[c], nn::Init::Const(1.0)),
+            bias: p
+                .set_group(GROUP_BIAS)
+                .var("bias", &[c], nn::Init::Const(0.0)),
+            running_mean: p.zeros_no_train("running_mean", &[c]),
+            running_var: p.ones_no_train("running_var", &[c]),
+        }
+    }
+}
+
+impl ModuleT for BatchNorm {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        Tensor::batch_norm(
+            xs,
+            Some(&self.weight),
+            Some(&self.bias),
+            Some(&self.running_mean),
+            Some(&self.running_var),
+            train,
+            BN_MOMENTUM,
+            BN_EPS,
+            true,
+        )
+    }
+}
+
 /// Conv2d (no bias, "same" padding) → BatchNorm → SiLU; names `conv`, `bn`.
 #[derive(Debug)]
 struct Conv {
     conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    bn: BatchNorm,
 }
 
 impl Conv {
@@ -118,22 +165,16 @@ impl Conv {
             ws_init: default_init(c1 * k * k),
             ..Default::default()
         };
-        let bn = nn::BatchNormConfig {
-            eps: BN_EPS,
-            momentum: BN_MOMENTUM,
-            ws_init: nn::Init::Const(1.0),
-            ..Default::default()
-        };
         Conv {
-            conv: nn::conv2d(&p / "conv", c1, c2, k, config),
-            bn: nn::batch_norm2d(&p / "bn", c2, bn),
+            conv: nn::conv2d((&p / "conv").set_group(GROUP_WEIGHT), c1, c2, k, config),
+            bn: BatchNorm::new(&p / "bn", c2),
         }
     }
 }
 
 impl ModuleT for Conv {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        xs.apply(&self.conv).apply_t(&self.bn, train).silu()
+        self.bn.forward_t(&xs.apply(&self.conv), train).silu()
     }
 }
 
@@ -228,40 +269,40 @@ impl ModuleT for Sppf {
     }
 }
 
-/// One branch of the head at one level: two 3×3 Convs, then a plain 1×1 Conv2d.
+/// One branch of the head at one level: two 3×3 Convs, then a plain 1×1 Conv2d
+/// with bias.
 #[derive(Debug)]
 struct HeadBranch {
     first: Conv,
     second: Conv,
-    out: nn::Conv2D,
+    weight: Tensor,
+    bias: Tensor,
 }
 
 impl HeadBranch {
     fn new(p: nn::Path, c_in: i64, c_mid: i64, c_out: i64, bias: f64) -> HeadBranch {
-        let out = nn::conv2d(
-            &p / "2",
-            c_mid,
-            c_out,
-            1,
-            nn::ConvConfig {
-                ws_init: default_init(c_mid),
-                bs_init: nn::Init::Const(bias),
-                ..Default::default()
-            },
-        );
+        let out = &p / "2";
         HeadBranch {
             first: Conv::new(&p / "0", c_in, c_mid, 3, 1),
             second: Conv::new(&p / "1", c_mid, c_mid, 3, 1),
-            out,
+            weight: out.set_group(GROUP_WEIGHT).var(
+                "weight",
+                &[c_out, c_mid, 1, 1],
+                default_init(c_mid),
+            ),
+            bias: out
+                .set_group(GROUP_BIAS)
+                .var("bias", &[c_out], nn::Init::Const(bias)),
         }
     }
 }
 
 impl ModuleT for HeadBranch {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.second
-            .forward_t(&self.first.forward_t(xs, train), train)
-            .apply(&self.out)
+        let x = self
+            .second
+            .forward_t(&self.first.forward_t(xs, train), train);
+        x.conv2d(&self.weight, Some(&self.bias), [1, 1], [0, 0], [1, 1], 1)
     }
 }
 
@@ -290,11 +331,9 @@ impl Detect {
             })
             .collect();
         let dfl_path = &p / "dfl" / "conv";
-        let dfl = dfl_path.var_copy(
-            "weight",
-            &Tensor::arange(REG_MAX, (Kind::Float, p.device())).view([1, REG_MAX, 1, 1]),
-        );
-        let _ = dfl.set_requires_grad(false);
+        // Fixed bin indices: a variable so that it is saved and loaded, never trained.
+        let bins = Tensor::arange(REG_MAX, (Kind::Float, p.device())).view([1, REG_MAX, 1, 1]);
+        let dfl = dfl_path.add("weight", bins, false);
         Detect { cv2, cv3, dfl }
     }
 

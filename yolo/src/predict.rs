@@ -1,0 +1,99 @@
+//! Inference on images: letterbox to the model's square input, batched forward,
+//! NMS, boxes back in each image's own pixels; and evaluation on labelled
+//! images with Ultralytics' metrics.
+
+use image::RgbImage;
+use tch::{Device, Kind, Tensor};
+
+use crate::augment::{letterbox, Labeled, LetterboxInfo};
+use crate::metrics::{Detection, DetectionMetrics, Evaluator, GroundTruth};
+use crate::nms::{non_max_suppression, NmsConfig};
+use crate::weights::Detector;
+use crate::YoloV8;
+
+/// Images of one size, HWC u8, into a `(B, 3, H, W)` float batch in [0, 1].
+pub fn images_to_tensor(images: &[&RgbImage], device: Device) -> Tensor {
+    let (w, h) = images[0].dimensions();
+    let mut bytes = Vec::with_capacity(images.len() * (w * h * 3) as usize);
+    for image in images {
+        debug_assert_eq!(image.dimensions(), (w, h), "a batch has one image size");
+        bytes.extend_from_slice(image.as_raw());
+    }
+    Tensor::from_slice(&bytes)
+        .view([images.len() as i64, h as i64, w as i64, 3])
+        .to_device(device)
+        .permute([0, 3, 1, 2])
+        .to_kind(Kind::Float)
+        / 255.0
+}
+
+/// Detections for each image, boxes in the image's pixels, best first.
+pub fn detect(
+    model: &YoloV8,
+    images: &[&RgbImage],
+    imgsz: u32,
+    batch: usize,
+    nms: &NmsConfig,
+) -> Vec<Vec<Detection>> {
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(batch.max(1)) {
+        let boxed: Vec<(RgbImage, LetterboxInfo)> = chunk
+            .iter()
+            .map(|img| letterbox(img, imgsz, imgsz, true))
+            .collect();
+        let refs: Vec<&RgbImage> = boxed.iter().map(|(img, _)| img).collect();
+        let y = model.predict(&images_to_tensor(&refs, model.device())).y;
+        for ((dets, (_, info)), original) in non_max_suppression(&y, nms)
+            .into_iter()
+            .zip(&boxed)
+            .zip(chunk)
+        {
+            let (w, h) = original.dimensions();
+            out.push(
+                dets.into_iter()
+                    .map(|d| Detection {
+                        bbox: info.to_original(d.bbox, w, h),
+                        ..d
+                    })
+                    .filter(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1])
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+impl Detector {
+    /// Detections for each image at the model's trained size.
+    pub fn detect(&self, images: &[&RgbImage], nms: &NmsConfig) -> Vec<Vec<Detection>> {
+        detect(&self.model, images, self.info.imgsz as u32, 8, nms)
+    }
+}
+
+/// Ground truth of a labelled image, for the evaluator.
+pub fn ground_truth(sample: &Labeled) -> Vec<GroundTruth> {
+    sample
+        .boxes
+        .iter()
+        .zip(&sample.classes)
+        .map(|(&bbox, &class)| GroundTruth { bbox, class })
+        .collect()
+}
+
+/// Ultralytics' validation: conf 0.001, IoU 0.7, multi-label NMS; returns the
+/// metrics and every image's detections.
+pub fn evaluate(
+    model: &YoloV8,
+    names: &[String],
+    samples: &[Labeled],
+    imgsz: u32,
+    batch: usize,
+) -> (DetectionMetrics, Vec<Vec<Detection>>) {
+    let images: Vec<&RgbImage> = samples.iter().map(|s| &s.image).collect();
+    let detections = detect(model, &images, imgsz, batch, &NmsConfig::validate());
+    let mut evaluator = Evaluator::new(names.to_vec());
+    for (sample, dets) in samples.iter().zip(&detections) {
+        evaluator.add_image(dets, &ground_truth(sample));
+    }
+    (evaluator.finish(), detections)
+}

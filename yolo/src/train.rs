@@ -1,0 +1,573 @@
+//! Training as Ultralytics' trainer does it: SGD or AdamW over three parameter
+//! groups, warm-up of learning rates, momentum and gradient accumulation, linear
+//! or cosine decay to lr0·lrf, gradient clipping at 10, an EMA of the weights
+//! that is validated and kept, mosaic closed for the last epochs. Batches are
+//! augmented in parallel on rayon and prepared while the model trains.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tch::nn::OptimizerConfig;
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::augment::{resize_long_side, train_sample, AugmentConfig, Labeled};
+use crate::error::{Result, YoloError};
+use crate::loss::{DetectionLoss, LossGains, LossParts, Targets};
+use crate::metrics::DetectionMetrics;
+use crate::model::{Scale, GROUP_BIAS, GROUP_NORM, GROUP_WEIGHT};
+use crate::predict::{evaluate, images_to_tensor};
+use crate::weights::{Detector, ModelInfo};
+
+/// Every training hyper-parameter (Ultralytics' names and defaults).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub scale: String,
+    pub epochs: usize,
+    pub batch: usize,
+    pub imgsz: u32,
+    /// `auto`, `SGD` or `AdamW`.
+    pub optimizer: String,
+    pub lr0: f64,
+    pub lrf: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub warmup_epochs: f64,
+    pub warmup_momentum: f64,
+    pub warmup_bias_lr: f64,
+    /// Nominal batch size: gradients are accumulated up to it.
+    pub nbs: usize,
+    pub cos_lr: bool,
+    pub close_mosaic: usize,
+    pub seed: u64,
+    /// `auto`, `cpu` or `cuda`.
+    pub device: String,
+    /// Continue from the checkpoint in the checkpoint folder.
+    pub resume: bool,
+    #[serde(flatten)]
+    pub gains: LossGains,
+    pub augment: AugmentConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            scale: "n".into(),
+            epochs: 100,
+            batch: 16,
+            imgsz: 640,
+            optimizer: "auto".into(),
+            lr0: 0.01,
+            lrf: 0.01,
+            momentum: 0.937,
+            weight_decay: 0.0005,
+            warmup_epochs: 3.0,
+            warmup_momentum: 0.8,
+            warmup_bias_lr: 0.1,
+            nbs: 64,
+            cos_lr: false,
+            close_mosaic: 10,
+            seed: 0,
+            device: "auto".into(),
+            resume: false,
+            gains: LossGains::default(),
+            augment: AugmentConfig::default(),
+        }
+    }
+}
+
+/// `auto` → CUDA when libtorch and a GPU provide it.
+pub fn parse_device(name: &str) -> Result<Device> {
+    match name {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        "cuda" => Err(YoloError::Config(
+            "device cuda asked for, but libtorch sees no CUDA GPU".into(),
+        )),
+        other => Err(YoloError::Config(format!(
+            "unknown device {other:?} (auto, cpu or cuda)"
+        ))),
+    }
+}
+
+/// One epoch's record: mean loss parts, speed, learning rate, validation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub box_loss: f64,
+    pub cls_loss: f64,
+    pub dfl_loss: f64,
+    pub images_per_s: f64,
+    pub lr: f64,
+    pub map50: f64,
+    pub map50_95: f64,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+/// What training leaves: the best and the last EMA models, the history, the
+/// best epoch's metrics.
+pub struct TrainOutcome {
+    pub best: Detector,
+    pub last_epoch: usize,
+    pub best_epoch: usize,
+    pub history: Vec<EpochRecord>,
+    pub best_metrics: DetectionMetrics,
+}
+
+/// The optimiser chosen, with its base learning rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum OptimizerKind {
+    Sgd,
+    AdamW,
+}
+
+/// Ultralytics' `auto` rule: SGD for long schedules, AdamW with a learning rate
+/// from the class count otherwise (and no bias warm-up).
+fn choose_optimizer(
+    config: &TrainConfig,
+    iterations: usize,
+    nc: usize,
+) -> Result<(OptimizerKind, f64, f64, f64)> {
+    match config.optimizer.to_ascii_lowercase().as_str() {
+        "auto" if iterations > 10_000 => Ok((OptimizerKind::Sgd, 0.01, 0.9, config.warmup_bias_lr)),
+        "auto" => {
+            let lr = (0.002 * 5.0 / (4.0 + nc as f64) * 1e6).round() / 1e6;
+            Ok((OptimizerKind::AdamW, lr, 0.9, 0.0))
+        }
+        "sgd" => Ok((
+            OptimizerKind::Sgd,
+            config.lr0,
+            config.momentum,
+            config.warmup_bias_lr,
+        )),
+        "adamw" => Ok((
+            OptimizerKind::AdamW,
+            config.lr0,
+            config.momentum,
+            config.warmup_bias_lr,
+        )),
+        other => Err(YoloError::Config(format!(
+            "unknown optimizer {other:?} (auto, SGD or AdamW)"
+        ))),
+    }
+}
+
+fn interp(x: f64, x0: f64, x1: f64, y0: f64, y1: f64) -> f64 {
+    if x1 <= x0 {
+        return y1;
+    }
+    y0 + (y1 - y0) * ((x - x0) / (x1 - x0)).clamp(0.0, 1.0)
+}
+
+/// The learning-rate factor of an epoch: linear or cosine from 1 to lrf.
+fn lr_factor(config: &TrainConfig, epoch: usize) -> f64 {
+    let e = epoch as f64 / config.epochs as f64;
+    if config.cos_lr {
+        ((1.0 - (std::f64::consts::PI * e).cos()) / 2.0) * (config.lrf - 1.0) + 1.0
+    } else {
+        (1.0 - e) * (1.0 - config.lrf) + config.lrf
+    }
+}
+
+/// An exponential moving average of every floating-point variable (weights and
+/// BatchNorm statistics), decay ramping up as 0.9999·(1 − e^(−updates/2000)).
+struct Ema {
+    pairs: Vec<(Tensor, Tensor)>,
+    updates: f64,
+}
+
+impl Ema {
+    fn new(model: &nn::VarStore, ema: &nn::VarStore) -> Ema {
+        let source = model.variables();
+        let target = ema.variables();
+        let mut names: Vec<&String> = source.keys().collect();
+        names.sort();
+        let pairs = names
+            .into_iter()
+            .map(|n| (source[n].shallow_clone(), target[n].shallow_clone()))
+            .collect();
+        Ema {
+            pairs,
+            updates: 0.0,
+        }
+    }
+
+    fn update(&mut self) {
+        self.updates += 1.0;
+        let d = 0.9999 * (1.0 - (-self.updates / 2000.0).exp());
+        tch::no_grad(|| {
+            for (source, target) in &mut self.pairs {
+                let _ = target.g_mul_scalar_(d);
+                let _ = target.g_add_(&(source.detach() * (1.0 - d)));
+            }
+        });
+    }
+}
+
+/// Saved after every epoch beside the weights, to resume.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    epoch: usize,
+    best_epoch: usize,
+    best_fitness: f64,
+    ema_updates: f64,
+    history: Vec<EpochRecord>,
+}
+
+/// Progress events for the caller's display.
+pub enum Progress<'a> {
+    EpochStart {
+        epoch: usize,
+        epochs: usize,
+        batches: usize,
+    },
+    Batch {
+        parts: &'a LossParts,
+        images_per_s: f64,
+    },
+    EpochEnd(&'a EpochRecord),
+}
+
+/// Trains a detector on `train`, validating on `val` each epoch. Checkpoints
+/// (`last.safetensors`, `ema.safetensors`, `best.safetensors`, `state.json`) go
+/// to `checkpoints` when given.
+pub fn train(
+    train_set: &[Labeled],
+    val_set: &[Labeled],
+    names: Vec<String>,
+    config: &TrainConfig,
+    checkpoints: Option<&Path>,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<TrainOutcome> {
+    if train_set.is_empty() {
+        return Err(YoloError::Config("no training images".into()));
+    }
+    if config.epochs == 0 || config.batch == 0 || config.imgsz % 32 != 0 {
+        return Err(YoloError::Config(format!(
+            "epochs and batch must be positive and imgsz a multiple of 32 (got {}, {}, {})",
+            config.epochs, config.batch, config.imgsz
+        )));
+    }
+    let device = parse_device(&config.device)?;
+    let scale: Scale = config.scale.parse()?;
+    let nc = names.len();
+    let info = ModelInfo {
+        names: names.clone(),
+        scale,
+        imgsz: config.imgsz as i64,
+    };
+    tch::manual_seed(config.seed as i64);
+    let mut model = Detector::new(info.clone(), device);
+    let mut ema = Detector::new(info.clone(), device);
+    ema.vs.copy(&model.vs)?;
+
+    let s = config.imgsz;
+    let cache: Vec<Labeled> = train_set
+        .par_iter()
+        .map(|l| resize_long_side(l, s))
+        .collect();
+    let batches_per_epoch = cache.len().div_ceil(config.batch);
+    let accumulate_target = (config.nbs as f64 / config.batch as f64).round().max(1.0);
+    let weight_decay =
+        config.weight_decay * config.batch as f64 * accumulate_target / config.nbs as f64;
+    let iterations = cache.len().div_ceil(config.batch.max(config.nbs)) * config.epochs;
+    let (kind, lr0, momentum, warmup_bias_lr) = choose_optimizer(config, iterations, nc)?;
+    let mut optimizer = match kind {
+        OptimizerKind::Sgd => nn::Sgd {
+            momentum,
+            dampening: 0.0,
+            wd: 0.0,
+            nesterov: true,
+        }
+        .build(&model.vs, lr0)?,
+        OptimizerKind::AdamW => nn::AdamW {
+            beta1: momentum,
+            beta2: 0.999,
+            wd: 0.0,
+            eps: 1e-8,
+            amsgrad: false,
+        }
+        .build(&model.vs, lr0)?,
+    };
+    optimizer.set_weight_decay_group(GROUP_WEIGHT, weight_decay);
+    optimizer.set_weight_decay_group(GROUP_BIAS, 0.0);
+    optimizer.set_weight_decay_group(GROUP_NORM, 0.0);
+    let warmup_iterations =
+        ((config.warmup_epochs * batches_per_epoch as f64).round() as usize).max(100);
+    let loss = DetectionLoss::new(nc as i64, config.gains);
+
+    let mut start_epoch = 0;
+    let mut best_epoch = 0;
+    let mut best_fitness = f64::NEG_INFINITY;
+    let mut history = Vec::new();
+    let mut ema_updates = 0.0;
+    if let (true, Some(dir)) = (config.resume, checkpoints) {
+        let state = dir.join("state.json");
+        if state.exists() {
+            let text = std::fs::read_to_string(&state).map_err(|source| YoloError::Io {
+                path: state.clone(),
+                source,
+            })?;
+            let checkpoint: Checkpoint =
+                serde_json::from_str(&text).map_err(|e| YoloError::Weights {
+                    path: state.clone(),
+                    message: e.to_string(),
+                })?;
+            model
+                .vs
+                .copy(&Detector::load(&dir.join("last.safetensors"), device)?.vs)?;
+            ema.vs
+                .copy(&Detector::load(&dir.join("ema.safetensors"), device)?.vs)?;
+            start_epoch = checkpoint.epoch + 1;
+            best_epoch = checkpoint.best_epoch;
+            best_fitness = checkpoint.best_fitness;
+            history = checkpoint.history;
+            ema_updates = checkpoint.ema_updates;
+        }
+    }
+    let mut averager = Ema::new(&model.vs, &ema.vs);
+    averager.updates = ema_updates;
+    let mut best_metrics = None;
+
+    // Ultralytics starts at -1 so that the very first batch steps.
+    let mut last_step: i64 = -1;
+    for epoch in start_epoch..config.epochs {
+        let factor = lr_factor(config, epoch);
+        let mut augment = config.augment.clone();
+        if epoch + config.close_mosaic >= config.epochs {
+            augment.mosaic = 0.0;
+        }
+        let mut order: Vec<usize> = (0..cache.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9),
+        ));
+        progress(Progress::EpochStart {
+            epoch,
+            epochs: config.epochs,
+            batches: batches_per_epoch,
+        });
+
+        let started = Instant::now();
+        let mut sums = LossParts::default();
+        let mut seen = 0usize;
+        let mut lr_now = lr0 * factor;
+        std::thread::scope(|scope| -> Result<()> {
+            // Batches are augmented on rayon one step ahead of the model.
+            let (sender, receiver) = mpsc::sync_channel::<(Vec<u8>, Vec<f32>, usize)>(2);
+            let cache = &cache;
+            let order = &order;
+            let augment = &augment;
+            scope.spawn(move || {
+                for (b, indices) in order.chunks(config.batch).enumerate() {
+                    let samples: Vec<Labeled> = indices
+                        .par_iter()
+                        .map(|&i| {
+                            let mut rng = ChaCha8Rng::seed_from_u64(
+                                config.seed ^ ((epoch * 1_000_003 + b * 7919 + i) as u64),
+                            );
+                            train_sample(
+                                &|j| cache[j].clone(),
+                                i,
+                                cache.len(),
+                                s,
+                                augment,
+                                &mut rng,
+                            )
+                        })
+                        .collect();
+                    let mut pixels = Vec::with_capacity(samples.len() * (s * s * 3) as usize);
+                    let mut rows = Vec::new();
+                    for (k, sample) in samples.iter().enumerate() {
+                        pixels.extend_from_slice(sample.image.as_raw());
+                        for (bbox, &class) in sample.boxes.iter().zip(&sample.classes) {
+                            let (w, h) = (bbox[2] - bbox[0], bbox[3] - bbox[1]);
+                            rows.extend_from_slice(&[
+                                k as f32,
+                                class as f32,
+                                (bbox[0] + w / 2.0) / s as f32,
+                                (bbox[1] + h / 2.0) / s as f32,
+                                w / s as f32,
+                                h / s as f32,
+                            ]);
+                        }
+                    }
+                    if sender.send((pixels, rows, samples.len())).is_err() {
+                        return;
+                    }
+                }
+            });
+            for (b, (pixels, rows, n)) in receiver.into_iter().enumerate() {
+                let step = b + batches_per_epoch * epoch;
+                let mut accumulate = accumulate_target;
+                if step <= warmup_iterations {
+                    let w = warmup_iterations as f64;
+                    accumulate = interp(step as f64, 0.0, w, 1.0, accumulate_target)
+                        .round()
+                        .max(1.0);
+                    for group in [GROUP_BIAS, GROUP_WEIGHT, GROUP_NORM] {
+                        let start = if group == GROUP_BIAS {
+                            warmup_bias_lr
+                        } else {
+                            0.0
+                        };
+                        optimizer
+                            .set_lr_group(group, interp(step as f64, 0.0, w, start, lr0 * factor));
+                        if kind == OptimizerKind::Sgd {
+                            optimizer.set_momentum_group(
+                                group,
+                                interp(
+                                    step as f64,
+                                    0.0,
+                                    w,
+                                    config.warmup_momentum,
+                                    config.momentum,
+                                ),
+                            );
+                        }
+                    }
+                    lr_now = interp(step as f64, 0.0, w, 0.0, lr0 * factor);
+                } else {
+                    optimizer.set_lr(lr0 * factor);
+                    lr_now = lr0 * factor;
+                }
+                let images = Tensor::from_slice(&pixels)
+                    .view([n as i64, s as i64, s as i64, 3])
+                    .to_device(device)
+                    .permute([0, 3, 1, 2])
+                    .to_kind(Kind::Float)
+                    / 255.0;
+                let targets = Targets {
+                    rows: Tensor::from_slice(&rows).view([-1, 6]).to_device(device),
+                };
+                let (total, parts) = loss.compute(&model.model.forward_t(&images, true), &targets);
+                total.backward();
+                if step as i64 - last_step >= accumulate as i64 {
+                    optimizer.clip_grad_norm(10.0);
+                    optimizer.step();
+                    optimizer.zero_grad();
+                    averager.update();
+                    last_step = step as i64;
+                }
+                sums.box_loss += parts.box_loss * n as f64;
+                sums.cls_loss += parts.cls_loss * n as f64;
+                sums.dfl_loss += parts.dfl_loss * n as f64;
+                seen += n;
+                let mean = LossParts {
+                    box_loss: sums.box_loss / seen as f64,
+                    cls_loss: sums.cls_loss / seen as f64,
+                    dfl_loss: sums.dfl_loss / seen as f64,
+                };
+                progress(Progress::Batch {
+                    parts: &mean,
+                    images_per_s: seen as f64 / started.elapsed().as_secs_f64(),
+                });
+            }
+            Ok(())
+        })?;
+        let images_per_s = seen as f64 / started.elapsed().as_secs_f64();
+
+        let (metrics, _) = evaluate(&ema.model, &names, val_set, s, config.batch);
+        let record = EpochRecord {
+            epoch,
+            box_loss: sums.box_loss / seen.max(1) as f64,
+            cls_loss: sums.cls_loss / seen.max(1) as f64,
+            dfl_loss: sums.dfl_loss / seen.max(1) as f64,
+            images_per_s,
+            lr: lr_now,
+            map50: metrics.map50,
+            map50_95: metrics.map50_95,
+            precision: metrics.precision,
+            recall: metrics.recall,
+        };
+        progress(Progress::EpochEnd(&record));
+        history.push(record);
+        // Fitness is mAP50-95 alone, as Ultralytics 8.3 ranks checkpoints.
+        let improved = metrics.map50_95 > best_fitness;
+        if improved {
+            best_fitness = metrics.map50_95;
+            best_epoch = epoch;
+            best_metrics = Some(metrics);
+        }
+        if let Some(dir) = checkpoints {
+            save_checkpoint(
+                dir,
+                &model,
+                &ema,
+                improved,
+                &Checkpoint {
+                    epoch,
+                    best_epoch,
+                    best_fitness,
+                    ema_updates: averager.updates,
+                    history: history.clone(),
+                },
+            )?;
+        }
+    }
+
+    let (best, best_metrics) = match (checkpoints, best_metrics) {
+        (Some(dir), _) if dir.join("best.safetensors").exists() => {
+            let best = Detector::load(&dir.join("best.safetensors"), device)?;
+            let metrics = evaluate(&best.model, &names, val_set, s, config.batch).0;
+            (best, metrics)
+        }
+        (_, Some(metrics)) => (ema, metrics),
+        (_, None) => {
+            let metrics = evaluate(&ema.model, &names, val_set, s, config.batch).0;
+            (ema, metrics)
+        }
+    };
+    Ok(TrainOutcome {
+        best,
+        last_epoch: config.epochs.saturating_sub(1),
+        best_epoch,
+        history,
+        best_metrics,
+    })
+}
+
+fn save_checkpoint(
+    dir: &Path,
+    model: &Detector,
+    ema: &Detector,
+    improved: bool,
+    state: &Checkpoint,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| YoloError::Io {
+        path: dir.into(),
+        source,
+    })?;
+    let write = |name: &str, bytes: &[u8]| -> Result<()> {
+        let path: PathBuf = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|source| YoloError::Io { path, source })
+    };
+    write("last.safetensors", &model.to_bytes()?)?;
+    let ema_bytes = ema.to_bytes()?;
+    write("ema.safetensors", &ema_bytes)?;
+    if improved {
+        write("best.safetensors", &ema_bytes)?;
+    }
+    // The state goes last: a checkpoint is complete once it names this epoch.
+    write(
+        "state.json",
+        serde_json::to_string_pretty(state)
+            .expect("checkpoint serialises")
+            .as_bytes(),
+    )
+}
+
+/// Images already letterboxed to the model's input, as a batch (for benches).
+pub fn batch_tensor(images: &[&image::RgbImage], device: Device) -> Tensor {
+    images_to_tensor(images, device)
+}
