@@ -250,7 +250,7 @@ pub fn train(
     if train_set.is_empty() {
         return Err(YoloError::Config("no training images".into()));
     }
-    if config.epochs == 0 || config.batch == 0 || config.imgsz % 32 != 0 {
+    if config.epochs == 0 || config.batch == 0 || !config.imgsz.is_multiple_of(32) {
         return Err(YoloError::Config(format!(
             "epochs and batch must be positive and imgsz a multiple of 32 (got {}, {}, {})",
             config.epochs, config.batch, config.imgsz
