@@ -9,9 +9,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   say "cargo not found: install the Rust toolchain with rustup first"; exit 1
 fi
 
-# Debian packages: ffmpeg (video clips).
+# Debian packages: ffmpeg (video clips); Tesseract 5 with its headers,
+# Leptonica and libclang (leptess's bindings), English and French data (OCR).
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+for pkg in libtesseract-dev libleptonica-dev libclang-dev tesseract-ocr-eng tesseract-ocr-fra; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -37,6 +37,32 @@ pub enum Command {
         #[command(subcommand)]
         command: PipelineCommand,
     },
+    /// Read the road signs in image files.
+    Predict(PredictArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PredictArgs {
+    /// Image files (JPEG, PNG, WebP, BMP).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The model file (default: the project's data/06_models/yolov8.safetensors).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Minimum confidence of a detection.
+    #[arg(long, default_value_t = 0.25)]
+    pub conf: f32,
+    /// IoU above which overlapping boxes of one class are suppressed.
+    #[arg(long, default_value_t = 0.7)]
+    pub iou: f32,
+    /// Input size (default: the size the model was trained at).
+    #[arg(long)]
+    pub imgsz: Option<u32>,
+    /// `cpu`, `cuda` or `auto`.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
 }
 
 #[derive(Args, Debug, Clone, Default)]

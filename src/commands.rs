@@ -75,6 +75,7 @@ pub fn dispatch(cli: &Cli) -> Result<()> {
         Command::Pipeline {
             command: PipelineCommand::List { env, format },
         } => pipeline_list(cli, env, *format),
+        Command::Predict(args) => crate::predict::predict_command(cli, args),
     }
 }
 

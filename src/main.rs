@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod predict;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -29,6 +30,11 @@ fn init_logging(verbose: u8) {
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
+    // Nodes never see paths, but a few parameters name folders (training
+    // checkpoints): they are relative to the project, not to the shell.
+    if let Ok(dir) = std::path::absolute(&cli.project_dir) {
+        std::env::set_var("ROADSIGN_PROJECT_DIR", dir);
+    }
     match commands::dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

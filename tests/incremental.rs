@@ -69,6 +69,8 @@ fn up_to_date_producers_of_memory_data_run_only_for_a_reader() {
         "run",
         "--pipelines",
         "data_generation,detection",
+        "--to-nodes",
+        "preprocess_data",
         "--params",
         small,
     ];

@@ -4,8 +4,11 @@
 mod common;
 use common::{repo_project, Project};
 
-/// A small but complete default run: classes, generated scenes, YOLO layout.
-const SMALL: &str = "data_generation.scenes=6,data_generation.width=256,data_generation.height=256";
+/// A small but complete default run: classes, generated scenes, YOLO layout,
+/// one epoch of training at 64 px and the evaluation reports.
+const SMALL: &str =
+    "data_generation.scenes=6,data_generation.width=256,data_generation.height=256,\
+train.epochs=1,train.imgsz=64,train.batch=4,evaluate.grid_images=2,split.val_fraction=0.5";
 
 #[test]
 fn the_default_pipeline_writes_its_datasets() {
@@ -13,7 +16,7 @@ fn the_default_pipeline_writes_its_datasets() {
     let out = p.roadsign(&["run", "--params", SMALL]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("5 node(s) completed"), "{stderr}");
+    assert!(stderr.contains("12 node(s) completed"), "{stderr}");
     let csv = p.read("data/03_primary/classes.csv");
     assert!(
         csv.starts_with("id,name,has_text,description\n0,speed_limit,true,"),
@@ -26,7 +29,7 @@ fn the_default_pipeline_writes_its_datasets() {
     assert!(p
         .file("data/01_raw/road_signs/annotations/scene_00005.xml")
         .is_file());
-    assert!(stderr.contains("slowest nodes (of 5 run"), "{stderr}");
+    assert!(stderr.contains("slowest nodes (of 12 run"), "{stderr}");
     let runs: Vec<_> = std::fs::read_dir(p.file("data/09_tracking/runs"))
         .unwrap()
         .collect();
@@ -35,7 +38,7 @@ fn the_default_pipeline_writes_its_datasets() {
         serde_json::from_str(&std::fs::read_to_string(runs[0].as_ref().unwrap().path()).unwrap())
             .unwrap();
     assert_eq!(record["status"], "completed");
-    assert_eq!(record["nodes"].as_array().unwrap().len(), 5);
+    assert_eq!(record["nodes"].as_array().unwrap().len(), 12);
     assert_eq!(record["parameters"]["data_generation"]["scenes"], 6);
     assert!(
         record["dataset_bytes"]["class_table"].as_u64().unwrap() > 100,
@@ -51,6 +54,91 @@ fn the_default_pipeline_writes_its_datasets() {
             .unwrap()
             .count();
     assert_eq!(labels, 6);
+
+    // The detector and its reports.
+    let model = std::fs::read(p.file("data/06_models/yolov8.safetensors")).unwrap();
+    assert!(model.len() > 1_000_000, "a YOLOv8n is about 12 MB");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&p.read("data/08_reporting/detection_metrics.json")).unwrap();
+    assert_eq!(metrics["model"]["scale"], "n");
+    assert_eq!(metrics["model"]["imgsz"], 64);
+    let map = metrics["map50_95"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&map), "{metrics}");
+    let history = p.read("data/08_reporting/training_history.csv");
+    assert!(
+        history.starts_with("epoch,box_loss,cls_loss,dfl_loss,"),
+        "{history}"
+    );
+    assert_eq!(history.lines().count(), 2);
+    for figure in [
+        "pr_curves",
+        "confusion_matrix",
+        "training_curves",
+        "val_predictions",
+    ] {
+        let png = image::open(p.file(&format!("data/08_reporting/{figure}.png"))).unwrap();
+        assert!(png.width() >= 320, "{figure}");
+    }
+    assert!(p.file("data/06_models/checkpoints/state.json").is_file());
+
+    // OCR read the text signs of the val split, and wrote its reports.
+    let ocr: serde_json::Value =
+        serde_json::from_str(&p.read("data/08_reporting/ocr_metrics.json")).unwrap();
+    let regions = ocr["ground_truth_regions"]["raw"]["regions"].as_u64().unwrap();
+    assert!(regions > 0, "{ocr}");
+    let reads = p.read("data/08_reporting/ocr_reads.csv");
+    assert!(reads.starts_with("image,class,source,truth,read,corrected,confidence,cer,cer_corrected\n"), "{reads}");
+    assert!(p.file("data/08_reporting/ocr_worst_reads.png").is_file());
+
+    // `roadsign predict` reads images with that model, as POST /predict answers.
+    let scene = p.file("data/01_raw/road_signs/images/scene_00000.jpg");
+    let json = p.ok(&[
+        "predict",
+        scene.to_str().unwrap(),
+        "--format",
+        "json",
+        "--conf",
+        "0.001",
+    ]);
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["image"],
+        serde_json::json!({"width": 256, "height": 256})
+    );
+    assert_eq!(first["file"], scene.to_str().unwrap());
+    for d in first["detections"].as_array().unwrap() {
+        assert!(d["confidence"].as_f64().unwrap() >= 0.001);
+        assert_eq!(d["box"].as_array().unwrap().len(), 4);
+    }
+    let text = p.ok(&["predict", scene.to_str().unwrap()]);
+    assert!(
+        text.starts_with(&format!("{}: ", scene.display())),
+        "{text}"
+    );
+    // A file that is not an image is named, the others still answered.
+    p.write("notes.txt", "not an image");
+    let out = p.roadsign(&[
+        "predict",
+        p.file("notes.txt").to_str().unwrap(),
+        scene.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("notes.txt: cannot read the image"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("scene_00000.jpg: "));
+}
+
+#[test]
+fn predict_without_a_model_says_how_to_get_one() {
+    let p = repo_project();
+    let stderr = p.fails(&["predict", "x.jpg"], 1);
+    assert!(
+        stderr.contains("no model at") && stderr.contains("roadsign run"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -218,7 +306,7 @@ fn catalog_and_pipeline_lists() {
     let p = repo_project();
     let text = p.ok(&["catalog", "list"]);
     assert!(
-        text.contains("class_table    polars.CSVDataset  data/03_primary/classes.csv"),
+        text.contains("class_table          polars.CSVDataset   data/03_primary/classes.csv"),
         "{text}"
     );
     let text = p.ok(&[
@@ -239,7 +327,7 @@ fn catalog_and_pipeline_lists() {
     assert_eq!(names, ["class_summary", "class_table", "params:classes"]);
     let text = p.ok(&["pipeline", "list"]);
     assert!(
-        text.starts_with("pipeline         nodes  description\n__default__      5\n"),
+        text.starts_with("pipeline         nodes  description\n__default__      12\n"),
         "{text}"
     );
     let json: serde_json::Value =

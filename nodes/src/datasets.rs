@@ -624,4 +624,12 @@ pub fn register(types: &mut DatasetTypes) {
         "video.MP4Dataset",
         simple(|name, location| Mp4Dataset { name, location }),
     );
+    types.register(
+        "torch.ModelDataset",
+        simple(|name, location| crate::detection::dataset::ModelDataset { name, location }),
+    );
+    types.register(
+        "image.PNGDataset",
+        simple(|name, location| crate::detection::dataset::PngDataset { name, location }),
+    );
 }

@@ -8,7 +8,10 @@
 
 pub mod annotations;
 pub mod datasets;
+pub mod detection;
 pub mod images;
+pub mod ocr;
+pub mod plots;
 pub mod prepare;
 pub mod synth;
 pub mod voc;
@@ -44,6 +47,10 @@ pub enum NodesError {
     Video(String),
     #[error("{0}")]
     Data(String),
+    #[error("model: {0}")]
+    Model(String),
+    #[error("OCR: {0}")]
+    Ocr(String),
 }
 
 /// Builds the class table (id, name, has_text, description) from parameters,
@@ -131,6 +138,41 @@ pub fn register(registry: &mut FunctionRegistry) {
         .version(VERSION)
         .args(&["table"])
         .describe("class counts for reports");
+    registry
+        .register("train_yolo", detection::training::train_yolo)
+        .version(VERSION)
+        .args(&["data", "params"])
+        .describe("YOLOv8 trained on the train split, best epoch by val mAP50-95");
+    registry
+        .register("evaluate_yolo", detection::evaluation::evaluate_yolo)
+        .version(VERSION)
+        .args(&["model", "data", "history", "params"])
+        .describe("mAP50, mAP50-95, per-class AP, confusion matrix and report figures");
+    registry
+        .register("prepare_ocr_data", ocr::prepare_ocr_data)
+        .version(VERSION)
+        .args(&["signs", "model_input", "params"])
+        .describe("regions of the ground-truth text signs, prepared per class");
+    registry
+        .register("detect_text_regions", ocr::detect_text_regions)
+        .version(VERSION)
+        .args(&["model", "signs", "model_input", "params"])
+        .describe("regions of the text signs the detector finds, matched to the ground truth");
+    registry
+        .register("configure_tesseract", ocr::engine::configure_tesseract)
+        .version(VERSION)
+        .args(&["params"])
+        .describe("Tesseract languages and modes per class; checks the language data");
+    registry
+        .register("run_ocr", ocr::run_ocr)
+        .version(VERSION)
+        .args(&["ground_truth", "detected", "config", "params"])
+        .describe("every region read in parallel (a Tesseract per thread), then corrected");
+    registry
+        .register("evaluate_ocr", ocr::evaluate::evaluate_ocr)
+        .version(VERSION)
+        .args(&["readings"])
+        .describe("CER, WER, exact match per class, end-to-end rate, table, worst reads");
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::iou::bbox_iou;
 use crate::model::REG_MAX;
 
 /// Loss gains.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LossGains {
     pub box_gain: f64,
     pub cls_gain: f64,
@@ -141,45 +141,47 @@ impl DetectionLoss {
 /// boxes, zero rows where an image has fewer than M boxes.
 fn batch_targets(rows: &Tensor, b: i64, img_w: f64, img_h: f64) -> (Tensor, Tensor) {
     let device = rows.device();
-    let n = rows.size()[0];
-    let image_of: Vec<i64> = if n == 0 {
+    // Built on the host in one pass: the rows are few, tensor ops per row are not.
+    let values: Vec<f32> = if rows.numel() == 0 {
         Vec::new()
     } else {
-        Vec::try_from(rows.select(1, 0).to_kind(Kind::Int64)).unwrap_or_default()
+        Vec::try_from(
+            rows.to_device(tch::Device::Cpu)
+                .to_kind(Kind::Float)
+                .flatten(0, -1),
+        )
+        .unwrap_or_default()
     };
-    let mut counts = vec![0i64; b as usize];
-    for &i in &image_of {
-        counts[i as usize] += 1;
+    let mut per_image: Vec<Vec<&[f32]>> = vec![Vec::new(); b as usize];
+    for row in values.chunks_exact(6) {
+        if let Some(list) = per_image.get_mut(row[0] as usize) {
+            list.push(row);
+        }
     }
-    let m = counts.iter().copied().max().unwrap_or(0);
-    let mut labels = Tensor::zeros([b, m, 1], (Kind::Float, device));
-    let mut boxes = Tensor::zeros([b, m, 4], (Kind::Float, device));
-    if m == 0 {
-        return (labels, boxes);
+    let m = per_image.iter().map(Vec::len).max().unwrap_or(0);
+    let mut labels = vec![0f32; b as usize * m];
+    let mut boxes = vec![0f32; b as usize * m * 4];
+    let (w, h) = (img_w as f32, img_h as f32);
+    for (i, list) in per_image.iter().enumerate() {
+        for (j, row) in list.iter().enumerate() {
+            let k = i * m + j;
+            labels[k] = row[1];
+            let (cx, cy, bw, bh) = (row[2] * w, row[3] * h, row[4] * w, row[5] * h);
+            boxes[4 * k..4 * k + 4].copy_from_slice(&[
+                cx - bw / 2.0,
+                cy - bh / 2.0,
+                cx + bw / 2.0,
+                cy + bh / 2.0,
+            ]);
+        }
     }
-    let mut slot = vec![0i64; b as usize];
-    let scale = Tensor::from_slice(&[img_w as f32, img_h as f32, img_w as f32, img_h as f32])
-        .to_device(device);
-    let xyxy = xywh_to_xyxy(&rows.narrow(1, 2, 4)) * scale;
-    let _guard = tch::no_grad_guard();
-    for (row, &i) in image_of.iter().enumerate() {
-        let j = slot[i as usize];
-        slot[i as usize] += 1;
-        labels
-            .get(i)
-            .get(j)
-            .copy_(&rows.get(row as i64).narrow(0, 1, 1));
-        boxes.get(i).get(j).copy_(&xyxy.get(row as i64));
-    }
-    labels = labels.detach();
-    boxes = boxes.detach();
-    (labels, boxes)
-}
-
-fn xywh_to_xyxy(xywh: &Tensor) -> Tensor {
-    let p = xywh.chunk(2, -1);
-    let half = &p[1] / 2.0;
-    Tensor::cat(&[&p[0] - &half, &p[0] + &half], -1)
+    let m = m as i64;
+    (
+        Tensor::from_slice(&labels)
+            .view([b, m, 1])
+            .to_device(device),
+        Tensor::from_slice(&boxes).view([b, m, 4]).to_device(device),
+    )
 }
 
 /// `(B, A, 64)` DFL logits to `(B, A, 4)` `xyxy` boxes in grid units.

@@ -50,8 +50,19 @@ pub struct TrainConfig {
     pub device: String,
     /// Continue from the checkpoint in the checkpoint folder.
     pub resume: bool,
-    #[serde(flatten)]
-    pub gains: LossGains,
+    /// Loss gains (Ultralytics' `box`, `cls`, `dfl`).
+    #[serde(rename = "box")]
+    pub box_gain: f64,
+    #[serde(rename = "cls")]
+    pub cls_gain: f64,
+    #[serde(rename = "dfl")]
+    pub dfl_gain: f64,
+    /// Start from these weights (a model file): every tensor whose name and
+    /// shape match is copied, as Ultralytics' `intersect_dicts` does.
+    pub pretrained: Option<PathBuf>,
+    /// Where checkpoints go each epoch (and `resume` reads them); none keeps
+    /// nothing on disk.
+    pub checkpoints: Option<PathBuf>,
     pub augment: AugmentConfig,
 }
 
@@ -76,7 +87,11 @@ impl Default for TrainConfig {
             seed: 0,
             device: "auto".into(),
             resume: false,
-            gains: LossGains::default(),
+            box_gain: 7.5,
+            cls_gain: 0.5,
+            dfl_gain: 1.5,
+            pretrained: None,
+            checkpoints: None,
             augment: AugmentConfig::default(),
         }
     }
@@ -105,6 +120,9 @@ pub struct EpochRecord {
     pub cls_loss: f64,
     pub dfl_loss: f64,
     pub images_per_s: f64,
+    /// Seconds the model waited for augmented batches during the epoch.
+    #[serde(default)]
+    pub data_wait_s: f64,
     pub lr: f64,
     pub map50: f64,
     pub map50_95: f64,
@@ -238,13 +256,12 @@ pub enum Progress<'a> {
 
 /// Trains a detector on `train`, validating on `val` each epoch. Checkpoints
 /// (`last.safetensors`, `ema.safetensors`, `best.safetensors`, `state.json`) go
-/// to `checkpoints` when given.
+/// to `config.checkpoints` when set.
 pub fn train(
     train_set: &[Labeled],
     val_set: &[Labeled],
     names: Vec<String>,
     config: &TrainConfig,
-    checkpoints: Option<&Path>,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<TrainOutcome> {
     if train_set.is_empty() {
@@ -256,6 +273,7 @@ pub fn train(
             config.epochs, config.batch, config.imgsz
         )));
     }
+    let checkpoints = config.checkpoints.as_deref();
     let device = parse_device(&config.device)?;
     let scale: Scale = config.scale.parse()?;
     let nc = names.len();
@@ -266,6 +284,16 @@ pub fn train(
     };
     tch::manual_seed(config.seed as i64);
     let mut model = Detector::new(info.clone(), device);
+    if let Some(path) = &config.pretrained {
+        let source = Detector::load(path, device)?;
+        let copied = model.copy_matching(&source);
+        if copied == 0 {
+            return Err(YoloError::Weights {
+                path: path.clone(),
+                message: "no tensor matches this model (another architecture?)".into(),
+            });
+        }
+    }
     let mut ema = Detector::new(info.clone(), device);
     ema.vs.copy(&model.vs)?;
 
@@ -302,7 +330,12 @@ pub fn train(
     optimizer.set_weight_decay_group(GROUP_NORM, 0.0);
     let warmup_iterations =
         ((config.warmup_epochs * batches_per_epoch as f64).round() as usize).max(100);
-    let loss = DetectionLoss::new(nc as i64, config.gains);
+    let gains = LossGains {
+        box_gain: config.box_gain,
+        cls_gain: config.cls_gain,
+        dfl_gain: config.dfl_gain,
+    };
+    let loss = DetectionLoss::new(nc as i64, gains);
 
     let mut start_epoch = 0;
     let mut best_epoch = 0;
@@ -359,6 +392,7 @@ pub fn train(
         let mut sums = LossParts::default();
         let mut seen = 0usize;
         let mut lr_now = lr0 * factor;
+        let mut data_wait = 0.0;
         std::thread::scope(|scope| -> Result<()> {
             // Batches are augmented on rayon one step ahead of the model.
             let (sender, receiver) = mpsc::sync_channel::<(Vec<u8>, Vec<f32>, usize)>(2);
@@ -404,8 +438,16 @@ pub fn train(
                     }
                 }
             });
-            for (b, (pixels, rows, n)) in receiver.into_iter().enumerate() {
+            let mut waited = std::time::Duration::ZERO;
+            let mut b = 0;
+            loop {
+                let wait_started = Instant::now();
+                let Ok((pixels, rows, n)) = receiver.recv() else {
+                    break;
+                };
+                waited += wait_started.elapsed();
                 let step = b + batches_per_epoch * epoch;
+                b += 1;
                 let mut accumulate = accumulate_target;
                 if step <= warmup_iterations {
                     let w = warmup_iterations as f64;
@@ -470,6 +512,9 @@ pub fn train(
                     images_per_s: seen as f64 / started.elapsed().as_secs_f64(),
                 });
             }
+            // Time the model waited for augmented batches: the data side's
+            // share of the epoch.
+            data_wait = waited.as_secs_f64();
             Ok(())
         })?;
         let images_per_s = seen as f64 / started.elapsed().as_secs_f64();
@@ -481,6 +526,7 @@ pub fn train(
             cls_loss: sums.cls_loss / seen.max(1) as f64,
             dfl_loss: sums.dfl_loss / seen.max(1) as f64,
             images_per_s,
+            data_wait_s: data_wait,
             lr: lr_now,
             map50: metrics.map50,
             map50_95: metrics.map50_95,

@@ -41,6 +41,7 @@ impl Detector {
     pub fn new(info: ModelInfo, device: Device) -> Detector {
         let vs = nn::VarStore::new(device);
         let model = YoloV8::new(&vs.root(), info.scale, info.names.len() as i64);
+        to_channels_last(&vs);
         Detector { vs, model, info }
     }
 
@@ -50,16 +51,24 @@ impl Detector {
             path: path.into(),
             source,
         })?;
+        Detector::from_bytes(&bytes, device).map_err(|e| match e {
+            YoloError::Weights { message, .. } => YoloError::Weights {
+                path: path.into(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Reads a model file's bytes onto `device`.
+    pub fn from_bytes(bytes: &[u8], device: Device) -> Result<Detector> {
         let invalid = |message: String| YoloError::Weights {
-            path: path.into(),
+            path: "<model bytes>".into(),
             message,
         };
-        let file = SafeTensors::deserialize(&bytes)
+        let file = SafeTensors::deserialize(bytes)
             .map_err(|e| invalid(format!("not a safetensors file: {e:?}")))?;
-        let (_, header) =
-            SafeTensors::read_metadata(&bytes).map_err(|e| invalid(format!("{e:?}")))?;
-        let metadata = header.metadata().clone().unwrap_or_default();
-        let info = infer_info(&file, &metadata).map_err(invalid)?;
+        let info = read_info(bytes).map_err(invalid)?;
         let detector = Detector::new(info, device);
         detector.copy_from(&file).map_err(invalid)?;
         Ok(detector)
@@ -88,6 +97,20 @@ impl Detector {
             tch::no_grad(|| target.copy_(&source.to_device(target.device())));
         }
         Ok(())
+    }
+
+    /// Copies every variable of `source` whose name and shape match; returns
+    /// how many were copied.
+    pub fn copy_matching(&mut self, source: &Detector) -> usize {
+        let from = source.vs.variables();
+        let mut copied = 0;
+        for (name, mut target) in self.vs.variables() {
+            if let Some(tensor) = from.get(&name).filter(|t| t.size() == target.size()) {
+                tch::no_grad(|| target.copy_(&tensor.to_device(target.device())));
+                copied += 1;
+            }
+        }
+        copied
     }
 
     /// Writes the model file: float32 tensors sorted by name, and the metadata.
@@ -120,6 +143,33 @@ impl Detector {
         safetensors::tensor::serialize(tensors, &Some(metadata))
             .map_err(|e| YoloError::Config(format!("serialising the model: {e:?}")))
     }
+}
+
+/// Stores every 4-D variable (convolution weights) channels-last (NHWC
+/// strides, same logical shape): libtorch's CPU convolutions then run about
+/// 20% faster for training and inference (measured: BENCHMARKS.md). Names,
+/// shapes and the saved file are unchanged.
+fn to_channels_last(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        for (_, mut variable) in vs.variables() {
+            if variable.dim() == 4 {
+                let nhwc = variable
+                    .permute([0, 2, 3, 1])
+                    .contiguous()
+                    .permute([0, 3, 1, 2]);
+                variable.set_data(&nhwc);
+            }
+        }
+    });
+}
+
+/// What a model file describes (classes, scale, image size), from its header
+/// or, without metadata, from the tensor shapes.
+pub fn read_info(bytes: &[u8]) -> std::result::Result<ModelInfo, String> {
+    let file =
+        SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e:?}"))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("{e:?}"))?;
+    infer_info(&file, &header.metadata().clone().unwrap_or_default())
 }
 
 /// Scale, classes and image size from the metadata, or from the shapes.

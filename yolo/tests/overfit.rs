@@ -61,7 +61,6 @@ fn a_tiny_model_overfits_a_few_images() {
         &data,
         vec!["square".into(), "bar".into()],
         &config,
-        None,
         &mut |event| {
             if let Progress::EpochEnd(record) = event {
                 eprintln!(

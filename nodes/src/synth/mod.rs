@@ -23,7 +23,7 @@ use scene::{make_scene, SceneSpec};
 use signs::Vocabulary;
 pub use signs::CLASSES;
 
-fn default_towns() -> Vec<String> {
+pub fn default_towns() -> Vec<String> {
     [
         "PARIS",
         "LYON",
@@ -68,7 +68,7 @@ fn default_towns() -> Vec<String> {
     .to_vec()
 }
 
-fn default_streets() -> Vec<String> {
+pub fn default_streets() -> Vec<String> {
     [
         "RUE DE LA RÉPUBLIQUE",
         "RUE VICTOR HUGO",

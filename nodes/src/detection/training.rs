@@ -1,0 +1,166 @@
+//! `train_yolo`: YOLOv8 trained on the train split, validated on val each epoch.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use polars::prelude::*;
+use runner::Params;
+use yolo::train::{train, EpochRecord, Progress, TrainConfig};
+
+use super::{labeled_split, ModelFile};
+use crate::annotations::{SignDataset, Split};
+use crate::NodesError;
+
+/// Relative checkpoint folders are taken from the project folder, which the
+/// binary exports as `ROADSIGN_PROJECT_DIR` (nodes otherwise never see paths).
+fn project_relative(path: &std::path::Path) -> std::path::PathBuf {
+    match std::env::var_os("ROADSIGN_PROJECT_DIR") {
+        Some(dir) if path.is_relative() => std::path::Path::new(&dir).join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Trains on the `train` split of the model input and keeps the best epoch by
+/// validation mAP50-95; returns the model and the per-epoch history.
+pub fn train_yolo(
+    data: SignDataset,
+    params: Params<TrainConfig>,
+) -> Result<(ModelFile, DataFrame), NodesError> {
+    let mut config = params.0;
+    config.checkpoints = config.checkpoints.as_deref().map(project_relative);
+    config.pretrained = config.pretrained.as_deref().map(project_relative);
+    let train_set = labeled_split(&data, Split::Train, Some(config.imgsz))?;
+    let val_set = labeled_split(&data, Split::Val, Some(config.imgsz))?;
+    if train_set.is_empty() {
+        return Err(NodesError::Data(
+            "the model input has no `train` images (run preprocess_data first)".into(),
+        ));
+    }
+    tracing::info!(
+        train = train_set.len(),
+        val = val_set.len(),
+        classes = data.classes.len(),
+        "training YOLOv8{} at {} px for {} epochs",
+        config.scale,
+        config.imgsz,
+        config.epochs
+    );
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    let style = ProgressStyle::with_template("epoch {prefix} {bar:25} {pos}/{len} {msg}")
+        .expect("static template");
+    bar.set_style(style);
+    let outcome = train(&train_set, &val_set, data.classes.clone(), &config, &mut |event| match event {
+        Progress::EpochStart { epoch, epochs, batches } => {
+            bar.reset();
+            bar.set_length(batches as u64);
+            bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+        }
+        Progress::Batch { parts, images_per_s } => {
+            bar.inc(1);
+            bar.set_message(format!(
+                "box {:.3} cls {:.3} dfl {:.3} · {images_per_s:.1} img/s",
+                parts.box_loss, parts.cls_loss, parts.dfl_loss
+            ));
+        }
+        Progress::EpochEnd(record) => {
+            let line = format!(
+                "epoch {:>3}: box {:.3} cls {:.3} dfl {:.3} · {:.1} img/s (waited {:.1}s for data) · val mAP50 {:.3} mAP50-95 {:.3}",
+                record.epoch + 1,
+                record.box_loss,
+                record.cls_loss,
+                record.dfl_loss,
+                record.images_per_s,
+                record.data_wait_s,
+                record.map50,
+                record.map50_95
+            );
+            // A hidden bar (no terminal: CI, logs) prints nothing, so print directly.
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
+    })
+    .map_err(|e| NodesError::Model(e.to_string()))?;
+    bar.finish_and_clear();
+    let bytes = outcome
+        .best
+        .to_bytes()
+        .map_err(|e| NodesError::Model(e.to_string()))?;
+    Ok((
+        ModelFile::from_bytes(bytes)?,
+        history_table(&outcome.history)?,
+    ))
+}
+
+/// The training history as a table, one row per epoch.
+pub fn history_table(history: &[EpochRecord]) -> Result<DataFrame, NodesError> {
+    let column = |name: &str, f: fn(&EpochRecord) -> f64| {
+        Column::new(name.into(), history.iter().map(f).collect::<Vec<f64>>())
+    };
+    Ok(DataFrame::new(
+        history.len(),
+        vec![
+            Column::new(
+                "epoch".into(),
+                history
+                    .iter()
+                    .map(|r| r.epoch as u32 + 1)
+                    .collect::<Vec<u32>>(),
+            ),
+            column("box_loss", |r| r.box_loss),
+            column("cls_loss", |r| r.cls_loss),
+            column("dfl_loss", |r| r.dfl_loss),
+            column("images_per_s", |r| r.images_per_s),
+            column("data_wait_s", |r| r.data_wait_s),
+            column("lr", |r| r.lr),
+            column("map50", |r| r.map50),
+            column("map50_95", |r| r.map50_95),
+            column("precision", |r| r.precision),
+            column("recall", |r| r.recall),
+        ],
+    )?)
+}
+
+/// The history back from its table (for the training-curves plot).
+pub fn history_from_table(table: &DataFrame) -> Result<Vec<EpochRecord>, NodesError> {
+    let f = |name: &str| -> Result<Vec<f64>, NodesError> {
+        Ok(table
+            .column(name)?
+            .cast(&DataType::Float64)?
+            .f64()?
+            .into_no_null_iter()
+            .collect())
+    };
+    let epochs = f("epoch")?;
+    let w = f("data_wait_s")?;
+    let (b, c, d, s, lr, m50, m, p, r) = (
+        f("box_loss")?,
+        f("cls_loss")?,
+        f("dfl_loss")?,
+        f("images_per_s")?,
+        f("lr")?,
+        f("map50")?,
+        f("map50_95")?,
+        f("precision")?,
+        f("recall")?,
+    );
+    Ok((0..epochs.len())
+        .map(|i| EpochRecord {
+            epoch: (epochs[i] as usize).saturating_sub(1),
+            box_loss: b[i],
+            cls_loss: c[i],
+            dfl_loss: d[i],
+            images_per_s: s[i],
+            data_wait_s: w[i],
+            lr: lr[i],
+            map50: m50[i],
+            map50_95: m[i],
+            precision: p[i],
+            recall: r[i],
+        })
+        .collect())
+}

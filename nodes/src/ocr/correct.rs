@@ -1,0 +1,147 @@
+//! Post-correction against what each class can say: speed values, STOP,
+//! ZONE 30, street names, and `TOWN 12 km` lines of direction panels. A read
+//! text changes only when it is a few edits away from a known one.
+
+use serde::Deserialize;
+
+use super::text::{normalize, snap};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorrectionParams {
+    pub enabled: bool,
+    pub speed_values: Vec<u32>,
+    pub words: Vec<String>,
+    pub zones: Vec<String>,
+    /// Town names (direction panels); the generator's list by default.
+    pub towns: Vec<String>,
+    /// Street names; the generator's list by default.
+    pub streets: Vec<String>,
+}
+
+impl Default for CorrectionParams {
+    fn default() -> Self {
+        CorrectionParams {
+            enabled: true,
+            speed_values: vec![30, 50, 70, 80, 90, 110, 130],
+            words: vec!["STOP".into()],
+            zones: vec!["ZONE 30".into()],
+            towns: crate::synth::default_towns(),
+            streets: crate::synth::default_streets(),
+        }
+    }
+}
+
+/// The vocabularies, normalised once.
+pub struct Vocabulary {
+    enabled: bool,
+    speeds: Vec<String>,
+    words: Vec<String>,
+    zones: Vec<String>,
+    towns: Vec<String>,
+    streets: Vec<String>,
+}
+
+impl Vocabulary {
+    pub fn new(p: &CorrectionParams) -> Vocabulary {
+        let norm = |v: &[String]| v.iter().map(|s| normalize(s)).collect();
+        Vocabulary {
+            enabled: p.enabled,
+            speeds: p.speed_values.iter().map(u32::to_string).collect(),
+            words: norm(&p.words),
+            zones: norm(&p.zones),
+            towns: norm(&p.towns),
+            streets: norm(&p.streets),
+        }
+    }
+
+    /// The corrected text of a read of `class` (the read, normalised, when
+    /// correction is off or nothing is close).
+    pub fn correct(&self, class: &str, read: &str) -> String {
+        let read = normalize(read);
+        if !self.enabled || read.is_empty() {
+            return read;
+        }
+        let pick = |list: &[String]| {
+            snap(&read, list.iter().map(String::as_str)).unwrap_or_else(|| read.clone())
+        };
+        match class {
+            "speed_limit" => {
+                // Only digits matter; letters read in a ring are noise.
+                let digits: String = read.chars().filter(char::is_ascii_digit).collect();
+                snap(&digits, self.speeds.iter().map(String::as_str)).unwrap_or(digits)
+            }
+            "stop" => pick(&self.words),
+            "zone_30" => pick(&self.zones),
+            "street_name" => pick(&self.streets),
+            "direction" => self.direction(&read),
+            _ => read,
+        }
+    }
+
+    /// `TOWN 12 km` lines, one after the other: each town snapped to the
+    /// list, its number kept, `km` fixed when something close to it follows.
+    fn direction(&self, read: &str) -> String {
+        let mut out: Vec<String> = Vec::new();
+        let mut town: Vec<&str> = Vec::new();
+        let mut words = read.split(' ').peekable();
+        while let Some(word) = words.next() {
+            // A distance is mostly digits; a town misread with a digit is not.
+            let digits = word.chars().filter(char::is_ascii_digit).count();
+            if digits == 0 || digits * 2 < word.chars().count() {
+                town.push(word);
+                continue;
+            }
+            let name = town.join(" ");
+            town.clear();
+            if !name.is_empty() {
+                out.push(snap(&name, self.towns.iter().map(String::as_str)).unwrap_or(name));
+            }
+            out.push(word.chars().filter(char::is_ascii_digit).collect());
+            if let Some(unit) = words.peek() {
+                if snap(unit, ["KM"]).is_some() && !self.towns.iter().any(|t| t == unit) {
+                    out.push("KM".into());
+                    words.next();
+                }
+            }
+        }
+        if !town.is_empty() {
+            let name = town.join(" ");
+            out.push(snap(&name, self.towns.iter().map(String::as_str)).unwrap_or(name));
+        }
+        out.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrections_per_class() {
+        let v = Vocabulary::new(&CorrectionParams::default());
+        assert_eq!(v.correct("speed_limit", "5O"), "50");
+        assert_eq!(v.correct("speed_limit", "(70)"), "70");
+        assert_eq!(v.correct("speed_limit", "110"), "110");
+        assert_eq!(v.correct("stop", "ST0P"), "STOP");
+        assert_eq!(v.correct("stop", "sTOP"), "STOP");
+        assert_eq!(v.correct("zone_30", "Z0NE 30"), "ZONE 30");
+        assert_eq!(v.correct("street_name", "RUE PASTEIR"), "RUE PASTEUR");
+        assert_eq!(v.correct("direction", "LY0N 12 kn"), "LYON 12 KM");
+        assert_eq!(v.correct("direction", "PARIS 5"), "PARIS 5");
+        assert_eq!(
+            v.correct("direction", "LYON 12 km PAR1S 5"),
+            "LYON 12 KM PARIS 5"
+        );
+        assert_eq!(
+            v.correct("direction", "LY0N 12 km PARLS 5"),
+            "LYON 12 KM PARIS 5"
+        );
+        assert_eq!(v.correct("yield", "abc"), "ABC");
+        let off = Vocabulary::new(&CorrectionParams {
+            enabled: false,
+            ..CorrectionParams::default()
+        });
+        assert_eq!(off.correct("stop", "ST0P"), "ST0P");
+    }
+}

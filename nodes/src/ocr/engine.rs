@@ -1,0 +1,236 @@
+//! Tesseract through leptess: the configuration per class (languages, page
+//! segmentation mode, character whitelist), the check that the language data
+//! is installed, and one engine per worker thread (handles are not shareable).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use image::GrayImage;
+use leptess::{LepTess, Variable};
+use serde::{Deserialize, Serialize};
+
+use crate::NodesError;
+
+/// How Tesseract reads one class.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassReading {
+    /// Tesseract page segmentation mode: 7 one line, 6 a block, 8 one word.
+    pub psm: u32,
+    /// Characters allowed (empty: all).
+    pub whitelist: String,
+}
+
+impl Default for ClassReading {
+    fn default() -> Self {
+        ClassReading {
+            psm: 7,
+            whitelist: String::new(),
+        }
+    }
+}
+
+/// Parameters of `configure_tesseract`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TesseractParams {
+    pub languages: String,
+    /// Where `*.traineddata` are; by default TESSDATA_PREFIX, then Debian's.
+    pub tessdata: Option<PathBuf>,
+    pub classes: BTreeMap<String, ClassReading>,
+}
+
+impl Default for TesseractParams {
+    fn default() -> Self {
+        TesseractParams {
+            languages: "eng+fra".into(),
+            tessdata: None,
+            classes: BTreeMap::new(),
+        }
+    }
+}
+
+/// A checked Tesseract configuration: what `run_ocr` uses.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TesseractConfig {
+    pub languages: String,
+    pub tessdata: PathBuf,
+    pub classes: BTreeMap<String, ClassReading>,
+}
+
+runner::data_value!(TesseractConfig);
+
+/// Folders searched for language data, in order.
+fn tessdata_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = explicit {
+        dirs.push(dir.to_path_buf());
+    }
+    if let Some(prefix) = std::env::var_os("TESSDATA_PREFIX") {
+        let prefix = PathBuf::from(prefix);
+        dirs.push(prefix.join("tessdata"));
+        dirs.push(prefix);
+    }
+    for version in ["5", "4.00"] {
+        dirs.push(PathBuf::from(format!(
+            "/usr/share/tesseract-ocr/{version}/tessdata"
+        )));
+    }
+    dirs
+}
+
+/// Debian's package for a language's data.
+fn package_of(language: &str) -> String {
+    format!("tesseract-ocr-{language}")
+}
+
+/// Checks that every language's `.traineddata` exists before any work, and
+/// returns the configuration with the folder found.
+pub fn configure_tesseract(
+    params: runner::Params<TesseractParams>,
+) -> Result<TesseractConfig, NodesError> {
+    let params = params.0;
+    let languages: Vec<&str> = params
+        .languages
+        .split('+')
+        .filter(|l| !l.is_empty())
+        .collect();
+    if languages.is_empty() {
+        return Err(NodesError::Params(
+            "ocr languages are empty (e.g. eng+fra)".into(),
+        ));
+    }
+    let candidates = tessdata_candidates(params.tessdata.as_deref());
+    let found = candidates.iter().find(|dir| {
+        languages
+            .iter()
+            .all(|l| dir.join(format!("{l}.traineddata")).is_file())
+    });
+    let Some(dir) = found else {
+        let missing: Vec<String> = languages
+            .iter()
+            .filter(|l| {
+                !candidates
+                    .iter()
+                    .any(|d| d.join(format!("{l}.traineddata")).is_file())
+            })
+            .map(|l| format!("{l}.traineddata (Debian package {})", package_of(l)))
+            .collect();
+        return Err(NodesError::Ocr(format!(
+            "Tesseract language data missing: {} — looked in {}; install the package(s) or set TESSDATA_PREFIX",
+            if missing.is_empty() { "not all in one folder".to_string() } else { missing.join(", ") },
+            candidates.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    };
+    for (class, reading) in &params.classes {
+        if !(0..=13).contains(&reading.psm) {
+            return Err(NodesError::Params(format!(
+                "ocr class {class}: psm {} is not a Tesseract mode (0-13)",
+                reading.psm
+            )));
+        }
+    }
+    Ok(TesseractConfig {
+        languages: params.languages,
+        tessdata: dir.clone(),
+        classes: params.classes,
+    })
+}
+
+/// A text read, with Tesseract's mean confidence (0–100).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    pub text: String,
+    pub confidence: f32,
+}
+
+/// One Tesseract handle, set up once per thread for one configuration.
+struct Engine {
+    tess: LepTess,
+    key: (PathBuf, String),
+    psm: u32,
+    whitelist: String,
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+fn set(tess: &mut LepTess, variable: Variable, value: &str) -> Result<(), NodesError> {
+    tess.set_variable(variable, value)
+        .map_err(|_| NodesError::Ocr(format!("Tesseract refused {variable:?} = {value:?}")))
+}
+
+/// Closes this thread's Tesseract, if it has one.
+pub fn close() {
+    ENGINE.with(|cell| cell.borrow_mut().take());
+}
+
+/// Reads a prepared crop with this thread's engine (created on first use).
+pub fn read(
+    config: &TesseractConfig,
+    class: &str,
+    image: &GrayImage,
+) -> Result<Reading, NodesError> {
+    if image.width() < 2 || image.height() < 2 {
+        return Ok(Reading {
+            text: String::new(),
+            confidence: 0.0,
+        });
+    }
+    let reading = config.classes.get(class).cloned().unwrap_or_default();
+    let mut png = Vec::new();
+    image::DynamicImage::ImageLuma8(image.clone())
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| NodesError::Image(e.to_string()))?;
+    ENGINE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let key = (config.tessdata.clone(), config.languages.clone());
+        if slot.as_ref().is_none_or(|e| e.key != key) {
+            let tessdata = config.tessdata.to_string_lossy().to_string();
+            let tess = LepTess::new(Some(&tessdata), &config.languages).map_err(|e| {
+                NodesError::Ocr(format!(
+                    "Tesseract would not start with {}: {e}",
+                    config.languages
+                ))
+            })?;
+            *slot = Some(Engine {
+                tess,
+                key,
+                psm: u32::MAX,
+                whitelist: String::from("\u{0}"),
+            });
+        }
+        let engine = slot.as_mut().expect("engine just set");
+        if engine.psm != reading.psm {
+            set(
+                &mut engine.tess,
+                Variable::TesseditPagesegMode,
+                &reading.psm.to_string(),
+            )?;
+            engine.psm = reading.psm;
+        }
+        if engine.whitelist != reading.whitelist {
+            set(
+                &mut engine.tess,
+                Variable::TesseditCharWhitelist,
+                &reading.whitelist,
+            )?;
+            engine.whitelist = reading.whitelist.clone();
+        }
+        engine
+            .tess
+            .set_image_from_mem(&png)
+            .map_err(|e| NodesError::Ocr(format!("Tesseract could not take the crop: {e}")))?;
+        engine.tess.set_source_resolution(300);
+        let text = engine.tess.get_utf8_text().unwrap_or_default();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let confidence = if text.is_empty() {
+            0.0
+        } else {
+            engine.tess.mean_text_conf().max(0) as f32
+        };
+        Ok(Reading { text, confidence })
+    })
+}

@@ -1,0 +1,219 @@
+//! `evaluate_ocr`: CER and WER over the text-bearing signs, exact-match rate,
+//! per class, before and after correction; the end-to-end rate (signs found by
+//! the detector and read exactly); a table of every region; the worst reads.
+
+use std::collections::BTreeMap;
+
+use image::{imageops, Rgb, RgbImage};
+use polars::prelude::*;
+use serde_json::{json, Value};
+
+use super::text::{char_errors, normalize, word_errors};
+use super::{OcrReadings, Read, RoiSource};
+use crate::detection::dataset::Picture;
+use crate::NodesError;
+
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    regions: usize,
+    char_errors: usize,
+    chars: usize,
+    word_errors: usize,
+    words: usize,
+    exact: usize,
+}
+
+impl Tally {
+    fn add(&mut self, read: &str, truth: &str) {
+        let (ce, c) = char_errors(read, truth);
+        let (we, w) = word_errors(read, truth);
+        self.regions += 1;
+        self.char_errors += ce;
+        self.chars += c;
+        self.word_errors += we;
+        self.words += w;
+        self.exact += usize::from(normalize(read) == normalize(truth));
+    }
+
+    fn json(&self) -> Value {
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        json!({
+            "regions": self.regions,
+            "cer": ratio(self.char_errors, self.chars),
+            "wer": ratio(self.word_errors, self.words),
+            "exact_match": ratio(self.exact, self.regions),
+        })
+    }
+}
+
+/// Metrics of one source: overall and per class, raw and corrected.
+fn metrics_of(reads: &[&Read]) -> Value {
+    let mut raw = Tally::default();
+    let mut corrected = Tally::default();
+    let mut per_class: BTreeMap<&str, (Tally, Tally)> = BTreeMap::new();
+    for r in reads {
+        let Some(truth) = &r.roi.truth else { continue };
+        raw.add(&r.raw, truth);
+        corrected.add(&r.corrected, truth);
+        let entry = per_class.entry(r.roi.class.as_str()).or_default();
+        entry.0.add(&r.raw, truth);
+        entry.1.add(&r.corrected, truth);
+    }
+    let classes: serde_json::Map<String, Value> = per_class
+        .into_iter()
+        .map(|(class, (raw, corrected))| {
+            (
+                class.to_string(),
+                json!({"raw": raw.json(), "corrected": corrected.json()}),
+            )
+        })
+        .collect();
+    json!({"raw": raw.json(), "corrected": corrected.json(), "per_class": classes})
+}
+
+/// The metrics JSON, the per-region table, the worst reads sheet.
+pub fn evaluate_ocr(readings: OcrReadings) -> Result<(Value, DataFrame, Picture), NodesError> {
+    let by_source = |source: RoiSource| -> Vec<&Read> {
+        readings
+            .reads
+            .iter()
+            .filter(|r| r.roi.source == source)
+            .collect()
+    };
+    let ground_truth = by_source(RoiSource::GroundTruth);
+    let detected = by_source(RoiSource::Detector);
+    // End to end: text signs of the split whose detected region reads exactly.
+    let signs = readings
+        .text_signs
+        .get(RoiSource::Detector.name())
+        .copied()
+        .unwrap_or(0);
+    let read_exactly = |corrected: bool| {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &detected {
+            if let Some(truth) = &r.roi.truth {
+                let text = if corrected { &r.corrected } else { &r.raw };
+                if normalize(text) == normalize(truth) {
+                    seen.insert((r.roi.image_id.as_str(), normalize(truth)));
+                }
+            }
+        }
+        if signs == 0 {
+            0.0
+        } else {
+            seen.len() as f64 / signs as f64
+        }
+    };
+    let summary = json!({
+        "ground_truth_regions": metrics_of(&ground_truth),
+        "detector_regions": metrics_of(&detected),
+        "end_to_end": {"text_signs": signs, "read_exactly_raw": read_exactly(false), "read_exactly_corrected": read_exactly(true)},
+    });
+    Ok((
+        summary,
+        table(&readings.reads)?,
+        Picture(worst_sheet(&ground_truth, 24)),
+    ))
+}
+
+fn table(reads: &[Read]) -> Result<DataFrame, NodesError> {
+    let cer = |r: &Read, text: &str| {
+        r.roi.truth.as_ref().map(|t| {
+            let (e, n) = char_errors(text, t);
+            if n == 0 {
+                e as f64
+            } else {
+                e as f64 / n as f64
+            }
+        })
+    };
+    let strings = |f: &dyn Fn(&Read) -> String| reads.iter().map(f).collect::<Vec<String>>();
+    Ok(DataFrame::new(
+        reads.len(),
+        vec![
+            Column::new("image".into(), strings(&|r| r.roi.image_id.clone())),
+            Column::new("class".into(), strings(&|r| r.roi.class.clone())),
+            Column::new(
+                "source".into(),
+                strings(&|r| r.roi.source.name().to_string()),
+            ),
+            Column::new(
+                "truth".into(),
+                reads
+                    .iter()
+                    .map(|r| r.roi.truth.clone())
+                    .collect::<Vec<Option<String>>>(),
+            ),
+            Column::new("read".into(), strings(&|r| r.raw.clone())),
+            Column::new("corrected".into(), strings(&|r| r.corrected.clone())),
+            Column::new(
+                "confidence".into(),
+                reads.iter().map(|r| r.confidence).collect::<Vec<f32>>(),
+            ),
+            Column::new(
+                "cer".into(),
+                reads
+                    .iter()
+                    .map(|r| cer(r, &r.raw))
+                    .collect::<Vec<Option<f64>>>(),
+            ),
+            Column::new(
+                "cer_corrected".into(),
+                reads
+                    .iter()
+                    .map(|r| cer(r, &r.corrected))
+                    .collect::<Vec<Option<f64>>>(),
+            ),
+        ],
+    )?)
+}
+
+/// The `n` worst-read crops (highest CER after correction), each beside its
+/// prepared image, with the truth and the read written under them.
+fn worst_sheet(reads: &[&Read], n: usize) -> RgbImage {
+    let mut scored: Vec<(f64, &&Read)> = reads
+        .iter()
+        .filter_map(|r| {
+            let truth = r.roi.truth.as_ref()?;
+            let (e, len) = char_errors(&r.corrected, truth);
+            Some((e as f64 / len.max(1) as f64, r))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.truncate(n);
+    let (cell_w, cell_h, text_h) = (420u32, 90u32, 34u32);
+    let rows = scored.len().max(1) as u32;
+    let mut sheet = RgbImage::from_pixel(cell_w, rows * (cell_h + text_h), Rgb([255, 255, 255]));
+    for (i, (cer, r)) in scored.iter().enumerate() {
+        let top = i as u32 * (cell_h + text_h);
+        let fit = |img: &RgbImage, max_w: u32| {
+            let scale =
+                (cell_h as f32 / img.height() as f32).min(max_w as f32 / img.width() as f32);
+            let w = ((img.width() as f32 * scale) as u32).max(1);
+            let h = ((img.height() as f32 * scale) as u32).max(1);
+            imageops::resize(img, w, h, imageops::FilterType::Triangle)
+        };
+        let crop = fit(&r.roi.crop, cell_w / 2 - 4);
+        imageops::overlay(&mut sheet, &crop, 0, top as i64);
+        let prepared = image::DynamicImage::ImageLuma8(r.roi.prepared.clone()).to_rgb8();
+        let prepared = fit(&prepared, cell_w / 2 - 4);
+        imageops::overlay(&mut sheet, &prepared, (cell_w / 2) as i64, top as i64);
+        let truth = r.roi.truth.clone().unwrap_or_default().replace('\n', " ");
+        let label = format!("{} · CER {:.2} · truth: {truth}", r.roi.class, cer);
+        let scale = ab_glyph::PxScale::from(14.0);
+        let font = crate::synth::text::font();
+        let y = (top + cell_h) as i32;
+        imageproc::drawing::draw_text_mut(&mut sheet, Rgb([0, 0, 0]), 2, y, scale, font, &label);
+        let read = format!("read: {}", r.corrected);
+        imageproc::drawing::draw_text_mut(
+            &mut sheet,
+            Rgb([180, 0, 0]),
+            2,
+            y + 16,
+            scale,
+            font,
+            &read,
+        );
+    }
+    sheet
+}

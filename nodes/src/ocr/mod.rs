@@ -1,0 +1,327 @@
+//! The `ocr` pipeline: regions of text-bearing signs (from the ground truth, to
+//! measure OCR alone, and from the detector, to measure the chain), prepared
+//! per class, read by Tesseract on every core, corrected against per-class
+//! vocabularies, and measured (CER, WER, exact match, end-to-end rate).
+
+pub mod correct;
+pub mod engine;
+pub mod evaluate;
+pub mod preprocess;
+pub mod text;
+
+use std::collections::BTreeMap;
+
+use image::{GrayImage, RgbImage};
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use crate::annotations::{SignDataset, Split};
+use crate::detection::ModelFile;
+use crate::NodesError;
+use engine::TesseractConfig;
+use preprocess::ClassPreprocess;
+
+/// Where a region comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoiSource {
+    GroundTruth,
+    Detector,
+}
+
+impl RoiSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            RoiSource::GroundTruth => "ground_truth",
+            RoiSource::Detector => "detector",
+        }
+    }
+}
+
+/// One region to read.
+#[derive(Clone, Debug)]
+pub struct Roi {
+    pub image_id: String,
+    pub class: String,
+    pub source: RoiSource,
+    /// The annotated text of the sign (for detector regions: of the ground
+    /// truth sign it matches, if any).
+    pub truth: Option<String>,
+    /// The crop as seen (for the worst-reads sheet) and as Tesseract gets it.
+    pub crop: RgbImage,
+    pub prepared: GrayImage,
+}
+
+/// The regions of a split, and how many text-bearing signs it holds.
+#[derive(Clone, Debug, Default)]
+pub struct OcrRegions {
+    pub rois: Vec<Roi>,
+    pub text_signs: usize,
+}
+
+runner::data_value!(OcrRegions);
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrepareParams {
+    /// Classes whose signs carry text.
+    pub text_classes: Vec<String>,
+    /// `val` or `test`.
+    pub split: String,
+    /// Extra border around a box, as a fraction of its size.
+    pub margin: f32,
+    /// Detector regions are kept above this confidence.
+    pub conf: f32,
+    /// `auto`, `cpu` or `cuda` for the detector.
+    pub device: String,
+    pub classes: BTreeMap<String, ClassPreprocess>,
+}
+
+impl Default for PrepareParams {
+    fn default() -> Self {
+        PrepareParams {
+            text_classes: ["speed_limit", "stop", "direction", "street_name", "zone_30"]
+                .map(String::from)
+                .to_vec(),
+            split: "val".into(),
+            margin: 0.0,
+            conf: 0.25,
+            device: "auto".into(),
+            classes: BTreeMap::new(),
+        }
+    }
+}
+
+fn split_of(name: &str) -> Result<Split, NodesError> {
+    match name {
+        "val" => Ok(Split::Val),
+        "test" => Ok(Split::Test),
+        "train" => Ok(Split::Train),
+        other => Err(NodesError::Params(format!(
+            "ocr split must be train, val or test, not {other:?}"
+        ))),
+    }
+}
+
+fn decode(record: &crate::annotations::ImageRecord) -> Result<RgbImage, NodesError> {
+    let bytes = record
+        .source
+        .bytes()
+        .map_err(|e| NodesError::Image(format!("{}: {e}", record.id)))?;
+    let image = image::load_from_memory(&bytes)
+        .map_err(|e| NodesError::Image(format!("{}: {e}", record.id)))?;
+    Ok(crate::images::to_rgb8(&image))
+}
+
+fn region(
+    image: &RgbImage,
+    bbox: [f32; 4],
+    class: &str,
+    p: &PrepareParams,
+) -> Option<(RgbImage, GrayImage)> {
+    let config = p.classes.get(class).cloned().unwrap_or_default();
+    let crop = preprocess::crop(image, bbox, p.margin, config.inner)?;
+    let prepared = preprocess::prepare(&crop, &config);
+    Some((crop, prepared))
+}
+
+/// The annotated set (texts included) with the split of the model input: the
+/// YOLO layout keeps boxes and classes only, the annotations keep the texts.
+fn with_splits(annotated: SignDataset, model_input: &SignDataset) -> SignDataset {
+    let splits: BTreeMap<&str, Option<Split>> = model_input
+        .records
+        .iter()
+        .map(|r| (r.id.as_str(), r.split))
+        .collect();
+    let mut data = annotated;
+    for record in &mut data.records {
+        record.split = splits.get(record.id.as_str()).copied().flatten();
+    }
+    data
+}
+
+/// Regions of the ground-truth text signs of a split.
+pub fn prepare_ocr_data(
+    signs: SignDataset,
+    model_input: SignDataset,
+    params: runner::Params<PrepareParams>,
+) -> Result<OcrRegions, NodesError> {
+    let data = with_splits(signs, &model_input);
+    let p = params.0;
+    let split = split_of(&p.split)?;
+    let per_image: Vec<(usize, Vec<Roi>)> = data
+        .records
+        .par_iter()
+        .filter(|r| r.split == Some(split))
+        .map(|record| {
+            let signs: Vec<_> = record
+                .objects
+                .iter()
+                .filter(|o| p.text_classes.contains(&o.class))
+                .collect();
+            if signs.is_empty() {
+                return Ok((0, Vec::new()));
+            }
+            let image = decode(record)?;
+            let rois = signs
+                .iter()
+                .filter_map(|o| {
+                    let b = o.bbox;
+                    let (crop, prepared) = region(
+                        &image,
+                        [b.xmin as f32, b.ymin as f32, b.xmax as f32, b.ymax as f32],
+                        &o.class,
+                        &p,
+                    )?;
+                    Some(Roi {
+                        image_id: record.id.clone(),
+                        class: o.class.clone(),
+                        source: RoiSource::GroundTruth,
+                        truth: o.text.clone(),
+                        crop,
+                        prepared,
+                    })
+                })
+                .collect();
+            Ok((signs.len(), rois))
+        })
+        .collect::<Result<_, NodesError>>()?;
+    let text_signs = per_image.iter().map(|(n, _)| n).sum();
+    Ok(OcrRegions {
+        rois: per_image.into_iter().flat_map(|(_, r)| r).collect(),
+        text_signs,
+    })
+}
+
+/// Regions the detector finds on a split, each matched to the ground-truth
+/// sign of its class it overlaps most (IoU ≥ 0.5) for its truth.
+pub fn detect_text_regions(
+    model: ModelFile,
+    signs: SignDataset,
+    model_input: SignDataset,
+    params: runner::Params<PrepareParams>,
+) -> Result<OcrRegions, NodesError> {
+    let data = with_splits(signs, &model_input);
+    let p = params.0;
+    let split = split_of(&p.split)?;
+    let device =
+        yolo::train::parse_device(&p.device).map_err(|e| NodesError::Params(e.to_string()))?;
+    let detector = model.detector(device)?;
+    let nms = yolo::nms::NmsConfig {
+        conf: p.conf,
+        ..yolo::nms::NmsConfig::predict()
+    };
+    let records: Vec<_> = data
+        .records
+        .iter()
+        .filter(|r| r.split == Some(split))
+        .collect();
+    let mut text_signs = 0;
+    let mut rois = Vec::new();
+    for record in records {
+        let truths: Vec<_> = record
+            .objects
+            .iter()
+            .filter(|o| p.text_classes.contains(&o.class))
+            .collect();
+        text_signs += truths.len();
+        let image = decode(record)?;
+        let found = detector.detect(&[&image], &nms).pop().unwrap_or_default();
+        for d in found {
+            let class = detector
+                .info
+                .names
+                .get(d.class)
+                .cloned()
+                .unwrap_or_default();
+            if !p.text_classes.contains(&class) {
+                continue;
+            }
+            let truth = truths
+                .iter()
+                .filter(|o| o.class == class)
+                .map(|o| {
+                    let b = o.bbox;
+                    (
+                        yolo::metrics::box_iou(
+                            &[b.xmin as f32, b.ymin as f32, b.xmax as f32, b.ymax as f32],
+                            &d.bbox,
+                        ),
+                        o,
+                    )
+                })
+                .filter(|(iou, _)| *iou >= 0.5)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .and_then(|(_, o)| o.text.clone());
+            if let Some((crop, prepared)) = region(&image, d.bbox, &class, &p) {
+                rois.push(Roi {
+                    image_id: record.id.clone(),
+                    class,
+                    source: RoiSource::Detector,
+                    truth,
+                    crop,
+                    prepared,
+                });
+            }
+        }
+    }
+    Ok(OcrRegions { rois, text_signs })
+}
+
+/// One region read.
+#[derive(Clone, Debug)]
+pub struct Read {
+    pub roi: Roi,
+    pub raw: String,
+    pub corrected: String,
+    pub confidence: f32,
+}
+
+/// Every region read, per source.
+#[derive(Clone, Debug, Default)]
+pub struct OcrReadings {
+    pub reads: Vec<Read>,
+    /// Text-bearing signs in the split, per source (the end-to-end denominator).
+    pub text_signs: BTreeMap<&'static str, usize>,
+}
+
+runner::data_value!(OcrReadings);
+
+/// Reads every region in parallel, one Tesseract per worker thread, and
+/// applies the post-correction.
+pub fn run_ocr(
+    ground_truth: OcrRegions,
+    detected: OcrRegions,
+    config: TesseractConfig,
+    correction: runner::Params<correct::CorrectionParams>,
+) -> Result<OcrReadings, NodesError> {
+    let vocabulary = correct::Vocabulary::new(&correction.0);
+    let mut text_signs = BTreeMap::new();
+    text_signs.insert(RoiSource::GroundTruth.name(), ground_truth.text_signs);
+    text_signs.insert(RoiSource::Detector.name(), detected.text_signs);
+    let rois: Vec<Roi> = ground_truth.rois.into_iter().chain(detected.rois).collect();
+    // A pool of our own, so that every worker's Tesseract is closed before the
+    // node returns (a handle left to the end of the process is reported as a
+    // leak by Tesseract).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .build()
+        .map_err(|e| NodesError::Ocr(format!("no worker threads: {e}")))?;
+    let reads = pool.install(|| {
+        rois.into_par_iter()
+            .map(|roi| {
+                let reading = engine::read(&config, &roi.class, &roi.prepared)?;
+                let corrected = vocabulary.correct(&roi.class, &reading.text);
+                Ok(Read {
+                    roi,
+                    raw: reading.text,
+                    corrected,
+                    confidence: reading.confidence,
+                })
+            })
+            .collect::<Result<Vec<_>, NodesError>>()
+    });
+    pool.broadcast(|_| engine::close());
+    Ok(OcrReadings {
+        reads: reads?,
+        text_signs,
+    })
+}

@@ -1,0 +1,158 @@
+//! Turning a sign's box into an image Tesseract reads well: the text area of
+//! the sign (per class), grayscale, upscaled to a target text height,
+//! contrast-stretched, binarised (Otsu or adaptive), dark text on white.
+
+use image::imageops::FilterType;
+use image::{GrayImage, Luma, RgbImage};
+use imageproc::contrast::{
+    adaptive_threshold, otsu_level, stretch_contrast, threshold, ThresholdType,
+};
+use serde::Deserialize;
+
+/// How to prepare the crops of one class.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassPreprocess {
+    /// The text area inside the box, as fractions of its width and height,
+    /// centred (a speed-limit number sits inside the red ring).
+    pub inner: [f32; 2],
+    /// Height in pixels the text area is scaled to.
+    pub height: u32,
+    /// `otsu`, `adaptive` or `none`.
+    pub binarize: String,
+}
+
+impl Default for ClassPreprocess {
+    fn default() -> Self {
+        ClassPreprocess {
+            inner: [1.0, 1.0],
+            height: 64,
+            binarize: "otsu".into(),
+        }
+    }
+}
+
+/// Below this many pixels a side there is nothing to read.
+pub const MIN_SIDE: u32 = 4;
+
+/// The box grown by `margin` (a fraction of its size), then the centred inner
+/// part, clipped to the image; `None` when what is left is degenerate.
+pub fn crop(image: &RgbImage, bbox: [f32; 4], margin: f32, inner: [f32; 2]) -> Option<RgbImage> {
+    let [x1, y1, x2, y2] = bbox;
+    if !(x2 > x1 && y2 > y1) || [x1, y1, x2, y2].iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let (w, h) = (x2 - x1, y2 - y1);
+    let (cx, cy) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+    let half_w = w * (inner[0] + margin) / 2.0;
+    let half_h = h * (inner[1] + margin) / 2.0;
+    let left = (cx - half_w).floor().max(0.0) as u32;
+    let top = (cy - half_h).floor().max(0.0) as u32;
+    let right = ((cx + half_w).ceil() as u32).min(image.width());
+    let bottom = ((cy + half_h).ceil() as u32).min(image.height());
+    if right <= left + MIN_SIDE || bottom <= top + MIN_SIDE {
+        return None;
+    }
+    Some(image::imageops::crop_imm(image, left, top, right - left, bottom - top).to_image())
+}
+
+fn luma(rgb: &RgbImage) -> GrayImage {
+    image::DynamicImage::ImageRgb8(rgb.clone()).to_luma8()
+}
+
+/// The 2nd and 98th percentiles of the intensities.
+fn percentiles(gray: &GrayImage) -> (u8, u8) {
+    let mut histogram = [0usize; 256];
+    for p in gray.pixels() {
+        histogram[p[0] as usize] += 1;
+    }
+    let total = gray.len().max(1);
+    let find = |fraction: f64| {
+        let target = (total as f64 * fraction) as usize;
+        let mut seen = 0;
+        for (value, &count) in histogram.iter().enumerate() {
+            seen += count;
+            if seen > target {
+                return value as u8;
+            }
+        }
+        255
+    };
+    (find(0.02), find(0.98))
+}
+
+/// Grayscale, upscale, stretch, binarise, and make the text dark on white.
+pub fn prepare(crop: &RgbImage, config: &ClassPreprocess) -> GrayImage {
+    let gray = luma(crop);
+    let scale = config.height as f32 / gray.height().max(1) as f32;
+    let width = ((gray.width() as f32 * scale).round() as u32).max(1);
+    let resized =
+        image::imageops::resize(&gray, width, config.height.max(1), FilterType::CatmullRom);
+    let (low, high) = percentiles(&resized);
+    let stretched = if high > low {
+        stretch_contrast(&resized, low, high, 0, 255)
+    } else {
+        resized
+    };
+    let mut binary = match config.binarize.as_str() {
+        "adaptive" => adaptive_threshold(&stretched, (config.height / 4).max(3)),
+        "none" => stretched,
+        _ => threshold(&stretched, otsu_level(&stretched), ThresholdType::Binary),
+    };
+    // Text is the minority: if most of the crop is dark, the sign is light text
+    // on a dark plate (blue street plates, red STOP), so invert it.
+    let dark = binary.pixels().filter(|p| p[0] < 128).count();
+    if dark * 2 > binary.len() {
+        image::imageops::invert(&mut binary);
+    }
+    // A white border helps Tesseract find the text line.
+    let pad = (config.height / 8).max(4);
+    let mut framed = GrayImage::from_pixel(
+        binary.width() + 2 * pad,
+        binary.height() + 2 * pad,
+        Luma([255]),
+    );
+    image::imageops::overlay(&mut framed, &binary, pad as i64, pad as i64);
+    framed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    #[test]
+    fn crops_clip_and_refuse_degenerate_boxes() {
+        let image = RgbImage::new(100, 50);
+        let c = crop(&image, [10.0, 10.0, 50.0, 30.0], 0.0, [1.0, 1.0]).unwrap();
+        assert_eq!(c.dimensions(), (40, 20));
+        let inner = crop(&image, [10.0, 10.0, 50.0, 30.0], 0.0, [0.5, 0.5]).unwrap();
+        assert_eq!(inner.dimensions(), (20, 10));
+        let clipped = crop(&image, [90.0, 40.0, 130.0, 80.0], 0.0, [1.0, 1.0]).unwrap();
+        assert_eq!(clipped.dimensions(), (10, 10));
+        assert!(crop(&image, [10.0, 10.0, 12.0, 30.0], 0.0, [1.0, 1.0]).is_none());
+        assert!(crop(&image, [10.0, 10.0, 5.0, 30.0], 0.0, [1.0, 1.0]).is_none());
+        assert!(crop(&image, [f32::NAN, 10.0, 50.0, 30.0], 0.0, [1.0, 1.0]).is_none());
+    }
+
+    #[test]
+    fn light_text_on_dark_becomes_dark_on_white() {
+        // A blue plate with a white bar of "text".
+        let mut plate = RgbImage::from_pixel(60, 20, Rgb([20, 40, 160]));
+        for x in 10..50 {
+            for y in 8..12 {
+                plate.put_pixel(x, y, Rgb([250, 250, 250]));
+            }
+        }
+        let out = prepare(&plate, &ClassPreprocess::default());
+        let pad = 8;
+        assert_eq!(out.height(), 64 + 2 * pad);
+        assert_eq!(
+            out.get_pixel(out.width() / 2, out.height() / 2)[0],
+            0,
+            "text is dark"
+        );
+        assert_eq!(out.get_pixel(pad + 2, pad + 2)[0], 255, "plate is white");
+        assert_eq!(out.get_pixel(1, 1)[0], 255, "frame is white");
+    }
+}
