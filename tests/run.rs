@@ -84,10 +84,15 @@ fn the_default_pipeline_writes_its_datasets() {
     // OCR read the text signs of the val split, and wrote its reports.
     let ocr: serde_json::Value =
         serde_json::from_str(&p.read("data/08_reporting/ocr_metrics.json")).unwrap();
-    let regions = ocr["ground_truth_regions"]["raw"]["regions"].as_u64().unwrap();
+    let regions = ocr["ground_truth_regions"]["raw"]["regions"]
+        .as_u64()
+        .unwrap();
     assert!(regions > 0, "{ocr}");
     let reads = p.read("data/08_reporting/ocr_reads.csv");
-    assert!(reads.starts_with("image,class,source,truth,read,corrected,confidence,cer,cer_corrected\n"), "{reads}");
+    assert!(
+        reads.starts_with("image,class,source,truth,read,corrected,confidence,cer,cer_corrected\n"),
+        "{reads}"
+    );
     assert!(p.file("data/08_reporting/ocr_worst_reads.png").is_file());
 
     // `roadsign predict` reads images with that model, as POST /predict answers.

@@ -20,6 +20,11 @@ pub struct ClassPreprocess {
     pub height: u32,
     /// `otsu`, `adaptive` or `none`.
     pub binarize: String,
+    /// Whiten dark regions touching the crop's edge (rims, arrow tips).
+    pub clear_border: bool,
+    /// Turn red paint white first (the ring around a number), where the
+    /// text is not itself on red.
+    pub drop_red: bool,
 }
 
 impl Default for ClassPreprocess {
@@ -28,6 +33,8 @@ impl Default for ClassPreprocess {
             inner: [1.0, 1.0],
             height: 64,
             binarize: "otsu".into(),
+            clear_border: false,
+            drop_red: false,
         }
     }
 }
@@ -83,7 +90,18 @@ fn percentiles(gray: &GrayImage) -> (u8, u8) {
 
 /// Grayscale, upscale, stretch, binarise, and make the text dark on white.
 pub fn prepare(crop: &RgbImage, config: &ClassPreprocess) -> GrayImage {
-    let gray = luma(crop);
+    let gray = if config.drop_red {
+        let mut whitened = crop.clone();
+        for p in whitened.pixels_mut() {
+            let [r, g, b] = p.0.map(u32::from);
+            if r > 90 && r * 10 > g * 14 && r * 10 > b * 14 {
+                p.0 = [255, 255, 255];
+            }
+        }
+        luma(&whitened)
+    } else {
+        luma(crop)
+    };
     let scale = config.height as f32 / gray.height().max(1) as f32;
     let width = ((gray.width() as f32 * scale).round() as u32).max(1);
     let resized =
@@ -105,6 +123,9 @@ pub fn prepare(crop: &RgbImage, config: &ClassPreprocess) -> GrayImage {
     if dark * 2 > binary.len() {
         image::imageops::invert(&mut binary);
     }
+    if config.clear_border {
+        clear_border(&mut binary);
+    }
     // A white border helps Tesseract find the text line.
     let pad = (config.height / 8).max(4);
     let mut framed = GrayImage::from_pixel(
@@ -114,6 +135,39 @@ pub fn prepare(crop: &RgbImage, config: &ClassPreprocess) -> GrayImage {
     );
     image::imageops::overlay(&mut framed, &binary, pad as i64, pad as i64);
     framed
+}
+
+/// Whitens the dark regions that touch the edge of the crop: the sign's rim,
+/// the background around it, an arrow's tip. Text sits inside and stays.
+pub fn clear_border(binary: &mut GrayImage) {
+    let (w, h) = binary.dimensions();
+    let mut stack: Vec<(u32, u32)> = Vec::new();
+    for x in 0..w {
+        stack.push((x, 0));
+        stack.push((x, h - 1));
+    }
+    for y in 0..h {
+        stack.push((0, y));
+        stack.push((w - 1, y));
+    }
+    while let Some((x, y)) = stack.pop() {
+        if binary.get_pixel(x, y)[0] >= 128 {
+            continue;
+        }
+        binary.put_pixel(x, y, Luma([255]));
+        if x > 0 {
+            stack.push((x - 1, y));
+        }
+        if x + 1 < w {
+            stack.push((x + 1, y));
+        }
+        if y > 0 {
+            stack.push((x, y - 1));
+        }
+        if y + 1 < h {
+            stack.push((x, y + 1));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +187,18 @@ mod tests {
         assert!(crop(&image, [10.0, 10.0, 12.0, 30.0], 0.0, [1.0, 1.0]).is_none());
         assert!(crop(&image, [10.0, 10.0, 5.0, 30.0], 0.0, [1.0, 1.0]).is_none());
         assert!(crop(&image, [f32::NAN, 10.0, 50.0, 30.0], 0.0, [1.0, 1.0]).is_none());
+    }
+
+    #[test]
+    fn regions_touching_the_edge_are_cleared() {
+        let mut img = GrayImage::from_pixel(10, 10, Luma([255]));
+        for y in 0..10 {
+            img.put_pixel(0, y, Luma([0]));
+        }
+        img.put_pixel(5, 5, Luma([0]));
+        clear_border(&mut img);
+        assert_eq!(img.get_pixel(0, 3)[0], 255);
+        assert_eq!(img.get_pixel(5, 5)[0], 0);
     }
 
     #[test]
