@@ -13,6 +13,7 @@ fi
 # Leptonica and libclang (leptess's bindings), English and French data (OCR).
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v patchelf >/dev/null 2>&1 || missing+=(patchelf)
 for pkg in libtesseract-dev libleptonica-dev libclang-dev tesseract-ocr-eng tesseract-ocr-fra; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
