@@ -20,6 +20,17 @@ pub fn to_rgb8(img: &DynamicImage) -> RgbImage {
     out
 }
 
+/// The pixels of an annotated image as 8-bit RGB; errors name the image.
+pub fn decode_record(
+    record: &crate::annotations::ImageRecord,
+) -> Result<RgbImage, crate::NodesError> {
+    let failed =
+        |e: &dyn std::fmt::Display| crate::NodesError::Image(format!("{}: {e}", record.id));
+    let bytes = record.source.bytes().map_err(|e| failed(&e))?;
+    let image = image::load_from_memory(&bytes).map_err(|e| failed(&e))?;
+    Ok(to_rgb8(&image))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

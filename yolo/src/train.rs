@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tch::nn::OptimizerConfig;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
 use crate::augment::{resize_long_side, train_sample, AugmentConfig, Labeled};
 use crate::error::{Result, YoloError};
@@ -395,7 +395,7 @@ pub fn train(
         let mut data_wait = 0.0;
         std::thread::scope(|scope| -> Result<()> {
             // Batches are augmented on rayon one step ahead of the model.
-            let (sender, receiver) = mpsc::sync_channel::<(Vec<u8>, Vec<f32>, usize)>(2);
+            let (sender, receiver) = mpsc::sync_channel::<(Vec<image::RgbImage>, Vec<f32>)>(2);
             let cache = &cache;
             let order = &order;
             let augment = &augment;
@@ -417,10 +417,8 @@ pub fn train(
                             )
                         })
                         .collect();
-                    let mut pixels = Vec::with_capacity(samples.len() * (s * s * 3) as usize);
                     let mut rows = Vec::new();
                     for (k, sample) in samples.iter().enumerate() {
-                        pixels.extend_from_slice(sample.image.as_raw());
                         for (bbox, &class) in sample.boxes.iter().zip(&sample.classes) {
                             let (w, h) = (bbox[2] - bbox[0], bbox[3] - bbox[1]);
                             rows.extend_from_slice(&[
@@ -433,7 +431,8 @@ pub fn train(
                             ]);
                         }
                     }
-                    if sender.send((pixels, rows, samples.len())).is_err() {
+                    let images = samples.into_iter().map(|sample| sample.image).collect();
+                    if sender.send((images, rows)).is_err() {
                         return;
                     }
                 }
@@ -442,7 +441,7 @@ pub fn train(
             let mut b = 0;
             loop {
                 let wait_started = Instant::now();
-                let Ok((pixels, rows, n)) = receiver.recv() else {
+                let Ok((batch, rows)) = receiver.recv() else {
                     break;
                 };
                 waited += wait_started.elapsed();
@@ -480,12 +479,8 @@ pub fn train(
                     optimizer.set_lr(lr0 * factor);
                     lr_now = lr0 * factor;
                 }
-                let images = Tensor::from_slice(&pixels)
-                    .view([n as i64, s as i64, s as i64, 3])
-                    .to_device(device)
-                    .permute([0, 3, 1, 2])
-                    .to_kind(Kind::Float)
-                    / 255.0;
+                let n = batch.len();
+                let images = images_to_tensor(&batch.iter().collect::<Vec<_>>(), device);
                 let targets = Targets {
                     rows: Tensor::from_slice(&rows).view([-1, 6]).to_device(device),
                 };
@@ -611,9 +606,4 @@ fn save_checkpoint(
             .expect("checkpoint serialises")
             .as_bytes(),
     )
-}
-
-/// Images already letterboxed to the model's input, as a batch (for benches).
-pub fn batch_tensor(images: &[&image::RgbImage], device: Device) -> Tensor {
-    images_to_tensor(images, device)
 }

@@ -55,13 +55,7 @@ pub fn labeled_split(
         .par_iter()
         .filter(|r| r.split == Some(split))
         .map(|record| {
-            let bytes = record
-                .source
-                .bytes()
-                .map_err(|e| NodesError::Image(format!("{}: {e}", record.id)))?;
-            let decoded = image::load_from_memory(&bytes)
-                .map_err(|e| NodesError::Image(format!("{}: {e}", record.id)))?;
-            let image = crate::images::to_rgb8(&decoded);
+            let image = crate::images::decode_record(record)?;
             let mut boxes = Vec::with_capacity(record.objects.len());
             let mut classes = Vec::with_capacity(record.objects.len());
             for object in &record.objects {
@@ -89,14 +83,5 @@ pub fn labeled_split(
                 None => labeled,
             })
         })
-        .collect()
-}
-
-/// Record ids of one split, in the order `labeled_split` returns them.
-pub fn split_ids(data: &SignDataset, split: Split) -> Vec<String> {
-    data.records
-        .iter()
-        .filter(|r| r.split == Some(split))
-        .map(|r| r.id.clone())
         .collect()
 }

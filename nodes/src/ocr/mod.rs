@@ -102,16 +102,6 @@ fn split_of(name: &str) -> Result<Split, NodesError> {
     }
 }
 
-fn decode(record: &crate::annotations::ImageRecord) -> Result<RgbImage, NodesError> {
-    let bytes = record
-        .source
-        .bytes()
-        .map_err(|e| NodesError::Image(format!("{}: {e}", record.id)))?;
-    let image = image::load_from_memory(&bytes)
-        .map_err(|e| NodesError::Image(format!("{}: {e}", record.id)))?;
-    Ok(crate::images::to_rgb8(&image))
-}
-
 fn region(
     image: &RgbImage,
     bbox: [f32; 4],
@@ -139,15 +129,24 @@ fn with_splits(annotated: SignDataset, model_input: &SignDataset) -> SignDataset
     data
 }
 
+/// What both region nodes start from: the annotations with their split, the
+/// parameters, and the split asked for.
+fn selection(
+    signs: SignDataset,
+    model_input: &SignDataset,
+    params: runner::Params<PrepareParams>,
+) -> Result<(SignDataset, PrepareParams, Split), NodesError> {
+    let split = split_of(&params.0.split)?;
+    Ok((with_splits(signs, model_input), params.0, split))
+}
+
 /// Regions of the ground-truth text signs of a split.
 pub fn prepare_ocr_data(
     signs: SignDataset,
     model_input: SignDataset,
     params: runner::Params<PrepareParams>,
 ) -> Result<OcrRegions, NodesError> {
-    let data = with_splits(signs, &model_input);
-    let p = params.0;
-    let split = split_of(&p.split)?;
+    let (data, p, split) = selection(signs, &model_input, params)?;
     let per_image: Vec<(usize, Vec<Roi>)> = data
         .records
         .par_iter()
@@ -161,7 +160,7 @@ pub fn prepare_ocr_data(
             if signs.is_empty() {
                 return Ok((0, Vec::new()));
             }
-            let image = decode(record)?;
+            let image = crate::images::decode_record(record)?;
             let rois = signs
                 .iter()
                 .filter_map(|o| {
@@ -200,9 +199,7 @@ pub fn detect_text_regions(
     model_input: SignDataset,
     params: runner::Params<PrepareParams>,
 ) -> Result<OcrRegions, NodesError> {
-    let data = with_splits(signs, &model_input);
-    let p = params.0;
-    let split = split_of(&p.split)?;
+    let (data, p, split) = selection(signs, &model_input, params)?;
     let device =
         yolo::train::parse_device(&p.device).map_err(|e| NodesError::Params(e.to_string()))?;
     let detector = model.detector(device)?;
@@ -224,7 +221,7 @@ pub fn detect_text_regions(
             .filter(|o| p.text_classes.contains(&o.class))
             .collect();
         text_signs += truths.len();
-        let image = decode(record)?;
+        let image = crate::images::decode_record(record)?;
         let found = detector.detect(&[&image], &nms).pop().unwrap_or_default();
         for d in found {
             let class = detector
