@@ -10,11 +10,13 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # Debian packages: ffmpeg (video clips); Tesseract 5 with its headers,
-# Leptonica and libclang (leptess's bindings), English and French data (OCR).
+# Leptonica and libclang (leptess's bindings), English and French data (OCR);
+# Chromium and its WebDriver (the GUI's end-to-end test).
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v patchelf >/dev/null 2>&1 || missing+=(patchelf)
-for pkg in libtesseract-dev libleptonica-dev libclang-dev tesseract-ocr-eng tesseract-ocr-fra; do
+for pkg in libtesseract-dev libleptonica-dev libclang-dev tesseract-ocr-eng tesseract-ocr-fra \
+  chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

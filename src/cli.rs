@@ -37,30 +37,71 @@ pub enum Command {
         #[command(subcommand)]
         command: PipelineCommand,
     },
-    /// Read the road signs in image files.
+    /// Read the road signs in image files (and videos).
     Predict(PredictArgs),
+    /// Serve the predict pipeline over HTTP (SPEC §7).
+    Serve(ServeArgs),
+    /// Load a running server with concurrent requests and report latencies.
+    Stress(StressArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// 0 picks a free port (printed on start).
+    #[arg(long, default_value_t = 5000)]
+    pub port: u16,
+    /// Configuration environment: conf/NAME/*.yml merged over the root files.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Parameter overrides, `serve.workers=4,predict.conf=0.3`.
+    #[arg(long)]
+    pub params: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StressArgs {
+    /// The server (`http://127.0.0.1:5000`) or the route to load (`.../predict`).
+    #[arg(long)]
+    pub url: String,
+    #[arg(long, default_value_t = 100)]
+    pub requests: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 10)]
+    pub workers: usize,
+    /// The image to post (default: a generated 640x640 scene with 3 signs).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct PredictArgs {
-    /// Image files (JPEG, PNG, WebP, BMP).
+    /// Image files (JPEG, PNG, WebP, BMP) and videos (MP4, WebM, AVI, MOV,
+    /// MKV: the annotated copy is written beside them as NAME.annotated.mp4).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Configuration environment: conf/NAME/*.yml merged over the root files.
+    #[arg(long)]
+    pub env: Option<String>,
     /// The model file (default: the project's data/06_models/yolov8.safetensors).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Minimum confidence of a detection.
-    #[arg(long, default_value_t = 0.25)]
-    pub conf: f32,
+    /// Minimum confidence of a detection (default: params predict.conf).
+    #[arg(long)]
+    pub conf: Option<f32>,
     /// IoU above which overlapping boxes of one class are suppressed.
-    #[arg(long, default_value_t = 0.7)]
-    pub iou: f32,
+    #[arg(long)]
+    pub iou: Option<f32>,
     /// Input size (default: the size the model was trained at).
     #[arg(long)]
     pub imgsz: Option<u32>,
     /// `cpu`, `cuda` or `auto`.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[arg(long)]
+    pub device: Option<String>,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }

@@ -21,20 +21,24 @@ use crate::cli::{
 };
 
 /// Every function a pipeline can name: the runner's built-ins and the road-sign nodes.
-fn registry() -> FunctionRegistry {
+pub(crate) fn registry() -> FunctionRegistry {
     let mut registry = FunctionRegistry::new();
     nodes::register(&mut registry);
     registry
 }
 
 /// Every dataset type a catalog can name: the runner's and the road-sign project's.
-fn dataset_types() -> DatasetTypes {
+pub(crate) fn dataset_types() -> DatasetTypes {
     let mut types = DatasetTypes::builtin();
     nodes::register_datasets(&mut types);
     types
 }
 
-fn load_config(cli: &Cli, env: &Option<String>, params: &[String]) -> Result<ProjectConfig> {
+pub(crate) fn load_config(
+    cli: &Cli,
+    env: &Option<String>,
+    params: &[String],
+) -> Result<ProjectConfig> {
     let options = LoadOptions {
         env: env.clone(),
         param_overrides: params.to_vec(),
@@ -76,6 +80,8 @@ pub fn dispatch(cli: &Cli) -> Result<()> {
             command: PipelineCommand::List { env, format },
         } => pipeline_list(cli, env, *format),
         Command::Predict(args) => crate::predict::predict_command(cli, args),
+        Command::Serve(args) => crate::serve::serve_command(cli, args),
+        Command::Stress(args) => crate::stress::stress_command(args),
     }
 }
 

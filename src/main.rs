@@ -5,6 +5,9 @@
 mod cli;
 mod commands;
 mod predict;
+mod predictor;
+mod serve;
+mod stress;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

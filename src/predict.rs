@@ -1,11 +1,47 @@
-//! `roadsign predict FILE...`: the signs of each image, as text or as the JSON
-//! of `POST /predict` (one object per line, with the file name).
+//! `roadsign predict FILE...`: the predict pipeline on image files (the JSON
+//! of `POST /predict`, one object per line with the file name) and on videos
+//! (the annotated copy written beside them).
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nodes::detection::inference::predict_image;
-use yolo::nms::NmsConfig;
+use nodes::predict::video::{annotate_video, VideoLimits};
+use nodes::predict::Prediction;
 
 use crate::cli::{Cli, PlanFormat, PredictArgs};
+use crate::predictor::{self, Predictor};
+
+const VIDEO_EXTENSIONS: [&str; 6] = ["mp4", "webm", "avi", "mov", "mkv", "m4v"];
+
+fn is_video(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// `clip.mp4` → `clip.annotated.mp4`.
+fn annotated_path(path: &Path) -> PathBuf {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("video");
+    path.with_file_name(format!("{stem}.annotated.mp4"))
+}
+
+/// The flags, as parameter overrides of the predict pipeline.
+fn overrides(args: &PredictArgs) -> Vec<String> {
+    let mut params = Vec::new();
+    if let Some(conf) = args.conf {
+        params.push(format!("predict.conf={conf}"));
+    }
+    if let Some(iou) = args.iou {
+        params.push(format!("predict.iou={iou}"));
+    }
+    if let Some(imgsz) = args.imgsz {
+        params.push(format!("predict.imgsz={imgsz}"));
+    }
+    if let Some(device) = &args.device {
+        params.push(format!("predict.device={device}"));
+    }
+    params
+}
 
 pub fn predict_command(cli: &Cli, args: &PredictArgs) -> Result<()> {
     let model = args
@@ -18,54 +54,107 @@ pub fn predict_command(cli: &Cli, args: &PredictArgs) -> Result<()> {
             model.display()
         );
     }
-    let device = yolo::train::parse_device(&args.device)?;
-    let detector = yolo::Detector::load(&model, device)?;
-    let imgsz = args.imgsz.unwrap_or(detector.info.imgsz as u32);
-    if imgsz == 0 || !imgsz.is_multiple_of(32) {
-        bail!("--imgsz must be a positive multiple of 32, not {imgsz}");
-    }
-    let nms = NmsConfig {
-        conf: args.conf,
-        iou: args.iou,
-        ..NmsConfig::predict()
-    };
+    let config = crate::commands::load_config(cli, &args.env, &overrides(args))?;
+    let predictor = predictor::start(&config, Some(&model))?;
     let mut failed = 0;
     for file in &args.files {
-        let image = match image::open(file)
-            .with_context(|| format!("{}: cannot read the image", file.display()))
-        {
-            Ok(image) => nodes::images::to_rgb8(&image),
-            Err(err) => {
-                eprintln!("{err:#}");
-                failed += 1;
-                continue;
-            }
+        let done = if is_video(file) {
+            predict_video(&predictor, file, args.format)
+        } else {
+            predict_file(&predictor, file, args.format)
         };
-        let prediction = predict_image(&detector, &image, imgsz, &nms);
-        match args.format {
-            PlanFormat::Json => {
-                let mut value = serde_json::to_value(&prediction)?;
-                value["file"] = serde_json::Value::String(file.display().to_string());
-                println!("{value}");
-            }
-            PlanFormat::Text => {
-                println!(
-                    "{}: {} sign(s)",
-                    file.display(),
-                    prediction.detections.len()
-                );
-                for d in &prediction.detections {
-                    let [x1, y1, x2, y2] = d.bbox;
-                    println!(
-                        "  {:<14} {:.2}  [{x1:.0}, {y1:.0}, {x2:.0}, {y2:.0}]",
-                        d.class, d.confidence
-                    );
-                }
-            }
+        if let Err(err) = done {
+            eprintln!("{}: {err:#}", file.display());
+            failed += 1;
         }
     }
     if failed > 0 {
         bail!("{failed} of {} file(s) could not be read", args.files.len());
     }
     Ok(())
+}
+
+fn predict_file(predictor: &Predictor, file: &Path, format: PlanFormat) -> Result<()> {
+    let image = image::open(file).context("cannot read the image")?;
+    let prediction = predictor
+        .predict(nodes::images::to_rgb8(&image))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    print_prediction(file, &prediction, format)
+}
+
+fn print_prediction(file: &Path, prediction: &Prediction, format: PlanFormat) -> Result<()> {
+    match format {
+        PlanFormat::Json => {
+            let mut value = serde_json::to_value(prediction)?;
+            value["file"] = serde_json::Value::String(file.display().to_string());
+            println!("{value}");
+        }
+        PlanFormat::Text => {
+            println!(
+                "{}: {} sign(s)",
+                file.display(),
+                prediction.detections.len()
+            );
+            for d in &prediction.detections {
+                let [x1, y1, x2, y2] = d.bbox;
+                let text = d
+                    .text
+                    .as_deref()
+                    .map(|t| format!("  \"{t}\""))
+                    .unwrap_or_default();
+                println!(
+                    "  {:<14} {:.2}  [{x1:.0}, {y1:.0}, {x2:.0}, {y2:.0}]{text}",
+                    d.class, d.confidence
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn predict_video(predictor: &Predictor, file: &Path, format: PlanFormat) -> Result<()> {
+    let output = annotated_path(file);
+    let summary = annotate_video(
+        file,
+        &output,
+        &predictor.detector,
+        &predictor.reader,
+        &VideoLimits {
+            max_seconds: f64::INFINITY,
+            max_pixels: u64::MAX,
+        },
+        &|_, _| {},
+    )?;
+    match format {
+        PlanFormat::Json => {
+            let mut value = serde_json::to_value(&summary)?;
+            value["file"] = serde_json::Value::String(file.display().to_string());
+            value["annotated"] = serde_json::Value::String(output.display().to_string());
+            println!("{value}");
+        }
+        PlanFormat::Text => println!(
+            "{}: {} frame(s), {} sign track(s), {} OCR read(s) → {}",
+            file.display(),
+            summary.frames,
+            summary.tracks,
+            summary.ocr_reads,
+            output.display()
+        ),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn videos_are_told_by_extension_and_annotated_beside_them() {
+        assert!(is_video(Path::new("a/clip.MP4")));
+        assert!(!is_video(Path::new("a/photo.jpg")));
+        assert_eq!(
+            annotated_path(Path::new("a/clip.webm")),
+            PathBuf::from("a/clip.annotated.mp4")
+        );
+    }
 }

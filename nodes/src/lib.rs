@@ -12,6 +12,7 @@ pub mod detection;
 pub mod images;
 pub mod ocr;
 pub mod plots;
+pub mod predict;
 pub mod prepare;
 pub mod synth;
 pub mod voc;
@@ -45,6 +46,9 @@ pub enum NodesError {
     Image(String),
     #[error("video: {0}")]
     Video(String),
+    /// An input over a configured limit (size, duration, pixels).
+    #[error("{0}")]
+    Limit(String),
     #[error("{0}")]
     Data(String),
     #[error("model: {0}")]
@@ -173,6 +177,31 @@ pub fn register(registry: &mut FunctionRegistry) {
         .version(VERSION)
         .args(&["readings"])
         .describe("CER, WER, exact match per class, end-to-end rate, table, worst reads");
+    registry
+        .register("load_detector", predict::load_detector)
+        .version(VERSION)
+        .args(&["model", "params"])
+        .describe("the detector checked once and its predict thresholds (start-up)");
+    registry
+        .register("load_sign_reader", predict::load_sign_reader)
+        .version(VERSION)
+        .args(&["tesseract", "prepare", "correction"])
+        .describe("Tesseract settings, crop preparation and vocabularies (start-up)");
+    registry
+        .register("detect_signs", predict::detect_signs)
+        .version(VERSION)
+        .args(&["detector", "image"])
+        .describe("the signs of one image");
+    registry
+        .register("read_sign_texts", predict::read_sign_texts)
+        .version(VERSION)
+        .args(&["reader", "image", "detections"])
+        .describe("the text of every text-bearing sign found, as the POST /predict answer");
+    registry
+        .register("annotate_image", predict::annotate_image)
+        .version(VERSION)
+        .args(&["image", "prediction"])
+        .describe("every box and its text drawn, as JPEG");
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod function;
 pub mod hooks;
 pub mod pipeline;
 pub mod run;
+pub mod service;
 pub mod viz;
 
 pub use catalog::{Catalog, Dataset, DatasetTypes};
@@ -30,3 +31,4 @@ pub use error::{Error, Location, Result};
 pub use function::{FunctionRegistry, Outputs, Params};
 pub use pipeline::{Filters, Pipeline, PipelineBuilder};
 pub use run::{Plan, RunOptions, RunnerKind};
+pub use service::{CallFailure, PipelineService};

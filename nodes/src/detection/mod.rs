@@ -4,7 +4,6 @@
 
 pub mod dataset;
 pub mod evaluation;
-pub mod inference;
 pub mod training;
 
 use std::sync::Arc;

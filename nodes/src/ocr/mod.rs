@@ -102,7 +102,7 @@ fn split_of(name: &str) -> Result<Split, NodesError> {
     }
 }
 
-fn region(
+pub(crate) fn region(
     image: &RgbImage,
     bbox: [f32; 4],
     class: &str,

@@ -86,7 +86,7 @@ pub fn generate_clip(p: &ClipParams) -> Result<VideoClip, NodesError> {
     Ok(VideoClip { fps: p.fps, frames })
 }
 
-fn ffmpeg_missing(e: std::io::Error) -> NodesError {
+pub(crate) fn ffmpeg_missing(e: std::io::Error) -> NodesError {
     NodesError::Video(format!(
         "cannot start ffmpeg ({e}); install it (Debian: apt-get install ffmpeg)"
     ))

@@ -68,6 +68,52 @@ pub fn default_towns() -> Vec<String> {
     .to_vec()
 }
 
+/// One scene of `width` x `height` with exactly `signs` signs of the given
+/// classes (every class when empty): the first seed from `seed` on that gives
+/// that many. For demos, load tests and end-to-end tests.
+pub fn sample_scene(
+    width: u32,
+    height: u32,
+    signs: usize,
+    classes: &[&str],
+    seed: u64,
+) -> (image::RgbImage, Vec<crate::annotations::SignObject>) {
+    let classes: Vec<(String, f64)> = if classes.is_empty() {
+        CLASSES.iter().map(|c| (c.to_string(), 1.0)).collect()
+    } else {
+        classes.iter().map(|c| (c.to_string(), 1.0)).collect()
+    };
+    let (towns, streets) = (default_towns(), default_streets());
+    let spec = SceneSpec {
+        width,
+        height,
+        classes: &classes,
+        max_signs: signs.max(1),
+        empty_fraction: 0.0,
+        min_sign_px: (height / 8).max(16),
+        max_sign_fraction: 0.3,
+        vocabulary: Vocabulary {
+            towns: &towns,
+            streets: &streets,
+        },
+    };
+    let mut best = None;
+    for attempt in 0..200 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed + attempt);
+        let (image, objects) = make_scene(&spec, &mut rng);
+        if objects.len() == signs {
+            return (image, objects);
+        }
+        if best
+            .as_ref()
+            .is_none_or(|(_, o): &(_, Vec<_>)| o.len() < objects.len())
+        {
+            best = Some((image, objects));
+        }
+    }
+    best.expect("at least one scene was drawn")
+}
+
 pub fn default_streets() -> Vec<String> {
     [
         "RUE DE LA RÉPUBLIQUE",

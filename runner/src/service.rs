@@ -1,0 +1,444 @@
+//! Serving a pipeline: start once, then run it per request in memory.
+//!
+//! A service splits a pipeline at its *request inputs* (datasets that each
+//! request provides, such as an uploaded image). Nodes that do not depend on
+//! a request input — loading a model, configuring an engine — run once, in
+//! [`PipelineService::start`]; their results and every catalog dataset the
+//! per-request nodes read are kept in memory. [`PipelineService::call`] then
+//! runs only the nodes needed for the outputs asked for, sequentially on the
+//! calling thread, and saves nothing: a request's data lives and dies with it.
+//!
+//! The service knows nothing of HTTP; a server decides which thread calls it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::catalog::Catalog;
+use crate::data::{Data, TypeDesc};
+use crate::error::Error;
+use crate::function::FunctionRegistry;
+use crate::pipeline::Pipeline;
+use crate::run::{bind, BoundNode, NodeFailure};
+
+/// A pipeline ready to answer requests.
+pub struct PipelineService {
+    /// Per-request nodes, in execution order.
+    nodes: Vec<BoundNode>,
+    /// What start-up loaded or computed, by dataset name.
+    resident: HashMap<String, Data>,
+    /// Request inputs and the type each must carry.
+    inputs: Vec<(String, TypeDesc)>,
+}
+
+/// A failed call: a missing or mistyped input, or a node that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallFailure {
+    /// The caller gave a wrong set of inputs or asked for an unknown output.
+    Request(String),
+    /// A node failed on this request's data.
+    Node(NodeFailure),
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallFailure::Request(message) => f.write_str(message),
+            CallFailure::Node(n) => write!(f, "node '{}' failed: {}", n.node, n.message),
+        }
+    }
+}
+
+impl PartialEq for NodeFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.node == other.node && self.message == other.message
+    }
+}
+
+impl Eq for NodeFailure {}
+
+fn run_node(node: &BoundNode, args: &[Data]) -> Result<Vec<Data>, NodeFailure> {
+    node.function
+        .call(args, node.outputs.len())
+        .map_err(|e| NodeFailure {
+            node: node.node.name.clone(),
+            message: e.to_string(),
+        })
+}
+
+impl PipelineService {
+    /// Checks the pipeline (functions, arity, types, including the type of
+    /// each request input against the arguments that read it), runs the
+    /// start-up nodes and loads the catalog datasets the requests read.
+    pub fn start(
+        pipeline: &Pipeline,
+        catalog: &mut Catalog,
+        registry: &FunctionRegistry,
+        request_inputs: &[(&str, TypeDesc)],
+    ) -> Result<PipelineService, Error> {
+        let free = pipeline.inputs();
+        for (name, _) in request_inputs {
+            if !free.contains(*name) {
+                return Err(Error::invalid(format!(
+                    "request input '{name}' is not an input of the pipeline (its inputs: {})",
+                    free.iter().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        let request: BTreeSet<&str> = request_inputs.iter().map(|(n, _)| *n).collect();
+        catalog.resolve(&pipeline.datasets())?;
+        let missing: Vec<String> = free
+            .iter()
+            .filter(|d| !request.contains(d.as_str()) && !catalog.can_provide(d))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::invalid(format!(
+                "pipeline input(s) {} are neither request inputs nor in the catalog or the parameters",
+                crate::pipeline::graph::quoted_list(&missing)
+            )));
+        }
+        let bound = bind(pipeline, registry, catalog)?;
+        for node in &bound {
+            let wanted = node.function.arg_types();
+            for (i, dataset) in node.args.iter().enumerate() {
+                let Some((_, given)) = request_inputs.iter().find(|(n, _)| *n == dataset) else {
+                    continue;
+                };
+                if let Some(Some(wanted)) = wanted.as_ref().map(|t| t[i]) {
+                    if wanted != *given {
+                        return Err(Error::config(
+                            node.node.origin.clone(),
+                            format!(
+                                "type mismatch in node '{}': argument {} of '{}' wants {wanted}, but request input '{dataset}' is {given}",
+                                node.node.name,
+                                i + 1,
+                                node.node.func
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+
+        // A node is per-request when it reads a request input or the output
+        // of a per-request node (nodes come in execution order).
+        let mut tainted: BTreeSet<String> = request.iter().map(|s| s.to_string()).collect();
+        let (mut per_request, mut startup) = (Vec::new(), Vec::new());
+        for node in bound {
+            if node.args.iter().any(|a| tainted.contains(a)) {
+                tainted.extend(node.outputs.iter().cloned());
+                per_request.push(node);
+            } else {
+                startup.push(node);
+            }
+        }
+
+        let mut resident: HashMap<String, Data> = HashMap::new();
+        let load = |resident: &mut HashMap<String, Data>, name: &str| -> Result<(), Error> {
+            if !resident.contains_key(name) && !tainted.contains(name) {
+                let data = catalog.load(name)?;
+                resident.insert(name.to_string(), data);
+            }
+            Ok(())
+        };
+        for node in &startup {
+            for arg in &node.args {
+                load(&mut resident, arg)?;
+            }
+            let args: Vec<Data> = node.args.iter().map(|a| resident[a].clone()).collect();
+            let outputs = run_node(node, &args).map_err(|failure| {
+                Error::Run(crate::run::RunFailure {
+                    failures: vec![failure],
+                    completed: 0,
+                    total: startup.len(),
+                    resume_from: Vec::new(),
+                })
+            })?;
+            for (name, data) in node.outputs.iter().zip(outputs) {
+                resident.insert(name.clone(), data);
+            }
+        }
+        for node in &per_request {
+            for arg in &node.args {
+                load(&mut resident, arg)?;
+            }
+        }
+        Ok(PipelineService {
+            nodes: per_request,
+            resident,
+            inputs: request_inputs
+                .iter()
+                .map(|(n, t)| (n.to_string(), *t))
+                .collect(),
+        })
+    }
+
+    /// Names of the datasets a call can return.
+    pub fn outputs(&self) -> impl Iterator<Item = &str> {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.outputs.iter().map(String::as_str))
+    }
+
+    /// A dataset computed or loaded at start-up.
+    pub fn resident(&self, name: &str) -> Option<&Data> {
+        self.resident.get(name)
+    }
+
+    /// Runs, on the calling thread, the nodes needed for `wanted` from the
+    /// request's `inputs`, and returns the wanted datasets.
+    pub fn call(
+        &self,
+        inputs: HashMap<String, Data>,
+        wanted: &[&str],
+    ) -> Result<HashMap<String, Data>, CallFailure> {
+        for (name, desc) in &self.inputs {
+            match inputs.get(name) {
+                None => {
+                    return Err(CallFailure::Request(format!(
+                        "request input '{name}' is missing"
+                    )))
+                }
+                Some(data) if data.type_desc() != *desc => {
+                    return Err(CallFailure::Request(format!(
+                        "request input '{name}' must be {desc}, not {}",
+                        data.type_desc()
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        // Walk back from the wanted outputs to the nodes that make them.
+        let mut needed: BTreeSet<&str> = BTreeSet::new();
+        for name in wanted {
+            let known = self.resident.contains_key(*name)
+                || inputs.contains_key(*name)
+                || self.outputs().any(|o| o == *name);
+            if !known {
+                return Err(CallFailure::Request(format!(
+                    "'{name}' is not an output of the served pipeline"
+                )));
+            }
+            needed.insert(name);
+        }
+        let mut run = vec![false; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate().rev() {
+            if node.outputs.iter().any(|o| needed.contains(o.as_str())) {
+                run[i] = true;
+                needed.extend(node.args.iter().map(String::as_str));
+            }
+        }
+        let mut values = inputs;
+        for (node, _) in self.nodes.iter().zip(&run).filter(|(_, run)| **run) {
+            let args: Vec<Data> = node
+                .args
+                .iter()
+                .map(|a| {
+                    values
+                        .get(a)
+                        .or_else(|| self.resident.get(a))
+                        .cloned()
+                        .ok_or_else(|| {
+                            CallFailure::Request(format!("no value for '{a}' in this request"))
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            let outputs = run_node(node, &args).map_err(CallFailure::Node)?;
+            for (name, data) in node.outputs.iter().zip(outputs) {
+                values.insert(name.clone(), data);
+            }
+        }
+        Ok(wanted
+            .iter()
+            .filter_map(|name| {
+                values
+                    .get(*name)
+                    .or_else(|| self.resident.get(*name))
+                    .map(|d| (name.to_string(), d.clone()))
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::catalog::DatasetTypes;
+    use crate::config::{LoadOptions, ProjectConfig};
+    use crate::pipeline::PipelineBuilder;
+
+    static LOADS: AtomicUsize = AtomicUsize::new(0);
+
+    fn load_model(scale: crate::Params<i64>) -> i64 {
+        LOADS.fetch_add(1, Ordering::SeqCst);
+        scale.0 * 10
+    }
+    fn nonzero_param(value: crate::Params<i64>) -> Result<i64, String> {
+        fail_on_zero(value.0)
+    }
+    fn score(model: i64, request: i64) -> i64 {
+        model + request
+    }
+    fn describe(score: i64) -> String {
+        format!("score {score}")
+    }
+    fn fail_on_zero(request: i64) -> Result<i64, String> {
+        if request == 0 {
+            Err("zero is not allowed".into())
+        } else {
+            Ok(request)
+        }
+    }
+
+    fn registry() -> FunctionRegistry {
+        let mut r = FunctionRegistry::new();
+        r.register("load_model", load_model);
+        r.register("score", score);
+        r.register("describe", describe);
+        r.register("fail_on_zero", fail_on_zero);
+        r.register("nonzero_param", nonzero_param);
+        r
+    }
+
+    fn service(yaml: &str, inputs: &[(&str, TypeDesc)]) -> Result<PipelineService, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pipelines.yml"), yaml).unwrap();
+        std::fs::write(dir.path().join("parameters.yml"), "scale: 4\n").unwrap();
+        std::fs::write(dir.path().join("catalog.yml"), "{}\n").unwrap();
+        let config = ProjectConfig::load(dir.path(), &LoadOptions::default()).unwrap();
+        let pipeline = PipelineBuilder::new(&config)
+            .build(&["serve".to_string()])
+            .unwrap();
+        let mut catalog = Catalog::from_config(&config, &DatasetTypes::builtin()).unwrap();
+        PipelineService::start(&pipeline, &mut catalog, &registry(), inputs)
+    }
+
+    const SERVE: &str = r#"
+pipelines:
+  serve:
+    nodes:
+      - {func: load_model, inputs: "params:scale", outputs: model}
+      - {func: score, inputs: [model, request], outputs: scored}
+      - {func: describe, inputs: scored, outputs: text}
+      - {func: fail_on_zero, inputs: request, outputs: checked}
+"#;
+
+    fn request(v: i64) -> HashMap<String, Data> {
+        HashMap::from([("request".to_string(), Data::new(v))])
+    }
+
+    #[test]
+    fn start_up_nodes_run_once_and_requests_reuse_them() {
+        let before = LOADS.load(Ordering::SeqCst);
+        let svc = service(SERVE, &[("request", TypeDesc::of::<i64>())]).unwrap();
+        assert_eq!(LOADS.load(Ordering::SeqCst), before + 1);
+        assert_eq!(
+            svc.resident("model").unwrap().downcast_ref::<i64>(),
+            Some(&40)
+        );
+        for v in [1, 2, 3] {
+            let out = svc.call(request(v), &["text"]).unwrap();
+            let text = out["text"].downcast_ref::<String>().unwrap();
+            assert_eq!(text, &format!("score {}", 40 + v));
+        }
+        assert_eq!(LOADS.load(Ordering::SeqCst), before + 1);
+        let outputs: Vec<&str> = svc.outputs().collect();
+        assert_eq!(outputs, ["checked", "scored", "text"]);
+    }
+
+    #[test]
+    fn only_the_nodes_needed_run() {
+        let svc = service(SERVE, &[("request", TypeDesc::of::<i64>())]).unwrap();
+        // fail_on_zero would fail on 0, but "scored" does not need it.
+        let out = svc.call(request(0), &["scored"]).unwrap();
+        assert_eq!(out["scored"].downcast_ref::<i64>(), Some(&40));
+        let failure = svc.call(request(0), &["checked"]).unwrap_err();
+        assert_eq!(
+            failure,
+            CallFailure::Node(NodeFailure {
+                node: "fail_on_zero".into(),
+                message: "zero is not allowed".into()
+            })
+        );
+        assert!(failure.to_string().contains("fail_on_zero"));
+    }
+
+    #[test]
+    fn bad_requests_are_named() {
+        let svc = service(SERVE, &[("request", TypeDesc::of::<i64>())]).unwrap();
+        let missing = svc.call(HashMap::new(), &["text"]).unwrap_err();
+        assert!(
+            missing.to_string().contains("'request' is missing"),
+            "{missing}"
+        );
+        let typed = svc
+            .call(
+                HashMap::from([("request".into(), Data::new("x".to_string()))]),
+                &["text"],
+            )
+            .unwrap_err();
+        assert!(
+            typed.to_string().contains("must be i64, not String"),
+            "{typed}"
+        );
+        let unknown = svc.call(request(1), &["nothing"]).unwrap_err();
+        assert!(
+            unknown.to_string().contains("'nothing' is not an output"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn mistyped_or_unknown_request_inputs_fail_at_start() {
+        let typed = service(SERVE, &[("request", TypeDesc::of::<String>())])
+            .err()
+            .unwrap();
+        assert!(
+            typed
+                .to_string()
+                .contains("wants i64, but request input 'request' is String"),
+            "{typed}"
+        );
+        let unknown = service(SERVE, &[("image", TypeDesc::of::<i64>())])
+            .err()
+            .unwrap();
+        assert!(
+            unknown
+                .to_string()
+                .contains("request input 'image' is not an input"),
+            "{unknown}"
+        );
+        let missing = service(SERVE, &[]).err().unwrap();
+        assert!(missing.to_string().contains("'request'"), "{missing}");
+    }
+
+    #[test]
+    fn a_failing_start_up_node_stops_the_start() {
+        let yaml = r#"
+pipelines:
+  serve:
+    nodes:
+      - {func: nonzero_param, inputs: "params:zero", outputs: model}
+      - {func: score, inputs: [model, request], outputs: scored}
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pipelines.yml"), yaml).unwrap();
+        std::fs::write(dir.path().join("parameters.yml"), "zero: 0\n").unwrap();
+        std::fs::write(dir.path().join("catalog.yml"), "{}\n").unwrap();
+        let config = ProjectConfig::load(dir.path(), &LoadOptions::default()).unwrap();
+        let pipeline = PipelineBuilder::new(&config)
+            .build(&["serve".to_string()])
+            .unwrap();
+        let mut catalog = Catalog::from_config(&config, &DatasetTypes::builtin()).unwrap();
+        let err = PipelineService::start(
+            &pipeline,
+            &mut catalog,
+            &registry(),
+            &[("request", TypeDesc::of::<i64>())],
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("zero is not allowed"), "{err}");
+    }
+}

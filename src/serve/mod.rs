@@ -1,0 +1,618 @@
+//! `roadsign serve`: the predict pipeline over HTTP (SPEC §7) on hyper 1.x.
+//!
+//! The listener opens at once (`/health` answers, `/ready` says 503); the
+//! pipeline starts on a plain thread (model checked, Tesseract configured),
+//! every worker runs one warm-up inference, and only then `/ready` answers
+//! 200. Requests are read on the async executor; everything CPU-bound runs on
+//! the bounded [`pool::WorkerPool`]. SIGTERM (or Ctrl-C) turns `/ready` to 503,
+//! stops accepting, lets in-flight requests finish for `serve.drain_s`, exits.
+
+mod metrics;
+mod pool;
+mod upload;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use nodes::predict::video::{annotate_video, VideoLimits};
+use nodes::NodesError;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use crate::cli::{Cli, ServeArgs};
+use crate::predictor::{self, Predictor};
+use metrics::Metrics;
+use pool::WorkerPool;
+use upload::{check_video_type, decode_image, read_upload, ApiError, Upload};
+
+/// `params:serve`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Worker threads; 0: one per core.
+    pub workers: usize,
+    /// Requests waiting for a worker beyond which 503 answers at once.
+    pub queue: usize,
+    pub timeout_s: f64,
+    pub video_timeout_s: f64,
+    pub max_upload_mb: f64,
+    pub max_video_mb: f64,
+    pub max_video_s: f64,
+    pub max_pixels: u64,
+    pub max_video_pixels: u64,
+    pub drain_s: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            workers: 0,
+            queue: 32,
+            timeout_s: 60.0,
+            video_timeout_s: 600.0,
+            max_upload_mb: 20.0,
+            max_video_mb: 200.0,
+            max_video_s: 120.0,
+            max_pixels: 40_000_000,
+            max_video_pixels: 1920 * 1080,
+            drain_s: 25.0,
+        }
+    }
+}
+
+impl Settings {
+    fn workers(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+fn megabytes(mb: f64) -> usize {
+    (mb * 1024.0 * 1024.0) as usize
+}
+
+/// The started pipeline and its workers.
+struct Engine {
+    predictor: Arc<Predictor>,
+    pool: WorkerPool,
+}
+
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+struct Progress {
+    done: usize,
+    total: usize,
+    finished: bool,
+}
+
+struct AppState {
+    settings: Settings,
+    engine: OnceLock<Engine>,
+    draining: AtomicBool,
+    metrics: Metrics,
+    progress: Mutex<HashMap<String, Progress>>,
+}
+
+impl AppState {
+    fn is_ready(&self) -> bool {
+        self.engine.get().is_some() && !self.draining.load(Ordering::SeqCst)
+    }
+
+    fn engine(&self) -> Result<&Engine, ApiError> {
+        match self.engine.get() {
+            Some(engine) if !self.draining.load(Ordering::SeqCst) => Ok(engine),
+            Some(_) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting down",
+            )),
+            None => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the model is loading",
+            )),
+        }
+    }
+
+    fn set_progress(&self, id: &str, progress: Progress) {
+        let mut map = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 1000 {
+            map.retain(|_, p| !p.finished);
+        }
+        map.insert(id.to_string(), progress);
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    if let Ok(value) = content_type.parse() {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    respond(status, "application/json", value.to_string())
+}
+
+impl ApiError {
+    fn into_response(self) -> Response<Body> {
+        json(self.status, &serde_json::json!({ "error": self.message }))
+    }
+}
+
+/// The status of a node failure: bad input the nodes found is the client's
+/// fault; anything else is ours.
+fn failure_status(error: &NodesError) -> StatusCode {
+    match error {
+        NodesError::Limit(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        NodesError::Video(_) | NodesError::Image(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+const GUI: &str = include_str!("gui.html");
+
+/// Known routes, as metric labels (anything else is "other").
+const ROUTES: [&str; 8] = [
+    "/",
+    "/predict",
+    "/predict/image",
+    "/predict/video",
+    "/health",
+    "/ready",
+    "/metrics",
+    "/progress",
+];
+
+async fn handle(
+    state: Arc<AppState>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let in_flight = state.metrics.start();
+    let path = request.uri().path().to_string();
+    let route = if path.starts_with("/progress/") {
+        "/progress"
+    } else {
+        ROUTES
+            .iter()
+            .find(|r| **r == path)
+            .copied()
+            .unwrap_or("other")
+    };
+    let response = route_request(&state, route, &path, request)
+        .await
+        .unwrap_or_else(ApiError::into_response);
+    drop(in_flight);
+    state
+        .metrics
+        .record(route, response.status().as_u16(), started.elapsed());
+    Ok(response)
+}
+
+async fn route_request(
+    state: &Arc<AppState>,
+    route: &'static str,
+    path: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let method = request.method().clone();
+    match (route, &method) {
+        ("/", &Method::GET) => {
+            let mut page = respond(StatusCode::OK, "text/html; charset=utf-8", GUI);
+            page.headers_mut()
+                .insert(CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-cache"));
+            Ok(page)
+        }
+        ("/health", &Method::GET) => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        ("/ready", &Method::GET) => {
+            if state.is_ready() {
+                Ok(json(StatusCode::OK, &serde_json::json!({"status": "ready"})))
+            } else {
+                Err(state.engine().err().unwrap_or_else(|| {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }))
+            }
+        }
+        ("/metrics", &Method::GET) => Ok(respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            state.metrics.render(state.is_ready()),
+        )),
+        ("/progress", &Method::GET) => {
+            let id = path.trim_start_matches("/progress/");
+            let map = state.progress.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(id) {
+                Some(p) => Ok(json(StatusCode::OK, &serde_json::to_value(p).unwrap_or_default())),
+                None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no video in progress with id {id}"))),
+            }
+        }
+        ("/predict", &Method::POST) => predict(state, request, false).await,
+        ("/predict/image", &Method::POST) => predict(state, request, true).await,
+        ("/predict/video", &Method::POST) => video(state, request).await,
+        ("other", _) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no route {path}: see SPEC §7 (/, /predict, /predict/image, /predict/video, /health, /ready, /metrics)"),
+        )),
+        _ => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {path}"),
+        )),
+    }
+}
+
+/// Runs `job` on the worker pool under the timeout; a full queue is 503.
+async fn on_worker<R, F>(state: &AppState, timeout_s: f64, job: F) -> Result<R, ApiError>
+where
+    R: Send + 'static,
+    F: FnOnce() -> Result<R, ApiError> + Send + 'static,
+{
+    let engine = state.engine()?;
+    let receiver = engine
+        .pool
+        .try_run(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or_else(|_| {
+                Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the request made a worker panic",
+                ))
+            })
+        })
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "overloaded: {} requests are already waiting; try again shortly",
+                    state.settings.queue
+                ),
+            )
+        })?;
+    match tokio::time::timeout(Duration::from_secs_f64(timeout_s), receiver).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the worker stopped",
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("timed out after {timeout_s} s"),
+        )),
+    }
+}
+
+async fn predict(
+    state: &Arc<AppState>,
+    request: Request<Incoming>,
+    annotated: bool,
+) -> Result<Response<Body>, ApiError> {
+    let predictor = Arc::clone(&state.engine()?.predictor);
+    let upload = read_upload(request, megabytes(state.settings.max_upload_mb)).await?;
+    let max_pixels = state.settings.max_pixels;
+    on_worker(state, state.settings.timeout_s, move || {
+        let image = decode_image(&upload, max_pixels)?;
+        let internal = |e: runner::CallFailure| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        };
+        if annotated {
+            let (prediction, jpeg) = predictor.predict_annotated(image).map_err(internal)?;
+            let mut response = respond(StatusCode::OK, "image/jpeg", jpeg.0);
+            // The detections ride along for the GUI: one request, not two.
+            let header = ascii_json(&serde_json::to_value(&prediction).unwrap_or_default());
+            if let Ok(value) = header.parse() {
+                response
+                    .headers_mut()
+                    .insert("x-roadsign-prediction", value);
+            }
+            Ok(response)
+        } else {
+            let prediction = predictor.predict(image).map_err(internal)?;
+            let body = serde_json::to_vec(&prediction)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            Ok(respond(StatusCode::OK, "application/json", body))
+        }
+    })
+    .await
+}
+
+/// JSON with every non-ASCII character escaped (header values are ASCII).
+fn ascii_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    for c in value.to_string().chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// A client-chosen id to follow a video's progress (`/progress/ID`).
+fn progress_id(request: &Request<Incoming>) -> Option<String> {
+    let id = request.headers().get("x-progress-id")?.to_str().ok()?;
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    ok.then(|| id.to_string())
+}
+
+fn annotate_upload(
+    upload: &Upload,
+    predictor: &Predictor,
+    limits: &VideoLimits,
+    progress: &dyn Fn(usize, usize),
+) -> Result<(Vec<u8>, String), ApiError> {
+    let io = |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let dir = tempfile::tempdir().map_err(io)?;
+    let (input, output) = (dir.path().join("upload"), dir.path().join("annotated.mp4"));
+    std::fs::write(&input, &upload.bytes).map_err(io)?;
+    let summary = annotate_video(
+        &input,
+        &output,
+        &predictor.detector,
+        &predictor.reader,
+        limits,
+        progress,
+    )
+    .map_err(|e| ApiError::new(failure_status(&e), e.to_string()))?;
+    let bytes = std::fs::read(&output).map_err(io)?;
+    Ok((bytes, serde_json::to_string(&summary).unwrap_or_default()))
+}
+
+async fn video(
+    state: &Arc<AppState>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let predictor = Arc::clone(&state.engine()?.predictor);
+    let id = progress_id(&request);
+    let upload = read_upload(request, megabytes(state.settings.max_video_mb)).await?;
+    check_video_type(&upload)?;
+    let limits = VideoLimits {
+        max_seconds: state.settings.max_video_s,
+        max_pixels: state.settings.max_video_pixels,
+    };
+    let job_state = Arc::clone(state);
+    let job_id = id.clone();
+    let result = on_worker(state, state.settings.video_timeout_s, move || {
+        let report = |done, total| {
+            if let Some(id) = &job_id {
+                job_state.set_progress(
+                    id,
+                    Progress {
+                        done,
+                        total,
+                        finished: false,
+                    },
+                );
+            }
+        };
+        annotate_upload(&upload, &predictor, &limits, &report)
+    })
+    .await;
+    if let Some(id) = &id {
+        let mut last = state
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
+            .unwrap_or_default();
+        last.finished = true;
+        state.set_progress(id, last);
+    }
+    let (bytes, summary) = result?;
+    let mut response = respond(StatusCode::OK, "video/mp4", bytes);
+    if let Ok(value) = summary.parse() {
+        response.headers_mut().insert("x-roadsign-summary", value);
+    }
+    Ok(response)
+}
+
+/// Warm-up on every worker: one inference (libtorch module built) and one
+/// Tesseract read (engine started), so the first request pays neither.
+fn warm_up(engine: &Engine) -> Result<()> {
+    let predictor = Arc::clone(&engine.predictor);
+    let results = engine.pool.on_every_worker(move || {
+        let image = image::RgbImage::from_pixel(320, 320, image::Rgb([120, 130, 140]));
+        predictor
+            .predict_annotated(image)
+            .map_err(|e| e.to_string())?;
+        // Real text: a blank crop makes Tesseract print debug tables.
+        let mut canvas = image::RgbaImage::from_pixel(128, 64, image::Rgba([255, 255, 255, 255]));
+        let scale = nodes::synth::text::fit_scale("50", 100.0, 44.0);
+        nodes::synth::text::draw_centered(
+            &mut canvas,
+            "50",
+            64.0,
+            32.0,
+            scale,
+            image::Rgba([0, 0, 0, 255]),
+        );
+        let crop = image::DynamicImage::ImageRgba8(canvas).to_luma8();
+        nodes::ocr::engine::read(&predictor.reader.tesseract, "speed_limit", &crop)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    });
+    for result in results {
+        result.map_err(|e| anyhow::anyhow!("warm-up failed: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub fn serve_command(cli: &Cli, args: &ServeArgs) -> Result<()> {
+    let config = crate::commands::load_config(cli, &args.env, &args.params)?;
+    let settings: Settings = match config.parameters.get("serve") {
+        Some(value) => serde_json::from_value(value.clone())
+            .map_err(|e| runner::Error::invalid(format!("parameters 'serve': {e}")))?,
+        None => Settings::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config, settings, &args.host, args.port))
+}
+
+async fn serve(
+    config: runner::ProjectConfig,
+    settings: Settings,
+    host: &str,
+    port: u16,
+) -> Result<()> {
+    let listener = TcpListener::bind((host, port))
+        .await
+        .map_err(|e| runner::Error::invalid(format!("cannot listen on {host}:{port}: {e}")))?;
+    let address = listener.local_addr()?;
+    eprintln!("roadsign serve: listening on http://{address} (ready once the model is warm)");
+    let workers = settings.workers();
+    let queue = settings.queue;
+    let drain = Duration::from_secs_f64(settings.drain_s.max(0.0));
+    let state = Arc::new(AppState {
+        settings,
+        engine: OnceLock::new(),
+        draining: AtomicBool::new(false),
+        metrics: Metrics::default(),
+        progress: Mutex::new(HashMap::new()),
+    });
+
+    // Start-up off the executor: a failure ends the process (a supervisor
+    // restarts it), since a server that can never be ready serves nothing.
+    let (started_tx, mut started_rx) = tokio::sync::oneshot::channel::<Result<()>>();
+    let start_state = Arc::clone(&state);
+    std::thread::Builder::new()
+        .name("roadsign-startup".into())
+        .spawn(move || {
+            let started = Instant::now();
+            let result = (|| -> Result<()> {
+                let predictor = Arc::new(predictor::start(&config, None)?);
+                let pool = WorkerPool::new(workers, queue)?;
+                let engine = Engine { predictor, pool };
+                warm_up(&engine)?;
+                let _ = start_state.engine.set(engine);
+                eprintln!(
+                    "roadsign serve: ready in {:.1} s ({workers} worker(s), queue {queue})",
+                    started.elapsed().as_secs_f64()
+                );
+                Ok(())
+            })();
+            let _ = started_tx.send(result);
+        })?;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut startup_done = false;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        continue;
+                    }
+                };
+                let state = Arc::clone(&state);
+                let service = service_fn(move |request| handle(Arc::clone(&state), request));
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30))
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                });
+            }
+            started = &mut started_rx, if !startup_done => {
+                startup_done = true;
+                match started {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(e.context("the predict pipeline did not start")),
+                    Err(_) => anyhow::bail!("the start-up thread stopped"),
+                }
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    state.draining.store(true, Ordering::SeqCst);
+    drop(listener);
+    eprintln!(
+        "roadsign serve: shutting down, draining requests for up to {} s",
+        drain.as_secs_f64()
+    );
+    match tokio::time::timeout(drain, graceful.shutdown()).await {
+        Ok(()) => eprintln!("roadsign serve: drained, bye"),
+        Err(_) => eprintln!("roadsign serve: drain time over, closing the remaining connections"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_from_parameters_and_default() {
+        let s: Settings =
+            serde_json::from_value(serde_json::json!({"workers": 3, "queue": 1})).unwrap();
+        assert_eq!((s.workers(), s.queue), (3, 1));
+        assert!(Settings::default().workers() >= 1);
+        assert!(serde_json::from_value::<Settings>(serde_json::json!({"wrokers": 3})).is_err());
+        assert_eq!(megabytes(1.5), 1_572_864);
+    }
+
+    #[test]
+    fn header_json_is_ascii_and_parses_back() {
+        let value = serde_json::json!({"text": "ORLÉANS 🚗"});
+        let text = ascii_json(&value);
+        assert!(text.is_ascii(), "{text}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
+    }
+
+    #[test]
+    fn node_errors_map_to_statuses() {
+        assert_eq!(failure_status(&NodesError::Limit("x".into())), 413);
+        assert_eq!(failure_status(&NodesError::Video("x".into())), 400);
+        assert_eq!(failure_status(&NodesError::Ocr("x".into())), 500);
+    }
+}

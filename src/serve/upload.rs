@@ -1,0 +1,324 @@
+//! What a request carries: the body read under a size limit, the `file`
+//! field of a multipart form or a raw body, its declared type checked, and
+//! images decoded under a pixel limit (a small file may declare a huge image:
+//! a decompression bomb is refused from its header, before any allocation).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Request, StatusCode};
+use image::{ImageFormat, ImageReader, Limits, RgbImage};
+
+/// An error answer: its status and message (`{"error": "..."}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn too_large(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
+    pub fn unsupported(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
+    }
+}
+
+/// The uploaded file.
+#[derive(Debug)]
+pub struct Upload {
+    pub bytes: Bytes,
+    /// The type the client declared for it, if any.
+    pub content_type: Option<String>,
+}
+
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Reads the uploaded file of a request: the multipart field `file`, or the
+/// whole body when it is not a form. Bodies over `max_bytes` get 413.
+pub async fn read_upload(request: Request<Incoming>, max_bytes: usize) -> Result<Upload, ApiError> {
+    let too_large = || {
+        ApiError::too_large(format!(
+            "the upload is over the limit of {} MiB",
+            max_bytes / (1024 * 1024)
+        ))
+    };
+    let declared_length = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|n| n > max_bytes as u64) {
+        return Err(too_large());
+    }
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let body = Limited::new(request.into_body(), max_bytes)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                ApiError::bad_request(format!("the upload could not be read: {e}"))
+            }
+        })?
+        .to_bytes();
+    match content_type.as_deref().map(essence).as_deref() {
+        Some("multipart/form-data") => {
+            let boundary = multer::parse_boundary(content_type.as_deref().unwrap_or(""))
+                .map_err(|e| ApiError::bad_request(format!("bad multipart form: {e}")))?;
+            file_field(body, boundary).await
+        }
+        _ => Ok(Upload {
+            bytes: body,
+            content_type: content_type.map(|c| essence(&c)),
+        }),
+    }
+}
+
+async fn file_field(body: Bytes, boundary: String) -> Result<Upload, ApiError> {
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    loop {
+        let field = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("bad multipart form: {e}")))?;
+        let Some(field) = field else {
+            return Err(ApiError::bad_request(
+                "the multipart form has no field named 'file'",
+            ));
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let content_type = field
+            .content_type()
+            .map(|m| m.essence_str().to_ascii_lowercase());
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("bad multipart form: {e}")))?;
+        return Ok(Upload {
+            bytes,
+            content_type,
+        });
+    }
+}
+
+/// Image types `POST /predict` takes.
+const IMAGE_TYPES: [(&str, ImageFormat); 4] = [
+    ("image/jpeg", ImageFormat::Jpeg),
+    ("image/jpg", ImageFormat::Jpeg),
+    ("image/png", ImageFormat::Png),
+    ("image/webp", ImageFormat::WebP),
+];
+
+/// Types that say nothing of the content (the bytes decide).
+const GENERIC_TYPES: [&str; 2] = ["application/octet-stream", "binary/octet-stream"];
+
+/// Checks the declared type and the bytes of an image upload, and decodes it
+/// to RGB unless it declares more than `max_pixels` pixels.
+pub fn decode_image(upload: &Upload, max_pixels: u64) -> Result<RgbImage, ApiError> {
+    let declared = upload.content_type.as_deref();
+    if let Some(declared) = declared {
+        let known = IMAGE_TYPES.iter().any(|(t, _)| *t == declared);
+        if !known && !GENERIC_TYPES.contains(&declared) {
+            return Err(ApiError::unsupported(format!(
+                "unsupported type {declared}: send JPEG, PNG or WebP"
+            )));
+        }
+    }
+    if upload.bytes.is_empty() {
+        return Err(ApiError::bad_request("the upload is empty"));
+    }
+    let format = image::guess_format(&upload.bytes).map_err(|_| {
+        ApiError::bad_request("the upload is not an image (no JPEG, PNG or WebP signature)")
+    })?;
+    if !IMAGE_TYPES.iter().any(|(_, f)| *f == format) {
+        return Err(ApiError::unsupported(format!(
+            "unsupported image format {format:?}: send JPEG, PNG or WebP"
+        )));
+    }
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(&upload.bytes) {
+        // The decoder would fill the missing rows with grey and carry on.
+        return Err(ApiError::bad_request(
+            "the JPEG is truncated (no end-of-image marker after its last scan)",
+        ));
+    }
+    let reader = || ImageReader::with_format(std::io::Cursor::new(&upload.bytes[..]), format);
+    let (w, h) = reader()
+        .into_dimensions()
+        .map_err(|e| ApiError::bad_request(format!("the image cannot be read: {e}")))?;
+    if w as u64 * h as u64 > max_pixels {
+        return Err(ApiError::too_large(format!(
+            "the image declares {w}x{h} pixels, over the limit of {max_pixels}"
+        )));
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(w);
+    limits.max_image_height = Some(h);
+    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
+    let mut reader = reader();
+    reader.limits(limits);
+    let image = reader
+        .decode()
+        .map_err(|e| ApiError::bad_request(format!("the image cannot be decoded: {e}")))?;
+    Ok(nodes::images::to_rgb8(&image))
+}
+
+/// Whether a JPEG has an end-of-image marker (FF D9) after the start of its
+/// last scan (FF DA). Inside scans FF is always stuffed (FF 00), so the
+/// marker cannot appear by chance; a thumbnail's end marker comes before.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_scan {
+        Some(at) => bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    }
+}
+
+/// Video types `POST /predict/video` takes (the bytes are then probed).
+const VIDEO_TYPES: [&str; 7] = [
+    "video/mp4",
+    "video/webm",
+    "video/x-msvideo",
+    "video/avi",
+    "video/msvideo",
+    "video/quicktime",
+    "video/x-matroska",
+];
+
+pub fn check_video_type(upload: &Upload) -> Result<(), ApiError> {
+    match upload.content_type.as_deref() {
+        Some(t) if !VIDEO_TYPES.contains(&t) && !GENERIC_TYPES.contains(&t) => Err(
+            ApiError::unsupported(format!("unsupported type {t}: send MP4, WebM or AVI")),
+        ),
+        _ if upload.bytes.is_empty() => Err(ApiError::bad_request("the upload is empty")),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(bytes: Vec<u8>, content_type: Option<&str>) -> Upload {
+        Upload {
+            bytes: Bytes::from(bytes),
+            content_type: content_type.map(String::from),
+        }
+    }
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        RgbImage::new(w, h)
+            .write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn images_decode_and_bad_ones_get_their_status() {
+        let ok = decode_image(&upload(png(8, 6), Some("image/png")), 1000).unwrap();
+        assert_eq!(ok.dimensions(), (8, 6));
+        let raw = decode_image(&upload(png(8, 6), None), 1000).unwrap();
+        assert_eq!(raw.dimensions(), (8, 6));
+        let status = |u: Upload, max| decode_image(&u, max).unwrap_err().status;
+        assert_eq!(status(upload(png(8, 6), Some("text/plain")), 1000), 415);
+        assert_eq!(status(upload(b"GIF89a......".to_vec(), None), 1000), 415);
+        assert_eq!(status(upload(b"garbage bytes".to_vec(), None), 1000), 400);
+        assert_eq!(status(upload(Vec::new(), Some("image/png")), 1000), 400);
+        let mut truncated = png(64, 64);
+        truncated.truncate(truncated.len() / 2);
+        assert_eq!(status(upload(truncated, Some("image/png")), 100_000), 400);
+        assert_eq!(status(upload(png(100, 100), Some("image/png")), 1000), 413);
+    }
+
+    /// The CRC of PNG chunks (ISO 3309), bit by bit.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_png_declaring_a_huge_size_is_refused_from_its_header() {
+        // A valid PNG header declaring 100000 x 100000 pixels, and no data.
+        let mut bomb = png(1, 1);
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = decode_image(&upload(bomb, Some("image/png")), 40_000_000).unwrap_err();
+        assert_eq!(err.status, 413, "{}", err.message);
+        assert!(err.message.contains("100000x100000"));
+    }
+
+    #[test]
+    fn truncated_jpegs_are_caught() {
+        let mut jpeg = Vec::new();
+        RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 90]))
+            .write_to(&mut std::io::Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        assert!(jpeg_is_complete(&jpeg));
+        assert!(decode_image(&upload(jpeg.clone(), Some("image/jpeg")), 10_000).is_ok());
+        let cut = jpeg[..jpeg.len() * 2 / 3].to_vec();
+        assert!(!jpeg_is_complete(&cut));
+        let err = decode_image(&upload(cut, Some("image/jpeg")), 10_000).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.message.contains("truncated"));
+        assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xD9]));
+    }
+
+    #[test]
+    fn video_types_are_checked() {
+        assert!(check_video_type(&upload(vec![1], Some("video/mp4"))).is_ok());
+        assert!(check_video_type(&upload(vec![1], None)).is_ok());
+        assert_eq!(
+            check_video_type(&upload(vec![1], Some("image/png")))
+                .unwrap_err()
+                .status,
+            415
+        );
+        assert_eq!(
+            check_video_type(&upload(vec![], None)).unwrap_err().status,
+            400
+        );
+        assert_eq!(
+            essence("Multipart/Form-Data; boundary=x"),
+            "multipart/form-data"
+        );
+    }
+}

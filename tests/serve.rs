@@ -1,0 +1,514 @@
+//! `roadsign serve` for real: a server on 127.0.0.1 and a random port, with
+//! the shipped model, answering every route of SPEC §7 — and bad input with
+//! the right 4xx while it goes on serving.
+
+mod common;
+
+use std::time::Duration;
+
+use common::http::{self, form, form_type, get, post_file, request};
+use common::server::{project_with_model, Server};
+use image::{ImageFormat, RgbImage};
+
+fn encode(image: &RgbImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut out), format)
+        .unwrap();
+    out
+}
+
+fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    let area = |r: [f64; 4]| (r[2] - r[0]) * (r[3] - r[1]);
+    inter / (area(a) + area(b) - inter)
+}
+
+fn box_of(value: &serde_json::Value) -> [f64; 4] {
+    let v: Vec<f64> = value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    [v[0], v[1], v[2], v[3]]
+}
+
+fn assert_healthy(address: &str) {
+    let health = get(address, "/health");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json(), serde_json::json!({"status": "ok"}));
+}
+
+/// The JSON of a stop sign scene finds the sign where it is and reads STOP;
+/// the annotated image differs from the input inside the box only.
+#[test]
+fn predictions_find_and_read_signs_and_draw_them() {
+    let project = project_with_model();
+    let server = Server::ready(&project, &[]);
+    let address = server.address.as_str();
+
+    let (scene, objects) = nodes::synth::sample_scene(640, 640, 1, &["stop"], 11);
+    let truth = &objects[0];
+    let truth_box = [
+        truth.bbox.xmin,
+        truth.bbox.ymin,
+        truth.bbox.xmax,
+        truth.bbox.ymax,
+    ];
+    let jpeg = encode(&scene, ImageFormat::Jpeg);
+    let reply = post_file(address, "/predict", "image/jpeg", &jpeg);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let json = reply.json();
+    assert_eq!(
+        json["image"],
+        serde_json::json!({"width": 640, "height": 640})
+    );
+    assert!(json["timings_ms"]["detect"].as_f64().unwrap() > 0.0);
+    assert!(json["timings_ms"]["ocr"].as_f64().unwrap() > 0.0);
+    let found = json["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["class"] == "stop" && iou(box_of(&d["box"]), truth_box) > 0.5)
+        .unwrap_or_else(|| panic!("no stop sign near {truth_box:?}: {json}"));
+    assert_eq!(found["text"], "STOP", "{json}");
+    let confidence = found["text_confidence"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&confidence));
+
+    // The same image as a raw PNG body.
+    let png = encode(&scene, ImageFormat::Png);
+    let raw = request(
+        address,
+        "POST",
+        "/predict",
+        &[("Content-Type", "image/png")],
+        &png,
+    )
+    .unwrap();
+    assert_eq!(raw.status, 200, "{}", raw.text());
+    assert_eq!(raw.json()["detections"][0]["class"], "stop");
+
+    // The annotated image: a JPEG of the same size, changed where the box is.
+    let drawn = post_file(address, "/predict/image", "image/jpeg", &jpeg);
+    assert_eq!(drawn.status, 200, "{}", drawn.text());
+    assert_eq!(drawn.header("content-type"), Some("image/jpeg"));
+    let header: serde_json::Value =
+        serde_json::from_str(drawn.header("x-roadsign-prediction").unwrap()).unwrap();
+    assert_eq!(header["detections"][0]["text"], "STOP");
+    let annotated = image::load_from_memory_with_format(&drawn.body, ImageFormat::Jpeg)
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(annotated.dimensions(), scene.dimensions());
+    let original = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+    let diff = |x0: f64, y0: f64, x1: f64, y1: f64| {
+        let (mut sum, mut n) = (0.0f64, 0.0f64);
+        for y in (y0.max(0.0) as u32)..(y1.min(639.0) as u32) {
+            for x in (x0.max(0.0) as u32)..(x1.min(639.0) as u32) {
+                let (a, b) = (annotated.get_pixel(x, y), original.get_pixel(x, y));
+                sum += (0..3)
+                    .map(|c| (a[c] as f64 - b[c] as f64).abs())
+                    .sum::<f64>();
+                n += 3.0;
+            }
+        }
+        sum / n.max(1.0)
+    };
+    let [x1, _, _, y2] = box_of(&found["box"]);
+    // The box's outline (its left edge, 2 px wide at 640 px) changed a lot...
+    let x1 = x1.round();
+    let edge = diff(x1, y2 - 60.0, x1 + 2.0, y2 - 10.0);
+    assert!(edge > 25.0, "box edge barely changed: {edge}");
+    // ...while a band far from the sign stayed as it was (JPEG noise only).
+    let far = if y2 < 500.0 {
+        diff(0.0, 600.0, 640.0, 639.0)
+    } else {
+        diff(0.0, 0.0, 640.0, 40.0)
+    };
+    assert!(far < 6.0, "pixels far from the box changed: {far}");
+
+    // The GUI page is served, self-contained.
+    let page = get(address, "/");
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text();
+    assert!(html.contains("predict/image") && html.contains("predict/video"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no CDN"
+    );
+
+    // /metrics counted what was answered.
+    let metrics = get(address, "/metrics").text();
+    assert!(
+        metrics.contains("roadsign_http_requests_total{route=\"/predict\",status=\"200\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("roadsign_http_requests_total{route=\"/predict/image\",status=\"200\"} 1")
+    );
+    assert!(metrics.contains("roadsign_http_request_duration_seconds_count{route=\"/predict\"} 2"));
+    assert!(
+        metrics.contains("roadsign_http_requests_in_flight 1"),
+        "this request itself"
+    );
+    assert!(metrics.contains("roadsign_ready 1"));
+}
+
+#[test]
+fn bad_input_gets_its_status_and_the_server_goes_on() {
+    let project = project_with_model();
+    let server = Server::ready(
+        &project,
+        &["serve.max_upload_mb=1", "serve.max_pixels=4000000"],
+    );
+    let address = server.address.as_str();
+    let (scene, _) = nodes::synth::sample_scene(320, 320, 1, &[], 3);
+    let jpeg = encode(&scene, ImageFormat::Jpeg);
+
+    let mut truncated = jpeg.clone();
+    truncated.truncate(jpeg.len() / 3);
+    // A PNG header declaring 30000 x 30000 pixels (900 MP), with no pixels.
+    let bomb = {
+        let mut png = encode(&RgbImage::new(1, 1), ImageFormat::Png);
+        png[16..20].copy_from_slice(&30_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&30_000u32.to_be_bytes());
+        let mut crc = !0u32;
+        for &b in &png[12..29] {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        png[29..33].copy_from_slice(&(!crc).to_be_bytes());
+        png
+    };
+    let oversized = vec![0u8; 2 * 1024 * 1024];
+    let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
+
+    let cases: Vec<(&str, http::Reply, u16)> = vec![
+        (
+            "garbage",
+            post_file(address, "/predict", "image/jpeg", b"this is not an image"),
+            400,
+        ),
+        (
+            "truncated",
+            post_file(address, "/predict", "image/jpeg", &truncated),
+            400,
+        ),
+        (
+            "empty",
+            post_file(address, "/predict/image", "image/png", b""),
+            400,
+        ),
+        (
+            "text type",
+            post_file(address, "/predict", "text/plain", &jpeg),
+            415,
+        ),
+        (
+            "raw text",
+            request(
+                address,
+                "POST",
+                "/predict",
+                &[("Content-Type", "application/json")],
+                b"{}",
+            )
+            .unwrap(),
+            415,
+        ),
+        (
+            "gif",
+            post_file(address, "/predict", "image/gif", &gif),
+            415,
+        ),
+        (
+            "bomb",
+            post_file(address, "/predict", "image/png", &bomb),
+            413,
+        ),
+        (
+            "oversized",
+            post_file(address, "/predict", "image/jpeg", &oversized),
+            413,
+        ),
+        (
+            "no file field",
+            request(
+                address,
+                "POST",
+                "/predict",
+                &[("Content-Type", &form_type())],
+                &form("picture", "a.jpg", "image/jpeg", &jpeg),
+            )
+            .unwrap(),
+            400,
+        ),
+        (
+            "video type on /predict/video",
+            post_file(address, "/predict/video", "image/png", &jpeg),
+            415,
+        ),
+        (
+            "garbage video",
+            post_file(address, "/predict/video", "video/mp4", b"not a video"),
+            400,
+        ),
+        ("unknown route", get(address, "/nothing"), 404),
+        ("wrong method", get(address, "/predict"), 405),
+    ];
+    for (name, reply, status) in &cases {
+        assert_eq!(reply.status, *status, "{name}: {}", reply.text());
+        let error = reply.json()["error"].as_str().map(String::from);
+        assert!(
+            error.is_some_and(|e| !e.is_empty()),
+            "{name}: {}",
+            reply.text()
+        );
+        assert_healthy(address);
+    }
+    // Still predicting after all that.
+    let ok = post_file(address, "/predict", "image/jpeg", &jpeg);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let metrics = get(address, "/metrics").text();
+    assert!(
+        metrics.contains("roadsign_http_requests_total{route=\"/predict\",status=\"415\"} 3"),
+        "{metrics}"
+    );
+}
+
+/// Before the model is loaded /ready is 503 and /predict refuses; /health
+/// answers throughout. The model file is a FIFO that the test fills when it
+/// has seen the 503s, so the order is certain.
+#[test]
+fn not_ready_until_the_model_is_loaded_and_warm() {
+    let project = common::repo_project();
+    let model = project.file("data/06_models/yolov8.safetensors");
+    std::fs::create_dir_all(model.parent().unwrap()).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&model)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let server = Server::start(&project, &[]);
+    let address = server.address.as_str();
+    assert_healthy(address);
+    let ready = get(address, "/ready");
+    assert_eq!(ready.status, 503);
+    assert!(ready.json()["error"].as_str().unwrap().contains("loading"));
+    let (scene, _) = nodes::synth::sample_scene(320, 320, 1, &[], 3);
+    let early = post_file(
+        address,
+        "/predict",
+        "image/jpeg",
+        &encode(&scene, ImageFormat::Jpeg),
+    );
+    assert_eq!(early.status, 503);
+    assert!(get(address, "/metrics").text().contains("roadsign_ready 0"));
+    // Now the model arrives.
+    let bytes = std::fs::read(common::server::shipped_model()).unwrap();
+    std::fs::write(&model, bytes).unwrap();
+    server.wait_ready();
+    let late = post_file(
+        address,
+        "/predict",
+        "image/jpeg",
+        &encode(&scene, ImageFormat::Jpeg),
+    );
+    assert_eq!(late.status, 200, "{}", late.text());
+}
+
+/// One worker and no queue: concurrent requests beyond it get 503 at once,
+/// the others 200; SIGTERM lets the request in flight finish, then exits 0.
+#[test]
+fn overload_is_refused_and_sigterm_drains() {
+    let project = project_with_model();
+    let mut server = Server::ready(&project, &["serve.workers=1", "serve.queue=0"]);
+    let address = server.address.clone();
+    let (scene, _) = nodes::synth::sample_scene(640, 640, 3, &[], 5);
+    let jpeg = std::sync::Arc::new(encode(&scene, ImageFormat::Jpeg));
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let (address, jpeg) = (address.clone(), std::sync::Arc::clone(&jpeg));
+                s.spawn(move || post_file(&address, "/predict/image", "image/jpeg", &jpeg).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+
+    // A request in flight when SIGTERM arrives still gets its answer.
+    let in_flight = {
+        let (address, jpeg) = (address.clone(), std::sync::Arc::clone(&jpeg));
+        std::thread::spawn(move || post_file(&address, "/predict/image", "image/jpeg", &jpeg))
+    };
+    std::thread::sleep(Duration::from_millis(60));
+    server.terminate();
+    let reply = in_flight.join().unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let status = server.wait_exit(30);
+    assert!(status.success(), "{status:?}");
+    let log: Vec<String> = server.log.try_iter().collect();
+    assert!(log.iter().any(|l| l.contains("shutting down")), "{log:?}");
+}
+
+/// A generated clip with sound round-trips through /predict/video with the
+/// same frame count, duration and audio, as browser-playable H.264; a clip
+/// over the duration limit gets 413.
+#[test]
+fn videos_round_trip_with_their_frames_and_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = |name: &str, seconds: u32| {
+        let path = dir.path().join(name);
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=size=320x240:rate=20:duration={seconds}"))
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency=440:duration={seconds}"))
+            .args([
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-shortest",
+            ])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg (make test installs it)");
+        assert!(made.success());
+        std::fs::read(path).unwrap()
+    };
+    let short = clip("short.mp4", 2);
+    let long = clip("long.mp4", 5);
+
+    let project = project_with_model();
+    let server = Server::ready(&project, &["serve.max_video_s=4"]);
+    let address = server.address.as_str();
+    let reply = request(
+        address,
+        "POST",
+        "/predict/video",
+        &[("Content-Type", &form_type()), ("X-Progress-Id", "clip-1")],
+        &form("file", "short.mp4", "video/mp4", &short),
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), Some("video/mp4"));
+    let summary: serde_json::Value =
+        serde_json::from_str(reply.header("x-roadsign-summary").unwrap()).unwrap();
+    assert_eq!(summary["frames"], 40);
+    let progress = get(address, "/progress/clip-1").json();
+    assert_eq!(
+        progress,
+        serde_json::json!({"done": 40, "total": 40, "finished": true})
+    );
+
+    let out = dir.path().join("annotated.mp4");
+    std::fs::write(&out, &reply.body).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-of",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let probe: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let streams = probe["streams"].as_array().unwrap();
+    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!(video["pix_fmt"], "yuv420p");
+    assert_eq!(video["nb_read_frames"], "40");
+    assert!(
+        streams.iter().any(|s| s["codec_type"] == "audio"),
+        "the sound is kept"
+    );
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((duration - 2.0).abs() < 0.15, "duration {duration}");
+    // faststart: the index (moov) comes before the media data (mdat).
+    let find = |tag: &[u8]| reply.body.windows(4).position(|w| w == tag).unwrap();
+    assert!(find(b"moov") < find(b"mdat"));
+
+    let too_long = post_file(address, "/predict/video", "video/mp4", &long);
+    assert_eq!(too_long.status, 413, "{}", too_long.text());
+    assert_healthy(address);
+}
+
+/// `roadsign stress` loads the server and reports; a route that fails makes
+/// it fail.
+#[test]
+fn stress_reports_latencies_and_fails_on_errors() {
+    let project = project_with_model();
+    let server = Server::ready(&project, &[]);
+    let url = format!("http://{}", server.address);
+    let out = project.roadsign(&[
+        "stress",
+        "--url",
+        &url,
+        "--requests",
+        "6",
+        "--workers",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["requests"], 6);
+    assert_eq!(report["statuses"], serde_json::json!({"200": 6}));
+    assert_eq!(report["failed"], 0);
+    let (p50, p95, p99) = (
+        report["p50_ms"].as_f64().unwrap(),
+        report["p95_ms"].as_f64().unwrap(),
+        report["p99_ms"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p95 && p95 <= p99, "{report}");
+    assert!(report["requests_per_s"].as_f64().unwrap() > 0.0);
+
+    let text = project.roadsign(&[
+        "stress",
+        "--url",
+        &format!("{url}/nothing"),
+        "--requests",
+        "3",
+        "--workers",
+        "3",
+    ]);
+    assert_eq!(text.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("status      404: 3"), "{stdout}");
+    assert!(String::from_utf8_lossy(&text.stderr).contains("3 of 3 requests failed"));
+}
