@@ -73,6 +73,9 @@ pub struct StressArgs {
     /// The image to post (default: a generated 640x640 scene with 3 signs).
     #[arg(long)]
     pub file: Option<PathBuf>,
+    /// Also write the posted image here (to load another server with it).
+    #[arg(long)]
+    pub save_file: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,

@@ -210,6 +210,9 @@ pub fn stress_command(args: &StressArgs) -> Result<()> {
     }
     let (authority, uri) = target(&args.url)?;
     let (image, name, kind) = payload(args)?;
+    if let Some(path) = &args.save_file {
+        std::fs::write(path, &image).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let body = Bytes::from(multipart(&image, &name, &kind));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -110,7 +110,18 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, so that the process exits normally (and an
+    /// instrumented build writes its coverage); SIGKILL if it lingers.
     fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
