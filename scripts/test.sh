@@ -10,3 +10,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo llvm-cov --workspace --locked --fail-under-lines 80 \
   --ignore-filename-regex '(^|/)tests/' --summary-only
+# The Kubeflow specs the tests compiled, loaded by the real kfp SDK.
+bash scripts/validate-deploy.sh --kubeflow

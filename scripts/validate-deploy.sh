@@ -42,4 +42,23 @@ fi
 say "checkov (probes, resources, image tags, security context)"
 "$bin/checkov" --skip-download --quiet --compact --framework kubernetes -d k8s \
   --check CKV_K8S_8,CKV_K8S_9,CKV_K8S_10,CKV_K8S_11,CKV_K8S_12,CKV_K8S_13,CKV_K8S_14,CKV_K8S_16,CKV_K8S_20,CKV_K8S_22,CKV_K8S_23,CKV_K8S_28,CKV_K8S_37,CKV_K8S_38,CKV_K8S_40
+# Kubeflow specs compiled by the tests (tests/kubeflow.rs), when asked.
+if [ "${1:-}" = "--kubeflow" ]; then
+  shopt -s nullglob
+  specs=(target/kubeflow/*.yaml)
+  if [ ${#specs[@]} -eq 0 ]; then
+    say "no compiled Kubeflow spec in target/kubeflow (tests/kubeflow.rs writes them)"; exit 1
+  fi
+  # kfp in a venv of its own: its protobuf pins differ from checkov's.
+  kfp_venv=.deps/kfp
+  if [ ! -f "$kfp_venv/.installed-v1" ]; then
+    say "installing kfp into $kfp_venv"
+    rm -rf "$kfp_venv"
+    python3 -m venv "$kfp_venv"
+    "$kfp_venv/bin/pip" install --quiet --disable-pip-version-check kfp==2.17.3
+    touch "$kfp_venv/.installed-v1"
+  fi
+  say "kfp: loading ${#specs[@]} compiled pipeline spec(s)"
+  "$kfp_venv/bin/python" scripts/check_kfp.py "${specs[@]}"
+fi
 say "all deployment files pass"

@@ -43,6 +43,39 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load a running server with concurrent requests and report latencies.
     Stress(StressArgs),
+    /// Kubeflow Pipelines: compile a pipeline to a KFP v2 pipeline spec.
+    Kubeflow {
+        #[command(subcommand)]
+        command: KubeflowCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KubeflowCommand {
+    /// Write the pipeline spec (YAML) that the KFP UI and SDK upload.
+    Compile(KubeflowArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KubeflowArgs {
+    /// The pipeline to compile (default: __default__).
+    #[arg(long, default_value = "__default__")]
+    pub pipeline: String,
+    /// Configuration environment of every step (`roadsign run --env`).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// The container image the steps run.
+    #[arg(long, default_value = "docker.io/roadsign/roadsign:0.1.0")]
+    pub image: String,
+    /// The PersistentVolumeClaim mounted over the project's data/ in every step.
+    #[arg(long, default_value = "roadsign-data")]
+    pub volume_claim: String,
+    /// Where data/ is in the image.
+    #[arg(long, default_value = "/app/data")]
+    pub data_path: String,
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

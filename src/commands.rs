@@ -16,8 +16,8 @@ use runner::{
 };
 
 use crate::cli::{
-    CatalogCommand, Cli, Command, PipelineCommand, PlanFormat, RunArgs, RunnerChoice, Selection,
-    VizChoice,
+    CatalogCommand, Cli, Command, KubeflowArgs, KubeflowCommand, PipelineCommand, PlanFormat,
+    RunArgs, RunnerChoice, Selection, VizChoice,
 };
 
 /// Every function a pipeline can name: the runner's built-ins and the road-sign nodes.
@@ -82,7 +82,37 @@ pub fn dispatch(cli: &Cli) -> Result<()> {
         Command::Predict(args) => crate::predict::predict_command(cli, args),
         Command::Serve(args) => crate::serve::serve_command(cli, args),
         Command::Stress(args) => crate::stress::stress_command(args),
+        Command::Kubeflow {
+            command: KubeflowCommand::Compile(args),
+        } => kubeflow_compile(cli, args),
     }
+}
+
+/// `roadsign kubeflow compile`: the pipeline spec and, as a second YAML
+/// document, the Kubernetes platform spec (the data volume of every step).
+fn kubeflow_compile(cli: &Cli, args: &KubeflowArgs) -> Result<()> {
+    let config = load_config(cli, &args.env, &[])?;
+    let pipeline = PipelineBuilder::new(&config).build(std::slice::from_ref(&args.pipeline))?;
+    let mut catalog = Catalog::from_config(&config, &dataset_types())?;
+    catalog.resolve(&pipeline.datasets())?;
+    // What `roadsign run` would check first: every function exists and fits.
+    run::bind(&pipeline, &registry(), &catalog)?;
+    let options = runner::kubeflow::KubeflowOptions {
+        pipeline: args.pipeline.clone(),
+        image: args.image.clone(),
+        command: vec!["roadsign".into()],
+        env: args.env.clone(),
+        volume_claim: args.volume_claim.clone(),
+        data_path: args.data_path.clone(),
+    };
+    let (spec, platform) = runner::kubeflow::compile(&pipeline, &catalog, &options);
+    let text = format!(
+        "# PIPELINE DEFINITION (Kubeflow Pipelines v2), compiled by roadsign\n# Name: {}\n{}---\n{}",
+        args.pipeline,
+        serde_yaml::to_string(&spec)?,
+        serde_yaml::to_string(&platform)?
+    );
+    write_output(args.output.as_deref(), &text)
 }
 
 fn write_output(path: Option<&std::path::Path>, text: &str) -> Result<()> {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
@@ -98,18 +99,31 @@ async fn client(
     {
         let started = Instant::now();
         let result = async {
-            if sender.is_none() {
-                let stream = TcpStream::connect(&authority)
-                    .await
-                    .map_err(|e| format!("connect: {e}"))?;
-                let (s, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| format!("handshake: {e}"))?;
-                tokio::spawn(connection);
-                sender = Some(s);
+            // Servers without keep-alive (Flask's, gunicorn's sync workers)
+            // close the connection after each answer: reconnect, once.
+            for attempt in 0..2 {
+                if sender
+                    .as_ref()
+                    .is_none_or(|s: &SendRequest<Full<Bytes>>| s.is_closed())
+                {
+                    let stream = TcpStream::connect(&authority)
+                        .await
+                        .map_err(|e| format!("connect: {e}"))?;
+                    let (s, connection) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                            .await
+                            .map_err(|e| format!("handshake: {e}"))?;
+                    tokio::spawn(connection);
+                    sender = Some(s);
+                }
+                let s = sender.as_mut().expect("connected above");
+                match s.ready().await {
+                    Ok(()) => break,
+                    Err(e) if attempt == 1 => return Err(format!("connection: {e}")),
+                    Err(_) => sender = None,
+                }
             }
             let s = sender.as_mut().expect("connected above");
-            s.ready().await.map_err(|e| format!("connection: {e}"))?;
             let request = Request::post(uri.clone())
                 .header("host", authority.as_str())
                 .header(

@@ -53,7 +53,10 @@ fn manifests_agree_with_each_other_and_with_the_server() {
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    let listen = args.iter().position(|a| *a == "--port").map(|i| args[i + 1]);
+    let listen = args
+        .iter()
+        .position(|a| *a == "--port")
+        .map(|i| args[i + 1]);
     assert_eq!(listen, Some(port.to_string().as_str()));
     assert!(text("Dockerfile").contains(&format!("EXPOSE {port}")));
     // The server's own default is the same port.
@@ -78,7 +81,10 @@ fn manifests_agree_with_each_other_and_with_the_server() {
         .unwrap();
     let params: Value = serde_yaml::from_str(&text("parameters.yml")).unwrap();
     let drain = params["serve"]["drain_s"].as_f64().unwrap();
-    assert!(drain < grace, "drain {drain} s must end before the kill at {grace} s");
+    assert!(
+        drain < grace,
+        "drain {drain} s must end before the kill at {grace} s"
+    );
 
     // Probe paths are real routes: the running server answers them with 200.
     let project = project_with_model();

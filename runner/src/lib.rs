@@ -19,6 +19,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod function;
 pub mod hooks;
+pub mod kubeflow;
 pub mod pipeline;
 pub mod run;
 pub mod service;

@@ -53,6 +53,8 @@ pub struct Settings {
     pub max_pixels: u64,
     pub max_video_pixels: u64,
     pub drain_s: f64,
+    /// libtorch threads per inference (0: libtorch's default, one per core).
+    pub torch_threads: usize,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             max_pixels: 40_000_000,
             max_video_pixels: 1920 * 1080,
             drain_s: 25.0,
+            torch_threads: 1,
         }
     }
 }
@@ -502,6 +505,7 @@ async fn serve(
     eprintln!("roadsign serve: listening on http://{address} (ready once the model is warm)");
     let workers = settings.workers();
     let queue = settings.queue;
+    nodes::predict::set_torch_threads(settings.torch_threads);
     let drain = Duration::from_secs_f64(settings.drain_s.max(0.0));
     let state = Arc::new(AppState {
         settings,

@@ -195,6 +195,9 @@ pub fn read(
                     config.languages
                 ))
             })?;
+            // Tesseract prints its debug tables (empty pages) to stderr otherwise.
+            let mut tess = tess;
+            set(&mut tess, Variable::DebugFile, "/dev/null")?;
             *slot = Some(Engine {
                 tess,
                 key,

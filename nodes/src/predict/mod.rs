@@ -183,6 +183,15 @@ pub fn load_detector(
     })
 }
 
+/// libtorch's intra-op threads for the process (0 keeps its default, one
+/// per core). A server running several inferences at once on its worker
+/// threads is faster with 1: the cores are not fought over twice.
+pub fn set_torch_threads(threads: usize) {
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+}
+
 /// Detections of one image, and how long detection took.
 #[derive(Clone, Debug)]
 pub struct Detections {

@@ -1,0 +1,370 @@
+//! A pipeline as a Kubeflow Pipelines v2 pipeline spec (the IR YAML that the
+//! KFP UI and SDK load): one container step per node, or per group of nodes
+//! joined by in-memory datasets (those cannot cross containers), each running
+//! `roadsign run --nodes ...` in the image; the steps' DAG is the runner's.
+//!
+//! Persisted datasets move between steps through storage every step sees:
+//! a volume claim mounted over the project's `data/` (the Kubernetes
+//! platform spec, a second YAML document), with the catalog of `--env`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde_json::{json, Map, Value};
+
+use crate::catalog::Catalog;
+use crate::pipeline::{is_parameter, Pipeline};
+
+/// How the steps run.
+#[derive(Clone, Debug)]
+pub struct KubeflowOptions {
+    /// The name in `pipelineInfo` (and the `--pipeline` each step runs).
+    pub pipeline: String,
+    pub image: String,
+    /// The program and its leading arguments (`["roadsign"]`).
+    pub command: Vec<String>,
+    /// `--env` of every step, if any.
+    pub env: Option<String>,
+    /// The volume claim mounted over `data_path` in every step.
+    pub volume_claim: String,
+    pub data_path: String,
+}
+
+/// Nodes that must share one container: groups joined by in-memory datasets,
+/// merged further where groups would depend on each other in a cycle.
+/// Groups come in execution order, their nodes too.
+pub fn step_groups(pipeline: &Pipeline, catalog: &Catalog) -> Vec<Vec<usize>> {
+    let n = pipeline.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(parent: &mut [usize], i: usize) -> usize {
+        let mut root = i;
+        while parent[root] != root {
+            root = parent[root];
+        }
+        parent[i] = root;
+        root
+    }
+    fn union(parent: &mut [usize], a: usize, b: usize) {
+        let (ra, rb) = (find(parent, a), find(parent, b));
+        if ra != rb {
+            parent[ra.max(rb)] = ra.min(rb);
+        }
+    }
+    for (i, node) in pipeline.nodes().iter().enumerate() {
+        for input in &node.inputs {
+            if is_parameter(input) || !catalog.is_ephemeral(input) {
+                continue;
+            }
+            if let Some(p) = pipeline.producer_of(input) {
+                union(&mut parent, i, p);
+            }
+        }
+    }
+    loop {
+        let group_of: Vec<usize> = (0..n).map(|i| find(&mut parent, i)).collect();
+        let mut graph: DiGraph<usize, ()> = DiGraph::new();
+        let mut index: BTreeMap<usize, NodeIndex> = BTreeMap::new();
+        for &g in &group_of {
+            index.entry(g).or_insert_with(|| graph.add_node(g));
+        }
+        for (i, g) in group_of.iter().enumerate() {
+            for &p in pipeline.parents(i) {
+                if group_of[p] != *g {
+                    graph.update_edge(index[&group_of[p]], index[g], ());
+                }
+            }
+        }
+        let cycles: Vec<Vec<usize>> = tarjan_scc(&graph)
+            .into_iter()
+            .filter(|c| c.len() > 1)
+            .map(|c| c.into_iter().map(|ix| graph[ix]).collect())
+            .collect();
+        if cycles.is_empty() {
+            break;
+        }
+        for cycle in cycles {
+            for pair in cycle.windows(2) {
+                union(&mut parent, pair[0], pair[1]);
+            }
+        }
+    }
+    let position: BTreeMap<usize, usize> = pipeline
+        .layers()
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(pos, &i)| (i, pos))
+        .collect();
+    let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in pipeline.layers().iter().flatten().copied() {
+        members.entry(find(&mut parent, i)).or_default().push(i);
+    }
+    // Topological order of the groups (Kahn), earliest first node first.
+    let mut waits: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for (&g, nodes) in &members {
+        let deps = waits.entry(g).or_default();
+        for &i in nodes {
+            for &p in pipeline.parents(i) {
+                let pg = find(&mut parent, p);
+                if pg != g {
+                    deps.insert(pg);
+                }
+            }
+        }
+    }
+    let mut done = BTreeSet::new();
+    let mut ordered = Vec::with_capacity(members.len());
+    while ordered.len() < members.len() {
+        let next = members
+            .iter()
+            .filter(|(g, _)| !done.contains(*g) && waits[*g].is_subset(&done))
+            .min_by_key(|(_, nodes)| position[&nodes[0]])
+            .map(|(g, _)| *g)
+            .expect("the merged groups form no cycle");
+        done.insert(next);
+        ordered.push(members[&next].clone());
+    }
+    ordered
+}
+
+/// A name as KFP wants it: lowercase letters, digits and dashes.
+pub fn kfp_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// The pipeline spec and the Kubernetes platform spec, as two YAML documents' values.
+pub fn compile(
+    pipeline: &Pipeline,
+    catalog: &Catalog,
+    options: &KubeflowOptions,
+) -> (Value, Value) {
+    let groups = step_groups(pipeline, catalog);
+    let mut group_of = vec![0; pipeline.len()];
+    for (g, members) in groups.iter().enumerate() {
+        for &i in members {
+            group_of[i] = g;
+        }
+    }
+    let nodes = pipeline.nodes();
+    let mut used = BTreeSet::new();
+    let task_names: Vec<String> = groups
+        .iter()
+        .map(|members| {
+            let base = match members.len() {
+                1 => kfp_name(&nodes[members[0]].name),
+                k => format!("{}-and-{}-more", kfp_name(&nodes[members[0]].name), k - 1),
+            };
+            let mut name = base.clone();
+            let mut suffix = 2;
+            while !used.insert(name.clone()) {
+                name = format!("{base}-{suffix}");
+                suffix += 1;
+            }
+            name
+        })
+        .collect();
+
+    let params_input = json!({"parameters": {"params": {"parameterType": "STRING"}}});
+    let (mut components, mut executors, mut tasks, mut platform) =
+        (Map::new(), Map::new(), Map::new(), Map::new());
+    for (g, members) in groups.iter().enumerate() {
+        let task = &task_names[g];
+        let (component, executor) = (format!("comp-{task}"), format!("exec-{task}"));
+        let node_list: Vec<&str> = members.iter().map(|&i| nodes[i].name.as_str()).collect();
+        let mut args = vec![
+            "run".to_string(),
+            "--pipeline".into(),
+            options.pipeline.clone(),
+            "--nodes".into(),
+            node_list.join(","),
+        ];
+        if let Some(env) = &options.env {
+            args.extend(["--env".into(), env.clone()]);
+        }
+        args.extend([
+            "--params".into(),
+            "{{$.inputs.parameters['params']}}".into(),
+        ]);
+        components.insert(
+            component.clone(),
+            json!({"executorLabel": executor, "inputDefinitions": params_input}),
+        );
+        executors.insert(
+            executor.clone(),
+            json!({"container": {"image": options.image, "command": options.command, "args": args}}),
+        );
+        let depends: BTreeSet<&str> = members
+            .iter()
+            .flat_map(|&i| pipeline.parents(i).iter().map(|&p| group_of[p]))
+            .filter(|&p| p != g)
+            .map(|p| task_names[p].as_str())
+            .collect();
+        let mut spec = json!({
+            "taskInfo": {"name": task},
+            "componentRef": {"name": component},
+            "inputs": {"parameters": {"params": {"componentInputParameter": "params"}}},
+            "cachingOptions": {"enableCache": false},
+        });
+        if !depends.is_empty() {
+            spec["dependentTasks"] = json!(depends);
+        }
+        tasks.insert(task.clone(), spec);
+        platform.insert(
+            executor,
+            json!({"pvcMount": [{"constant": options.volume_claim, "mountPath": options.data_path}]}),
+        );
+    }
+    let spec = json!({
+        "pipelineInfo": {
+            "name": kfp_name(&options.pipeline),
+            "description": format!("roadsign pipeline '{}': {} node(s) in {} step(s)", options.pipeline, nodes.len(), groups.len()),
+        },
+        "sdkVersion": concat!("roadsign-", env!("CARGO_PKG_VERSION")),
+        "schemaVersion": "2.1.0",
+        "components": components,
+        "deploymentSpec": {"executors": executors},
+        "root": {
+            "dag": {"tasks": tasks},
+            "inputDefinitions": {"parameters": {"params": {
+                "parameterType": "STRING",
+                "defaultValue": "",
+                "isOptional": true,
+                "description": "--params overrides for every step, k=v,k2=v2",
+            }}},
+        },
+    });
+    let platform =
+        json!({"platforms": {"kubernetes": {"deploymentSpec": {"executors": platform}}}});
+    (spec, platform)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::DatasetTypes;
+    use crate::config::{LoadOptions, ProjectConfig};
+    use crate::pipeline::PipelineBuilder;
+
+    fn project(nodes: &str, persisted: &[&str]) -> (Pipeline, Catalog) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pipelines.yml"),
+            format!("pipelines:\n  p:\n    nodes:\n{nodes}"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("parameters.yml"), "x: 1\n").unwrap();
+        let catalog: String = persisted
+            .iter()
+            .map(|d| format!("{d}:\n  type: json.JSONDataset\n  filepath: data/{d}.json\n"))
+            .collect();
+        std::fs::write(dir.path().join("catalog.yml"), catalog).unwrap();
+        let config = ProjectConfig::load(dir.path(), &LoadOptions::default()).unwrap();
+        let pipeline = PipelineBuilder::new(&config)
+            .build(&["p".to_string()])
+            .unwrap();
+        let catalog = Catalog::from_config(&config, &DatasetTypes::builtin()).unwrap();
+        (pipeline, catalog)
+    }
+
+    fn names(pipeline: &Pipeline, groups: &[Vec<usize>]) -> Vec<Vec<String>> {
+        groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|&i| pipeline.nodes()[i].name.clone())
+                    .collect()
+            })
+            .collect()
+    }
+
+    const CHAIN: &str = "      - {func: noop, name: a, inputs: 'params:x', outputs: mem1}
+      - {func: noop, name: b, inputs: mem1, outputs: saved1}
+      - {func: noop, name: c, inputs: saved1, outputs: saved2}
+      - {func: noop, name: d, inputs: saved1, outputs: mem2}
+      - {func: noop, name: e, inputs: [mem2, saved2], outputs: saved3}
+";
+
+    fn options() -> KubeflowOptions {
+        KubeflowOptions {
+            pipeline: "p".into(),
+            image: "example.org/roadsign:1".into(),
+            command: vec!["roadsign".into()],
+            env: Some("kubeflow".into()),
+            volume_claim: "roadsign-data".into(),
+            data_path: "/app/data".into(),
+        }
+    }
+
+    #[test]
+    fn memory_datasets_keep_their_nodes_in_one_step() {
+        let (pipeline, catalog) = project(CHAIN, &["saved1", "saved2", "saved3"]);
+        let groups = step_groups(&pipeline, &catalog);
+        assert_eq!(
+            names(&pipeline, &groups),
+            [vec!["a", "b"], vec!["c"], vec!["d", "e"]]
+        );
+    }
+
+    #[test]
+    fn groups_that_would_wait_on_each_other_are_merged() {
+        let nodes = "      - {func: noop, name: x, inputs: 'params:x', outputs: [m, s]}
+      - {func: noop, name: y, inputs: s, outputs: t}
+      - {func: noop, name: z, inputs: [m, t], outputs: u}
+";
+        let (pipeline, catalog) = project(nodes, &["s", "t", "u"]);
+        let groups = step_groups(&pipeline, &catalog);
+        assert_eq!(names(&pipeline, &groups), [vec!["x", "y", "z"]]);
+    }
+
+    #[test]
+    fn the_spec_has_a_step_per_group_and_the_runner_dag() {
+        let (pipeline, catalog) = project(CHAIN, &["saved1", "saved2", "saved3"]);
+        let (spec, platform) = compile(&pipeline, &catalog, &options());
+        let tasks = spec["root"]["dag"]["tasks"].as_object().unwrap();
+        let keys: Vec<&str> = tasks.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["a-and-1-more", "c", "d-and-1-more"]);
+        assert!(tasks["a-and-1-more"].get("dependentTasks").is_none());
+        assert_eq!(tasks["c"]["dependentTasks"], json!(["a-and-1-more"]));
+        assert_eq!(
+            tasks["d-and-1-more"]["dependentTasks"],
+            json!(["a-and-1-more", "c"])
+        );
+        let executor = &spec["deploymentSpec"]["executors"]["exec-d-and-1-more"]["container"];
+        assert_eq!(executor["image"], "example.org/roadsign:1");
+        assert_eq!(
+            executor["args"],
+            json!([
+                "run",
+                "--pipeline",
+                "p",
+                "--nodes",
+                "d,e",
+                "--env",
+                "kubeflow",
+                "--params",
+                "{{$.inputs.parameters['params']}}"
+            ])
+        );
+        assert_eq!(spec["components"]["comp-c"]["executorLabel"], "exec-c");
+        assert_eq!(spec["schemaVersion"], "2.1.0");
+        let mount = &platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-c"]
+            ["pvcMount"][0];
+        assert_eq!(mount["constant"], "roadsign-data");
+        assert_eq!(mount["mountPath"], "/app/data");
+    }
+
+    #[test]
+    fn names_are_kfp_names() {
+        assert_eq!(kfp_name("eu.train_yolo"), "eu-train-yolo");
+        assert_eq!(kfp_name("__Default__"), "default");
+    }
+}
