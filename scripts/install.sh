@@ -31,6 +31,15 @@ fi
 # libtorch 2.13 (CPU) for tch, unpacked into .deps/libtorch.
 bash "$(dirname "$0")/install-libtorch.sh"
 
+# A real S3-compatible server for the object-store tests: moto's server.
+deps="$(cd "$(dirname "$0")/.." && pwd)/.deps"
+if [ ! -x "$deps/moto/bin/moto_server" ]; then
+  say "installing moto's S3 server into .deps/moto"
+  rm -rf "$deps/moto"
+  python3 -m venv "$deps/moto"
+  "$deps/moto/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.2.5"
+fi
+
 components=$(rustup component list --installed 2>/dev/null || true)
 for c in rustfmt clippy llvm-tools; do
   if ! grep -q "^$c" <<<"$components"; then

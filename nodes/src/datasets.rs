@@ -92,8 +92,7 @@ pub struct VocDataset {
 
 impl VocDataset {
     fn from_options(mut o: EntryOptions<'_>) -> Result<Self, Error> {
-        let filepath = o.required_str("filepath")?;
-        let location = FileLocation::resolve(&o.entry.name, &filepath, o.root, &o.entry.location)?;
+        let location = o.local_location()?;
         let mut splits_arg = o.map("splits")?;
         let mut splits = Vec::new();
         for split in Split::ALL {
@@ -599,8 +598,7 @@ fn simple<D: Dataset + 'static>(
     make: fn(String, FileLocation) -> D,
 ) -> impl Fn(EntryOptions<'_>) -> Result<Arc<dyn Dataset>, Error> + Send + Sync + 'static {
     move |mut o: EntryOptions<'_>| {
-        let filepath = o.required_str("filepath")?;
-        let location = FileLocation::resolve(&o.entry.name, &filepath, o.root, &o.entry.location)?;
+        let location = o.local_location()?;
         let name = o.entry.name.clone();
         o.finish(&["filepath"])?;
         Ok(Arc::new(make(name, location)) as Arc<dyn Dataset>)

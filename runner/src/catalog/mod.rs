@@ -8,6 +8,7 @@ pub mod files;
 pub mod memory;
 pub mod options;
 pub mod partitions;
+pub mod remote;
 pub mod storage;
 pub mod tables;
 
@@ -116,6 +117,8 @@ pub struct Catalog {
     types: DatasetTypes,
     root: PathBuf,
     versions: storage::Versions,
+    /// `credentials.yml`: object-store entries name theirs.
+    credentials: Arc<Value>,
 }
 
 impl Catalog {
@@ -140,6 +143,7 @@ impl Catalog {
             patterns: Vec::new(),
             types: types.clone(),
             root: config.root.clone(),
+            credentials: Arc::new(config.credentials.clone()),
         };
         let mut patterns = Vec::new();
         for (name, entry) in &config.catalog {
@@ -162,6 +166,7 @@ impl Catalog {
             &self.root,
             &self.versions,
             &self.types,
+            &self.credentials,
         ))
     }
 
@@ -230,6 +235,7 @@ impl Catalog {
             types: DatasetTypes::builtin(),
             root: PathBuf::from("."),
             versions: storage::Versions::default(),
+            credentials: Arc::new(Value::Object(Default::default())),
         }
     }
 

@@ -17,6 +17,8 @@ pub struct EntryOptions<'a> {
     pub versions: &'a Versions,
     /// Every registered type, for datasets made of other datasets.
     pub types: &'a DatasetTypes,
+    /// `credentials.yml` of the project and its environment.
+    pub credentials: &'a Value,
     rest: Map<String, Value>,
 }
 
@@ -26,13 +28,40 @@ impl<'a> EntryOptions<'a> {
         root: &'a Path,
         versions: &'a Versions,
         types: &'a DatasetTypes,
+        credentials: &'a Value,
     ) -> Self {
         EntryOptions {
             entry,
             root,
             versions,
             types,
+            credentials,
             rest: entry.options.clone(),
+        }
+    }
+
+    /// An option's value without taking it.
+    pub fn rest_value(&self, key: &str) -> Option<Value> {
+        self.rest.get(key).cloned()
+    }
+
+    /// The entry's `credentials: NAME`, looked up in `credentials.yml`.
+    pub fn credentials(&mut self) -> Result<Option<Value>, Error> {
+        let Some(name) = self.take("credentials") else {
+            return Ok(None);
+        };
+        let Some(name) = name.as_str().map(String::from) else {
+            return Err(self.error(
+                "credentials",
+                "credentials must name an entry of credentials.yml",
+            ));
+        };
+        match self.credentials.get(&name) {
+            Some(value) => Ok(Some(value.clone())),
+            None => Err(self.error(
+                "credentials",
+                format!("no '{name}' in credentials.yml (conf/<env>/credentials.yml or conf/local/credentials.yml)"),
+            )),
         }
     }
 
@@ -45,12 +74,36 @@ impl<'a> EntryOptions<'a> {
     /// that support versioning).
     pub fn file_location(&mut self) -> Result<FileLocation, Error> {
         let filepath = self.required_str("filepath")?;
-        let location =
-            FileLocation::resolve(&self.entry.name, &filepath, self.root, &self.entry.location)?;
+        let credentials = self.credentials()?;
+        let location = FileLocation::resolve_with(
+            &self.entry.name,
+            &filepath,
+            self.root,
+            &self.entry.location,
+            credentials.as_ref(),
+        )?;
         Ok(match self.bool_or("versioned", false)? {
             true => location.versioned(self.versions),
             false => location,
         })
+    }
+
+    /// Reads `filepath` as a local path, for datasets that are folders or
+    /// need a real file (image sets, videos through ffmpeg).
+    pub fn local_location(&mut self) -> Result<FileLocation, Error> {
+        let filepath = self.required_str("filepath")?;
+        let location =
+            FileLocation::resolve(&self.entry.name, &filepath, self.root, &self.entry.location)?;
+        if location.is_remote() {
+            return Err(self.error(
+                "filepath",
+                format!(
+                    "{} needs a local path or file:// (object stores hold single files)",
+                    self.entry.type_name
+                ),
+            ));
+        }
+        Ok(location)
     }
 
     pub fn error(&self, key: &str, message: impl Into<String>) -> Error {

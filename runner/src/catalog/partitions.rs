@@ -81,6 +81,8 @@ pub struct PartitionedDataset {
     overwrite: bool,
     root: PathBuf,
     types: DatasetTypes,
+    /// `credentials.yml`, for the partitions' own entries.
+    credentials: Arc<Value>,
 }
 
 impl PartitionedDataset {
@@ -90,8 +92,16 @@ impl PartitionedDataset {
             .or_else(|| o.take("filepath"))
             .and_then(|v| v.as_str().map(String::from))
             .ok_or_else(|| o.error("path", "needs `path:` (the folder of the partitions)"))?;
-        let location = FileLocation::resolve(&o.entry.name, &path, o.root, &o.entry.location)?;
-        let (type_name, options) = match o.take("dataset") {
+        let credentials_name = o.rest_value("credentials");
+        let credentials = o.credentials()?;
+        let location = FileLocation::resolve_with(
+            &o.entry.name,
+            &path,
+            o.root,
+            &o.entry.location,
+            credentials.as_ref(),
+        )?;
+        let (type_name, mut options) = match o.take("dataset") {
             Some(Value::String(t)) => (t, Map::new()),
             Some(Value::Object(mut m)) => match m.remove("type") {
                 Some(Value::String(t)) => (t, m),
@@ -116,6 +126,9 @@ impl PartitionedDataset {
             Some(_) => return Err(o.error("filename_suffix", "must be a string")),
         };
         let overwrite = o.bool_or("overwrite", false)?;
+        if let Some(name) = credentials_name {
+            options.insert("credentials".into(), name);
+        }
         let underlying = CatalogEntry {
             name: o.entry.name.clone(),
             type_name,
@@ -124,6 +137,7 @@ impl PartitionedDataset {
             location: o.entry.location.clone(),
         };
         let (name, root, types) = (o.entry.name.clone(), o.root.to_path_buf(), o.types.clone());
+        let credentials_map = Arc::new(o.credentials.clone());
         o.finish(&["path", "dataset", "filename_suffix", "overwrite"])?;
         let this = PartitionedDataset {
             name,
@@ -134,6 +148,7 @@ impl PartitionedDataset {
             overwrite,
             root,
             types,
+            credentials: credentials_map,
         };
         // Build one partition now so that a bad underlying entry is a config error.
         this.partition("check")?;
@@ -153,6 +168,7 @@ impl PartitionedDataset {
             &self.root,
             &Versions::default(),
             &self.types,
+            &self.credentials,
         ))
     }
 
@@ -180,6 +196,15 @@ impl PartitionedDataset {
 
 impl Dataset for PartitionedDataset {
     fn load(&self) -> Result<Data, Error> {
+        if let Some(files) = self.location.remote_files() {
+            let mut items = BTreeMap::new();
+            for file in files? {
+                if let Some(id) = file.strip_suffix(self.suffix.as_str()) {
+                    items.insert(id.to_string(), Partition::Stored(self.partition(id)?));
+                }
+            }
+            return Ok(Data::new(Partitions { items }));
+        }
         if !self.location.path().is_dir() {
             return Err(Error::dataset(
                 &self.name,
@@ -202,7 +227,12 @@ impl Dataset for PartitionedDataset {
                 format!("saves Partitions, got {}", data.type_desc()),
             )
         })?;
-        if self.overwrite && self.location.path().is_dir() {
+        if self.overwrite {
+            if let Some(cleared) = self.location.remote_clear() {
+                cleared?;
+            }
+        }
+        if self.overwrite && !self.location.is_remote() && self.location.path().is_dir() {
             std::fs::remove_dir_all(self.location.path())
                 .map_err(|e| Error::dataset(&self.name, e))?;
         }

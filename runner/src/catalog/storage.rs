@@ -1,9 +1,10 @@
 //! Where file-backed datasets live, and how they are written safely.
 //!
-//! Today: local paths and `file://` URLs, optionally versioned. This is the
-//! seam where object stores (`s3://`, `gs://`, `memory://`...) plug in: every
-//! file dataset reads and writes bytes through a [`FileLocation`] and
-//! nothing else.
+//! Local paths and `file://` URLs (atomic writes: temporary file + rename),
+//! and object stores (`s3://`, `gs://`, `az://`, `http(s)://` read-only,
+//! `memory://`; see [`super::remote`]), all optionally versioned. Every file
+//! dataset reads and writes bytes through a [`FileLocation`] and nothing
+//! else. Folder datasets (image sets) are local only.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -74,6 +75,8 @@ pub struct FileLocation {
     /// As written in the catalog, for display.
     written: String,
     versioning: Option<Arc<Versioning>>,
+    /// The object store, for a URL that names one.
+    remote: Option<super::remote::Remote>,
 }
 
 impl FileLocation {
@@ -84,14 +87,40 @@ impl FileLocation {
         root: &Path,
         at: &Location,
     ) -> Result<Self, Error> {
+        Self::resolve_with(dataset, filepath, root, at, None)
+    }
+
+    /// As [`FileLocation::resolve`], with the entry's credentials for
+    /// object stores.
+    pub fn resolve_with(
+        dataset: &str,
+        filepath: &str,
+        root: &Path,
+        at: &Location,
+        credentials: Option<&serde_json::Value>,
+    ) -> Result<Self, Error> {
         let local = match filepath.split_once("://") {
             None => filepath,
             Some(("file", rest)) => rest,
             Some((scheme, _)) => {
-                return Err(Error::config(
-                    at.clone(),
-                    format!("dataset '{dataset}': the '{scheme}://' store is not supported by this build; use a local path or file://"),
-                ))
+                const STORES: [&str; 8] =
+                    ["s3", "s3a", "gs", "az", "abfs", "http", "https", "memory"];
+                if !STORES.contains(&scheme) {
+                    return Err(Error::config(
+                        at.clone(),
+                        format!("dataset '{dataset}': unknown store '{scheme}://' (known: file, s3, gs, az, http, https, memory)"),
+                    ));
+                }
+                let remote = super::remote::open(filepath, credentials).map_err(|e| {
+                    Error::config(at.clone(), format!("dataset '{dataset}': {filepath}: {e}"))
+                })?;
+                return Ok(FileLocation {
+                    dataset: dataset.to_string(),
+                    path: PathBuf::from(filepath),
+                    written: filepath.to_string(),
+                    versioning: None,
+                    remote: Some(remote),
+                });
             }
         };
         if local.is_empty() {
@@ -111,7 +140,78 @@ impl FileLocation {
             path,
             written: filepath.to_string(),
             versioning: None,
+            remote: None,
         })
+    }
+
+    /// Whether the data lives in an object store.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Whether saves are impossible (`http(s)://`).
+    pub fn is_read_only(&self) -> bool {
+        self.remote.as_ref().is_some_and(|r| r.read_only)
+    }
+
+    /// For an object-store folder: every object under it (relative paths).
+    /// `None` for a local location.
+    pub fn remote_files(&self) -> Option<Result<Vec<String>, Error>> {
+        let remote = self.remote.as_ref()?;
+        Some(
+            remote
+                .list_files(&remote.path)
+                .map(|files| files.into_iter().map(|(name, _)| name).collect())
+                .map_err(|e| self.remote_error("cannot list", e)),
+        )
+    }
+
+    /// For an object-store folder: deletes every object under it.
+    pub fn remote_clear(&self) -> Option<Result<(), Error>> {
+        let remote = self.remote.as_ref()?;
+        let result = (|| {
+            for (name, _) in remote.list_files(&remote.path)? {
+                let parts: Vec<&str> = name.split('/').collect();
+                remote.delete(&remote.child(&parts))?;
+            }
+            Ok::<(), String>(())
+        })();
+        Some(result.map_err(|e| self.remote_error("cannot clear", e)))
+    }
+
+    /// The object of a version (or the object itself when unversioned).
+    fn object(
+        &self,
+        remote: &super::remote::Remote,
+        version: Option<&str>,
+    ) -> object_store::path::Path {
+        match (&self.versioning, version) {
+            (Some(v), Some(version)) => remote.child(&[version, &v.file_name.to_string_lossy()]),
+            _ => remote.path.clone(),
+        }
+    }
+
+    /// The version a load reads: pinned, saved by this run, or the latest.
+    fn load_version(&self) -> Result<Option<String>, Error> {
+        let Some(v) = &self.versioning else {
+            return Ok(None);
+        };
+        if let Some(pinned) = &v.load_version {
+            return Ok(Some(pinned.clone()));
+        }
+        if v.saved.load(Ordering::SeqCst) {
+            return Ok(Some(v.save_version.clone()));
+        }
+        self.versions().pop().map(Some).ok_or_else(|| {
+            Error::dataset(
+                &self.dataset,
+                format!("no saved version in {}", self.written),
+            )
+        })
+    }
+
+    fn remote_error(&self, what: &str, err: impl std::fmt::Display) -> Error {
+        Error::dataset(&self.dataset, format!("{what} {}: {err}", self.written))
     }
 
     /// Makes the location versioned with the run's versions.
@@ -151,6 +251,14 @@ impl FileLocation {
         let Some(v) = &self.versioning else {
             return Vec::new();
         };
+        if let Some(remote) = &self.remote {
+            return remote
+                .list_folders(&remote.path)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| !n.starts_with('.'))
+                .collect();
+        }
         let mut found: Vec<String> = std::fs::read_dir(&self.path)
             .map(|entries| {
                 entries
@@ -214,6 +322,13 @@ impl FileLocation {
     }
 
     pub fn exists(&self) -> bool {
+        if let Some(remote) = &self.remote {
+            let Ok(version) = self.load_version() else {
+                return false;
+            };
+            let object = self.object(remote, version.as_deref());
+            return matches!(remote.head(&object), Ok(Some(_)));
+        }
         match self.versioning {
             Some(_) => self.read_path().is_ok(),
             None => self.path.exists(),
@@ -228,6 +343,47 @@ impl FileLocation {
     /// The fingerprint of what a load would read (file or folder); `None`
     /// when nothing is stored yet.
     pub fn fingerprint(&self) -> Result<Option<String>, Error> {
+        if let Some(remote) = &self.remote {
+            // Store metadata: no need to download the object.
+            let Ok(version) = self.load_version() else {
+                return Ok(None);
+            };
+            let object = self.object(remote, version.as_deref());
+            let info = remote
+                .head(&object)
+                .map_err(|e| self.remote_error("cannot read the metadata of", e))?;
+            if info.is_none() && version.is_none() {
+                // A folder (partitions): the metadata of everything under it.
+                let files = remote
+                    .list_files(&remote.path)
+                    .map_err(|e| self.remote_error("cannot list", e))?;
+                if files.is_empty() {
+                    return Ok(None);
+                }
+                let lines: Vec<String> = files
+                    .iter()
+                    .map(|(n, i)| {
+                        format!(
+                            "{n}:{}:{}:{}",
+                            i.e_tag.clone().unwrap_or_default(),
+                            i.size,
+                            i.last_modified
+                        )
+                    })
+                    .collect();
+                return Ok(Some(crate::fingerprint::of_parts(
+                    lines.iter().map(String::as_str),
+                )));
+            }
+            return Ok(info.map(|i| {
+                format!(
+                    "{}:{}:{}",
+                    i.e_tag.unwrap_or_default(),
+                    i.size,
+                    i.last_modified
+                )
+            }));
+        }
         let Ok(path) = self.read_path() else {
             return Ok(None);
         };
@@ -236,16 +392,32 @@ impl FileLocation {
 
     /// The size of the file a load would read.
     pub fn size_bytes(&self) -> Option<u64> {
+        if let Some(remote) = &self.remote {
+            let version = self.load_version().ok()?;
+            let object = self.object(remote, version.as_deref());
+            return remote.head(&object).ok().flatten().map(|i| i.size);
+        }
         let path = self.read_path().ok()?;
         std::fs::metadata(path).ok().map(|m| m.len())
     }
 
     pub fn read(&self) -> Result<Vec<u8>, Error> {
+        if let Some(remote) = &self.remote {
+            let version = self.load_version()?;
+            let object = self.object(remote, version.as_deref());
+            return remote
+                .get(&object)
+                .map_err(|e| self.remote_error("cannot read", e));
+        }
         let path = self.read_path()?;
         std::fs::read(&path).map_err(|e| self.error("cannot read", e))
     }
 
     pub fn read_string(&self) -> Result<String, Error> {
+        if self.remote.is_some() {
+            let bytes = self.read()?;
+            return String::from_utf8(bytes).map_err(|e| self.remote_error("cannot read", e));
+        }
         let path = self.read_path()?;
         std::fs::read_to_string(&path).map_err(|e| self.error("cannot read", e))
     }
@@ -256,6 +428,26 @@ impl FileLocation {
         &self,
         write: impl FnOnce(&mut dyn Write) -> Result<(), String>,
     ) -> Result<(), Error> {
+        if let Some(remote) = &self.remote {
+            // An object store writes whole objects atomically.
+            let mut bytes = Vec::new();
+            write(&mut bytes).map_err(|e| self.remote_error("cannot write", e))?;
+            let version = self.versioning.as_ref().map(|v| v.save_version.clone());
+            let object = self.object(remote, version.as_deref());
+            remote
+                .put(&object, bytes, version.is_some())
+                .map_err(|e| match version {
+                    Some(v) if e.to_lowercase().contains("exist") => Error::dataset(
+                        &self.dataset,
+                        format!("version '{v}' already exists: versions are never overwritten"),
+                    ),
+                    _ => self.remote_error("cannot write", e),
+                })?;
+            if let Some(v) = &self.versioning {
+                v.saved.store(true, Ordering::SeqCst);
+            }
+            return Ok(());
+        }
         let target = self.write_path()?;
         let dir = target.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| self.error("cannot create the folder of", e))?;
@@ -289,6 +481,12 @@ impl FileLocation {
         &self,
         fill: impl FnOnce(&Path) -> Result<(), String>,
     ) -> Result<(), Error> {
+        if self.remote.is_some() {
+            return Err(self.remote_error(
+                "cannot write a folder dataset to",
+                "folders are local only (object stores hold single files)",
+            ));
+        }
         let parent = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)
             .map_err(|e| self.error("cannot create the folder of", e))?;
@@ -334,6 +532,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn object_store_locations_save_load_version_and_fingerprint() {
+        let at = Location::default();
+        let root = Path::new("/proj");
+        let versions = Versions {
+            save_version: "2026-11-29T00.00.00.000Z".into(),
+            load_versions: BTreeMap::new(),
+        };
+        let plain = FileLocation::resolve("d", "memory://unit-loc/p/a.txt", root, &at).unwrap();
+        assert!(!plain.exists());
+        assert_eq!(plain.fingerprint().unwrap(), None);
+        plain
+            .write_atomic(|w| w.write_all(b"hello").map_err(|e| e.to_string()))
+            .unwrap();
+        assert!(plain.exists());
+        assert_eq!(plain.read_string().unwrap(), "hello");
+        assert_eq!(plain.size_bytes(), Some(5));
+        let first = plain.fingerprint().unwrap().unwrap();
+        plain
+            .write_atomic(|w| w.write_all(b"hello!").map_err(|e| e.to_string()))
+            .unwrap();
+        assert_ne!(plain.fingerprint().unwrap().unwrap(), first);
+
+        let versioned = FileLocation::resolve("d", "memory://unit-loc/v/a.txt", root, &at)
+            .unwrap()
+            .versioned(&versions);
+        assert!(versioned
+            .read()
+            .unwrap_err()
+            .to_string()
+            .contains("no saved version"));
+        versioned
+            .write_atomic(|w| w.write_all(b"v1").map_err(|e| e.to_string()))
+            .unwrap();
+        assert_eq!(versioned.versions(), ["2026-11-29T00.00.00.000Z"]);
+        assert_eq!(versioned.read().unwrap(), b"v1");
+        // The same version again: refused, never overwritten.
+        let again = FileLocation::resolve("d", "memory://unit-loc/v/a.txt", root, &at)
+            .unwrap()
+            .versioned(&versions);
+        let err = again
+            .write_atomic(|w| w.write_all(b"v2").map_err(|e| e.to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("never overwritten"), "{err}");
+        assert!(versioned
+            .write_dir_atomic(|_| Ok(()))
+            .unwrap_err()
+            .to_string()
+            .contains("local only"));
+    }
+
+    #[test]
     fn resolves_paths_and_rejects_unknown_stores() {
         let at = Location::new("catalog.yml", Some(3));
         let root = Path::new("/proj");
@@ -342,10 +591,12 @@ mod tests {
         let loc = FileLocation::resolve("d", "file:///tmp/a.json", root, &at).unwrap();
         assert_eq!(loc.path(), Path::new("/tmp/a.json"));
         assert_eq!(loc.display(), "file:///tmp/a.json");
-        let err = FileLocation::resolve("d", "s3://b/k", root, &at).unwrap_err();
+        let err = FileLocation::resolve("d", "ftp://b/k", root, &at).unwrap_err();
         assert!(err
             .to_string()
-            .starts_with("catalog.yml:3: dataset 'd': the 's3://' store"));
+            .starts_with("catalog.yml:3: dataset 'd': unknown store 'ftp://'"));
+        let remote = FileLocation::resolve("d", "memory://unit-storage/a.json", root, &at).unwrap();
+        assert!(remote.is_remote() && !remote.is_read_only());
         assert!(FileLocation::resolve("d", "", root, &at).is_err());
     }
 

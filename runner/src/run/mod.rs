@@ -154,6 +154,15 @@ pub fn prepare(
 ) -> Result<(Vec<BoundNode>, Option<Error>), Error> {
     catalog.resolve(&pipeline.datasets())?;
     catalog.check_load_versions(&pipeline.all_outputs())?;
+    for output in pipeline.all_outputs() {
+        let location = catalog.get(&output).and_then(|d| d.file_location());
+        if let Some(location) = location.filter(|l| l.is_read_only()) {
+            return Err(Error::invalid(format!(
+                "dataset '{output}' is written by the pipeline, but {} is read-only (http(s):// stores are read-only): save it elsewhere",
+                location.display()
+            )));
+        }
+    }
     let missing = match check_free_inputs(pipeline, catalog) {
         Err(error) if require_inputs => return Err(error),
         checked => checked.err(),

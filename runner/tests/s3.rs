@@ -1,0 +1,341 @@
+//! `s3://` datasets against a real S3-compatible server on 127.0.0.1
+//! (moto's server, installed by `make test` into .deps/moto): save, load,
+//! versioned saves, partitions listed, incremental fingerprints from the
+//! store's metadata, and a wrong credential giving a clear error.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use polars::prelude::*;
+use runner::catalog::partitions::Partitions;
+use runner::catalog::storage::Versions;
+use runner::config::{LoadOptions, ProjectConfig};
+use runner::{Catalog, Data, DatasetTypes};
+use serde_json::json;
+
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_server() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/moto/bin/moto_server")
+}
+
+/// One raw HTTP request (no signature: moto accepts anonymous calls until
+/// authentication is switched on).
+fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, raw)
+}
+
+impl Moto {
+    /// Starts moto on a free port; with `auth_after`, requests after that
+    /// many are authenticated against its IAM.
+    fn start(auth_after: Option<u32>) -> Moto {
+        let server = moto_server();
+        assert!(
+            server.is_file(),
+            "{} missing: `make test` installs moto (scripts/install.sh)",
+            server.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new(&server);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(n) = auth_after {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
+        let child = command.spawn().unwrap();
+        let moto = Moto {
+            child,
+            endpoint: format!("127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(&moto.endpoint).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    fn create_bucket(&self, name: &str) {
+        let (status, raw) = http(&self.endpoint, "PUT", &format!("/{name}"), "");
+        assert_eq!(status, 200, "{raw}");
+    }
+}
+
+fn project(dir: &Path, endpoint: &str, key: &str) -> ProjectConfig {
+    std::fs::write(
+        dir.join("pipelines.yml"),
+        "pipelines:\n  p:\n    nodes:\n      - {func: noop, inputs: numbers, outputs: other}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("parameters.yml"), "{}\n").unwrap();
+    std::fs::write(dir.join("catalog.yml"), "{}\n").unwrap();
+    std::fs::create_dir_all(dir.join("conf/s3")).unwrap();
+    std::fs::write(
+        dir.join("conf/s3/catalog.yml"),
+        "numbers:\n  type: json.JSONDataset\n  filepath: s3://roadsign-test/data/numbers.json\n  credentials: store\n\
+table:\n  type: polars.CSVDataset\n  filepath: s3://roadsign-test/data/table.csv\n  versioned: true\n  credentials: store\n\
+parts:\n  type: partitions.PartitionedDataset\n  path: s3://roadsign-test/parts\n  dataset: json.JSONDataset\n  filename_suffix: .json\n  credentials: store\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("conf/s3/credentials.yml"),
+        format!(
+            "store:\n  key: {key}\n  secret: testing-secret\n  endpoint: http://{endpoint}\n  region: us-east-1\n"
+        ),
+    )
+    .unwrap();
+    ProjectConfig::load(
+        dir,
+        &LoadOptions {
+            env: Some("s3".into()),
+            param_overrides: Vec::new(),
+        },
+    )
+    .unwrap()
+}
+
+fn catalog(config: &ProjectConfig, version: &str, pinned: &[(&str, &str)]) -> Catalog {
+    let versions = Versions {
+        save_version: version.into(),
+        load_versions: pinned
+            .iter()
+            .map(|(d, v)| (d.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+    };
+    Catalog::with_versions(config, &DatasetTypes::builtin(), versions).unwrap()
+}
+
+fn frame(values: &[i64]) -> DataFrame {
+    df!("n" => values).unwrap()
+}
+
+#[test]
+fn datasets_save_load_version_and_partition_on_s3() {
+    let moto = Moto::start(None);
+    moto.create_bucket("roadsign-test");
+    let dir = tempfile::tempdir().unwrap();
+    let config = project(dir.path(), &moto.endpoint, "testing");
+
+    let first = catalog(&config, "2026-11-29T10.00.00.000Z", &[]);
+    assert!(!first.exists("numbers").unwrap());
+    first
+        .save("numbers", &Data::new(json!({"a": [1, 2, 3]})))
+        .unwrap();
+    assert!(first.exists("numbers").unwrap());
+    let loaded = first.load("numbers").unwrap();
+    assert_eq!(
+        loaded.downcast_ref::<serde_json::Value>(),
+        Some(&json!({"a": [1, 2, 3]}))
+    );
+    let fingerprint = first
+        .get("numbers")
+        .unwrap()
+        .file_location()
+        .unwrap()
+        .fingerprint()
+        .unwrap();
+    assert!(
+        fingerprint.is_some(),
+        "store metadata fingerprints the object"
+    );
+
+    // Versioned: each run saves a new version; loads take the latest or the pinned one.
+    first.save("table", &Data::new(frame(&[1, 2]))).unwrap();
+    let second = catalog(&config, "2026-11-29T11.00.00.000Z", &[]);
+    second.save("table", &Data::new(frame(&[3, 4, 5]))).unwrap();
+    let location = second.get("table").unwrap().file_location().unwrap();
+    assert_eq!(
+        location.versions(),
+        ["2026-11-29T10.00.00.000Z", "2026-11-29T11.00.00.000Z"]
+    );
+    let latest = catalog(&config, "2026-11-29T12.00.00.000Z", &[]);
+    assert_eq!(
+        latest
+            .load("table")
+            .unwrap()
+            .downcast_ref::<DataFrame>()
+            .unwrap()
+            .height(),
+        3
+    );
+    let pinned = catalog(
+        &config,
+        "2026-11-29T12.00.00.000Z",
+        &[("table", "2026-11-29T10.00.00.000Z")],
+    );
+    assert_eq!(
+        pinned
+            .load("table")
+            .unwrap()
+            .downcast_ref::<DataFrame>()
+            .unwrap()
+            .height(),
+        2
+    );
+    // A version is never overwritten.
+    let again = catalog(&config, "2026-11-29T11.00.00.000Z", &[]);
+    let err = again.save("table", &Data::new(frame(&[9]))).unwrap_err();
+    assert!(err.to_string().contains("never overwritten"), "{err}");
+
+    // Partitions: saved from a map, listed back by id.
+    let parts = Partitions::from_values([
+        ("a".to_string(), Data::new(json!(1))),
+        ("b/c".to_string(), Data::new(json!({"x": 2}))),
+    ]);
+    latest.save("parts", &Data::new(parts)).unwrap();
+    let listed = latest.load("parts").unwrap();
+    let listed = listed.downcast_ref::<Partitions>().unwrap();
+    assert_eq!(listed.ids().collect::<Vec<_>>(), ["a", "b/c"]);
+    let c = listed.load("b/c").unwrap();
+    assert_eq!(
+        c.downcast_ref::<serde_json::Value>(),
+        Some(&json!({"x": 2}))
+    );
+    let folder = latest
+        .get("parts")
+        .unwrap()
+        .file_location()
+        .unwrap()
+        .fingerprint()
+        .unwrap();
+    assert!(
+        folder.is_some(),
+        "a folder of objects has a fingerprint too"
+    );
+}
+
+#[test]
+fn a_wrong_credential_gives_a_clear_error() {
+    // Only the bucket's creation goes unauthenticated.
+    let moto = Moto::start(Some(1));
+    moto.create_bucket("roadsign-test");
+    let dir = tempfile::tempdir().unwrap();
+    let config = project(dir.path(), &moto.endpoint, "AKIAWRONGKEY");
+    let catalog = catalog(&config, "2026-11-29T10.00.00.000Z", &[]);
+    let err = catalog
+        .save("numbers", &Data::new(json!({"a": 1})))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("dataset 'numbers'"), "{err}");
+    assert!(
+        err.contains("s3://roadsign-test/data/numbers.json"),
+        "{err}"
+    );
+    assert!(
+        err.contains("403") || err.to_lowercase().contains("access key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn http_stores_cannot_be_written_and_a_run_says_so_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pipelines.yml"),
+        "pipelines:\n  p:\n    nodes:\n      - {func: noop, inputs: 'params:x', outputs: remote}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("parameters.yml"), "x: 1\n").unwrap();
+    std::fs::write(
+        dir.path().join("catalog.yml"),
+        "remote:\n  type: json.JSONDataset\n  filepath: https://example.org/data/remote.json\n",
+    )
+    .unwrap();
+    let config = ProjectConfig::load(dir.path(), &LoadOptions::default()).unwrap();
+    let pipeline = runner::PipelineBuilder::new(&config)
+        .build(&["p".to_string()])
+        .unwrap();
+    let mut catalog = Catalog::from_config(&config, &DatasetTypes::builtin()).unwrap();
+    let registry = runner::FunctionRegistry::new();
+    let err = runner::run::run(&pipeline, &mut catalog, &registry, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dataset 'remote' is written by the pipeline"),
+        "{err}"
+    );
+    assert!(err.contains("read-only"), "{err}");
+}
+
+fn numbers() -> serde_json::Value {
+    json!({"n": [1, 2, 3]})
+}
+
+#[test]
+fn a_second_run_skips_nodes_whose_s3_outputs_are_unchanged() {
+    let moto = Moto::start(None);
+    moto.create_bucket("roadsign-test");
+    let dir = tempfile::tempdir().unwrap();
+    let config = project(dir.path(), &moto.endpoint, "testing");
+    std::fs::write(
+        dir.path().join("pipelines.yml"),
+        "pipelines:\n  p:\n    nodes:\n      - {func: numbers, outputs: numbers}\n",
+    )
+    .unwrap();
+    let config = ProjectConfig::load(
+        dir.path(),
+        &LoadOptions {
+            env: config.env.clone(),
+            param_overrides: Vec::new(),
+        },
+    )
+    .unwrap();
+    let pipeline = runner::PipelineBuilder::new(&config)
+        .build(&["p".to_string()])
+        .unwrap();
+    let mut registry = runner::FunctionRegistry::new();
+    registry.register("numbers", numbers);
+    let options = runner::RunOptions {
+        state_dir: Some(dir.path().join("data/09_tracking")),
+        ..Default::default()
+    };
+    let run = |options: &runner::RunOptions| {
+        let mut catalog = Catalog::from_config(&config, &DatasetTypes::builtin()).unwrap();
+        runner::run::run(&pipeline, &mut catalog, &registry, options).unwrap()
+    };
+    let first = run(&options);
+    assert_eq!(first.completed.len(), 1);
+    let second = run(&options);
+    assert_eq!(second.skipped, ["numbers"]);
+    assert!(second.completed.is_empty());
+    // The object changes behind the runner's back: the node runs again.
+    let catalog = Catalog::from_config(&config, &DatasetTypes::builtin()).unwrap();
+    catalog
+        .save("numbers", &Data::new(json!({"n": []})))
+        .unwrap();
+    let third = run(&options);
+    assert_eq!(third.completed.len(), 1, "{:?}", third.skipped);
+}
