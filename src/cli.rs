@@ -70,6 +70,10 @@ pub struct KubeflowArgs {
     /// The PersistentVolumeClaim mounted over the project's data/ in every step.
     #[arg(long, default_value = "roadsign-data")]
     pub volume_claim: String,
+    /// No volume: steps exchange datasets through the catalog of --env,
+    /// which must keep every dataset that crosses steps in an object store.
+    #[arg(long)]
+    pub no_volume: bool,
     /// Where data/ is in the image.
     #[arg(long, default_value = "/app/data")]
     pub data_path: String,

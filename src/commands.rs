@@ -102,16 +102,39 @@ fn kubeflow_compile(cli: &Cli, args: &KubeflowArgs) -> Result<()> {
         image: args.image.clone(),
         command: vec!["roadsign".into()],
         env: args.env.clone(),
-        volume_claim: args.volume_claim.clone(),
+        volume_claim: (!args.no_volume).then(|| args.volume_claim.clone()),
         data_path: args.data_path.clone(),
     };
+    if args.no_volume {
+        // Without a shared volume, what one step writes and another reads
+        // must live in an object store.
+        let local: Vec<String> = runner::kubeflow::crossing_datasets(&pipeline, &catalog)
+            .into_iter()
+            .filter(|d| {
+                catalog
+                    .get(d)
+                    .and_then(|ds| ds.file_location())
+                    .is_none_or(|l| !l.is_remote())
+            })
+            .collect();
+        if !local.is_empty() {
+            return Err(runner::Error::invalid(format!(
+                "--no-volume: dataset(s) {} cross steps but are not in an object store; point them at s3:// (an --env catalog such as conf/kubeflow/) or mount a volume",
+                local.join(", ")
+            ))
+            .into());
+        }
+    }
     let (spec, platform) = runner::kubeflow::compile(&pipeline, &catalog, &options);
-    let text = format!(
-        "# PIPELINE DEFINITION (Kubeflow Pipelines v2), compiled by roadsign\n# Name: {}\n{}---\n{}",
+    let mut text = format!(
+        "# PIPELINE DEFINITION (Kubeflow Pipelines v2), compiled by roadsign\n# Name: {}\n{}",
         args.pipeline,
-        serde_yaml::to_string(&spec)?,
-        serde_yaml::to_string(&platform)?
+        serde_yaml::to_string(&spec)?
     );
+    if let Some(platform) = platform {
+        text.push_str("---\n");
+        text.push_str(&serde_yaml::to_string(&platform)?);
+    }
     write_output(args.output.as_deref(), &text)
 }
 

@@ -81,3 +81,110 @@ fn unknown_pipelines_are_refused() {
     let stderr = p.fails(&["kubeflow", "compile", "--pipeline", "nope"], 2);
     assert!(stderr.contains("nope"), "{stderr}");
 }
+
+/// With `--env kubeflow` every dataset lives in S3, so steps need no shared
+/// volume; without such a catalog, `--no-volume` names what would be lost.
+#[test]
+fn steps_can_exchange_data_through_object_storage_instead_of_a_volume() {
+    let p = common::repo_project();
+    let root = env!("CARGO_MANIFEST_DIR");
+    p.write(
+        "conf/kubeflow/catalog.yml",
+        &std::fs::read_to_string(format!("{root}/conf/kubeflow/catalog.yml")).unwrap(),
+    );
+    let out_dir = std::path::Path::new(root).join("target/kubeflow");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let file = out_dir.join("default-s3.yaml");
+    p.ok(&[
+        "kubeflow",
+        "compile",
+        "--pipeline",
+        "__default__",
+        "--env",
+        "kubeflow",
+        "--no-volume",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        serde_yaml::Deserializer::from_str(&text).count(),
+        1,
+        "no platform spec"
+    );
+    assert!(!text.contains("pvcMount"));
+    assert!(text.contains("- --env\n        - kubeflow"), "{text}");
+
+    let stderr = p.fails(
+        &[
+            "kubeflow",
+            "compile",
+            "--pipeline",
+            "detection",
+            "--no-volume",
+        ],
+        2,
+    );
+    assert!(
+        stderr.contains("cross steps but are not in an object store"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("model_input"), "{stderr}");
+}
+
+/// Two steps as Kubeflow runs them with `--env kubeflow`: separate processes
+/// that share nothing but an S3 bucket (moto's server here). The first
+/// writes the generated image set (a folder dataset), the second reads it
+/// back and writes the YOLO layout.
+#[test]
+fn steps_hand_image_sets_over_through_s3() {
+    let moto = common::moto::Moto::start();
+    moto.create_bucket("roadsign-steps");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let step = |args: &[&str]| {
+        // A fresh project folder per step: nothing shared on disk.
+        let p = common::repo_project();
+        p.write(
+            "conf/kubeflow/catalog.yml",
+            &std::fs::read_to_string(format!("{root}/conf/kubeflow/catalog.yml")).unwrap(),
+        );
+        let mut command = assert_cmd::Command::cargo_bin("roadsign").unwrap();
+        command
+            .args(args)
+            .arg("--project-dir")
+            .arg(p.path())
+            .env_remove("RUST_LOG");
+        for (k, v) in moto.env("roadsign-steps") {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let params = "data_generation.scenes=4,data_generation.width=128,data_generation.height=128,split.val_fraction=0.5";
+    step(&[
+        "run",
+        "--env",
+        "kubeflow",
+        "--pipeline",
+        "data_generation",
+        "--params",
+        params,
+    ]);
+    let second = step(&[
+        "run",
+        "--env",
+        "kubeflow",
+        "--pipeline",
+        "detection",
+        "--nodes",
+        "load_data,preprocess_data",
+        "--params",
+        params,
+    ]);
+    assert!(second.contains("2 node(s) completed"), "{second}");
+}

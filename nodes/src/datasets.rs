@@ -92,7 +92,7 @@ pub struct VocDataset {
 
 impl VocDataset {
     fn from_options(mut o: EntryOptions<'_>) -> Result<Self, Error> {
-        let location = o.local_location()?;
+        let location = o.unversioned_location()?;
         let mut splits_arg = o.map("splits")?;
         let mut splits = Vec::new();
         for split in Split::ALL {
@@ -102,7 +102,7 @@ impl VocDataset {
         }
         splits_arg.finish()?;
         let name = o.entry.name.clone();
-        o.finish(&["filepath", "splits"])?;
+        o.finish(&["filepath", "splits", "credentials"])?;
         Ok(VocDataset {
             name,
             location,
@@ -172,7 +172,7 @@ impl VocDataset {
 
 impl Dataset for VocDataset {
     fn load(&self) -> Result<Data, Error> {
-        let root = self.location.path();
+        let root = &self.location.local_copy()?;
         if !root.is_dir() {
             return Err(Error::dataset(
                 &self.name,
@@ -220,7 +220,10 @@ impl Dataset for VocDataset {
     }
 
     fn exists(&self) -> Result<bool, Error> {
-        Ok(self.location.path().is_dir())
+        Ok(match self.location.is_remote() {
+            true => self.location.exists(),
+            false => self.location.path().is_dir(),
+        })
     }
 
     fn describe(&self) -> Description {
@@ -307,7 +310,7 @@ fn class_names(value: &serde_yaml::Value) -> Result<Vec<String>, String> {
 
 impl Dataset for YoloDataset {
     fn load(&self) -> Result<Data, Error> {
-        let root = self.location.path();
+        let root = &self.location.local_copy()?;
         let fail = |m: String| Error::dataset(&self.name, m);
         let text = std::fs::read_to_string(root.join("data.yaml"))
             .map_err(|e| fail(format!("{}/data.yaml: {e}", root.display())))?;
@@ -403,7 +406,10 @@ impl Dataset for YoloDataset {
     }
 
     fn exists(&self) -> Result<bool, Error> {
-        Ok(self.location.path().join("data.yaml").is_file())
+        Ok(match self.location.is_remote() {
+            true => self.location.exists(),
+            false => self.location.path().join("data.yaml").is_file(),
+        })
     }
 
     fn describe(&self) -> Description {
@@ -551,7 +557,7 @@ pub struct Mp4Dataset {
 
 impl Dataset for Mp4Dataset {
     fn load(&self) -> Result<Data, Error> {
-        decode(self.location.path())
+        decode(&self.location.local_copy()?)
             .map(Data::new)
             .map_err(|e| Error::dataset(&self.name, e))
     }
@@ -563,6 +569,18 @@ impl Dataset for Mp4Dataset {
                 format!("saves a VideoClip, got {}", data.type_desc()),
             )
         })?;
+        if self.location.is_remote() {
+            // ffmpeg writes a local file; the store gets its bytes.
+            let tmp = tempfile::Builder::new()
+                .suffix(".mp4")
+                .tempfile()
+                .map_err(|e| Error::dataset(&self.name, e))?;
+            encode_mp4(clip, tmp.path()).map_err(|e| Error::dataset(&self.name, e))?;
+            let bytes = std::fs::read(tmp.path()).map_err(|e| Error::dataset(&self.name, e))?;
+            return self
+                .location
+                .write_atomic(move |w| w.write_all(&bytes).map_err(|e| e.to_string()));
+        }
         // ffmpeg writes a temporary file that is renamed into place.
         let path = self.location.path();
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -596,11 +614,15 @@ impl Dataset for Mp4Dataset {
 
 fn simple<D: Dataset + 'static>(
     make: fn(String, FileLocation) -> D,
+    remote_ok: bool,
 ) -> impl Fn(EntryOptions<'_>) -> Result<Arc<dyn Dataset>, Error> + Send + Sync + 'static {
     move |mut o: EntryOptions<'_>| {
-        let location = o.local_location()?;
+        let location = match remote_ok {
+            true => o.unversioned_location()?,
+            false => o.local_location()?,
+        };
         let name = o.entry.name.clone();
-        o.finish(&["filepath"])?;
+        o.finish(&["filepath", "credentials"])?;
         Ok(Arc::new(make(name, location)) as Arc<dyn Dataset>)
     }
 }
@@ -612,22 +634,28 @@ pub fn register(types: &mut DatasetTypes) {
     });
     types.register(
         "yolo.YOLODataset",
-        simple(|name, location| YoloDataset { name, location }),
+        simple(|name, location| YoloDataset { name, location }, true),
     );
     types.register(
         "coco.COCODataset",
-        simple(|name, location| CocoDataset { name, location }),
+        simple(|name, location| CocoDataset { name, location }, false),
     );
     types.register(
         "video.MP4Dataset",
-        simple(|name, location| Mp4Dataset { name, location }),
+        simple(|name, location| Mp4Dataset { name, location }, true),
     );
     types.register(
         "torch.ModelDataset",
-        simple(|name, location| crate::detection::dataset::ModelDataset { name, location }),
+        simple(
+            |name, location| crate::detection::dataset::ModelDataset { name, location },
+            true,
+        ),
     );
     types.register(
         "image.PNGDataset",
-        simple(|name, location| crate::detection::dataset::PngDataset { name, location }),
+        simple(
+            |name, location| crate::detection::dataset::PngDataset { name, location },
+            true,
+        ),
     );
 }

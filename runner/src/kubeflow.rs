@@ -5,7 +5,8 @@
 //!
 //! Persisted datasets move between steps through storage every step sees:
 //! a volume claim mounted over the project's `data/` (the Kubernetes
-//! platform spec, a second YAML document), with the catalog of `--env`.
+//! platform spec, a second YAML document), or object stores named by the
+//! catalog of `--env` (no volume).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,8 +27,9 @@ pub struct KubeflowOptions {
     pub command: Vec<String>,
     /// `--env` of every step, if any.
     pub env: Option<String>,
-    /// The volume claim mounted over `data_path` in every step.
-    pub volume_claim: String,
+    /// The volume claim mounted over `data_path` in every step; `None`:
+    /// datasets cross steps through the catalog (object stores).
+    pub volume_claim: Option<String>,
     pub data_path: String,
 }
 
@@ -141,12 +143,35 @@ pub fn kfp_name(name: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
-/// The pipeline spec and the Kubernetes platform spec, as two YAML documents' values.
+/// Datasets that one step writes and another reads, which therefore must be
+/// where every step sees them.
+pub fn crossing_datasets(pipeline: &Pipeline, catalog: &Catalog) -> BTreeSet<String> {
+    let groups = step_groups(pipeline, catalog);
+    let mut group_of = vec![0; pipeline.len()];
+    for (g, members) in groups.iter().enumerate() {
+        for &i in members {
+            group_of[i] = g;
+        }
+    }
+    let mut out = BTreeSet::new();
+    for (i, node) in pipeline.nodes().iter().enumerate() {
+        for input in node.inputs.iter().filter(|d| !is_parameter(d)) {
+            if let Some(p) = pipeline.producer_of(input) {
+                if group_of[p] != group_of[i] {
+                    out.insert(input.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The pipeline spec and, with a volume, the Kubernetes platform spec.
 pub fn compile(
     pipeline: &Pipeline,
     catalog: &Catalog,
     options: &KubeflowOptions,
-) -> (Value, Value) {
+) -> (Value, Option<Value>) {
     let groups = step_groups(pipeline, catalog);
     let mut group_of = vec![0; pipeline.len()];
     for (g, members) in groups.iter().enumerate() {
@@ -218,10 +243,12 @@ pub fn compile(
             spec["dependentTasks"] = json!(depends);
         }
         tasks.insert(task.clone(), spec);
-        platform.insert(
-            executor,
-            json!({"pvcMount": [{"constant": options.volume_claim, "mountPath": options.data_path}]}),
-        );
+        if let Some(claim) = &options.volume_claim {
+            platform.insert(
+                executor,
+                json!({"pvcMount": [{"constant": claim, "mountPath": options.data_path}]}),
+            );
+        }
     }
     let spec = json!({
         "pipelineInfo": {
@@ -242,8 +269,10 @@ pub fn compile(
             }}},
         },
     });
-    let platform =
-        json!({"platforms": {"kubernetes": {"deploymentSpec": {"executors": platform}}}});
+    let platform = options
+        .volume_claim
+        .as_ref()
+        .map(|_| json!({"platforms": {"kubernetes": {"deploymentSpec": {"executors": platform}}}}));
     (spec, platform)
 }
 
@@ -299,7 +328,7 @@ mod tests {
             image: "example.org/roadsign:1".into(),
             command: vec!["roadsign".into()],
             env: Some("kubeflow".into()),
-            volume_claim: "roadsign-data".into(),
+            volume_claim: Some("roadsign-data".into()),
             data_path: "/app/data".into(),
         }
     }
@@ -329,6 +358,7 @@ mod tests {
     fn the_spec_has_a_step_per_group_and_the_runner_dag() {
         let (pipeline, catalog) = project(CHAIN, &["saved1", "saved2", "saved3"]);
         let (spec, platform) = compile(&pipeline, &catalog, &options());
+        let platform = platform.unwrap();
         let tasks = spec["root"]["dag"]["tasks"].as_object().unwrap();
         let keys: Vec<&str> = tasks.keys().map(String::as_str).collect();
         assert_eq!(keys, ["a-and-1-more", "c", "d-and-1-more"]);
@@ -360,6 +390,19 @@ mod tests {
             ["pvcMount"][0];
         assert_eq!(mount["constant"], "roadsign-data");
         assert_eq!(mount["mountPath"], "/app/data");
+    }
+
+    #[test]
+    fn without_a_volume_there_is_no_platform_spec_and_crossings_are_known() {
+        let (pipeline, catalog) = project(CHAIN, &["saved1", "saved2", "saved3"]);
+        let options = KubeflowOptions {
+            volume_claim: None,
+            ..options()
+        };
+        let (_, platform) = compile(&pipeline, &catalog, &options);
+        assert!(platform.is_none());
+        let crossing: Vec<String> = crossing_datasets(&pipeline, &catalog).into_iter().collect();
+        assert_eq!(crossing, ["saved1", "saved2"]);
     }
 
     #[test]

@@ -339,3 +339,38 @@ fn a_second_run_skips_nodes_whose_s3_outputs_are_unchanged() {
     let third = run(&options);
     assert_eq!(third.completed.len(), 1, "{:?}", third.skipped);
 }
+
+#[test]
+fn folders_round_trip_through_s3_as_local_copies() {
+    use runner::catalog::storage::FileLocation;
+    let moto = Moto::start(None);
+    moto.create_bucket("roadsign-test");
+    let creds = json!({"key": "testing", "secret": "testing", "region": "us-east-1",
+                       "endpoint": format!("http://{}", moto.endpoint)});
+    let at = runner::Location::default();
+    let folder = FileLocation::resolve_with(
+        "images",
+        "s3://roadsign-test/sets/yolo",
+        Path::new("."),
+        &at,
+        Some(&creds),
+    )
+    .unwrap();
+    assert!(!folder.exists());
+    folder
+        .write_dir_atomic(|dir| {
+            std::fs::create_dir_all(dir.join("labels/train")).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("labels/train/a.txt"), "0 0.5 0.5 0.1 0.1\n")
+                .map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("data.yaml"), "nc: 1\n").map_err(|e| e.to_string())
+        })
+        .unwrap();
+    assert!(folder.exists());
+    let copy = folder.local_copy().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(copy.join("data.yaml")).unwrap(),
+        "nc: 1\n"
+    );
+    assert!(copy.join("labels/train/a.txt").is_file());
+    assert!(folder.fingerprint().unwrap().is_some());
+}

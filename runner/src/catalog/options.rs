@@ -88,8 +88,22 @@ impl<'a> EntryOptions<'a> {
         })
     }
 
-    /// Reads `filepath` as a local path, for datasets that are folders or
-    /// need a real file (image sets, videos through ffmpeg).
+    /// Reads `filepath` (and `credentials`) without versioning: folder
+    /// datasets and files read by other programs, which work on a local copy
+    /// ([`FileLocation::local_copy`]) when the data is in an object store.
+    pub fn unversioned_location(&mut self) -> Result<FileLocation, Error> {
+        let filepath = self.required_str("filepath")?;
+        let credentials = self.credentials()?;
+        FileLocation::resolve_with(
+            &self.entry.name,
+            &filepath,
+            self.root,
+            &self.entry.location,
+            credentials.as_ref(),
+        )
+    }
+
+    /// Reads `filepath` as a local path only.
     pub fn local_location(&mut self) -> Result<FileLocation, Error> {
         let filepath = self.required_str("filepath")?;
         let location =

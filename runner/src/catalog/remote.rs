@@ -110,7 +110,7 @@ pub fn open(url: &str, credentials: Option<&Value>) -> Result<Remote, String> {
     options.extend(credential_options(credentials));
     let endpoint_is_http = options
         .iter()
-        .any(|(k, v)| k == "aws_endpoint" && v.starts_with("http://"));
+        .any(|(k, v)| k.starts_with("aws_endpoint") && v.starts_with("http://"));
     if endpoint_is_http && !options.iter().any(|(k, _)| k == "aws_allow_http") {
         options.push(("aws_allow_http".into(), "true".into()));
     }

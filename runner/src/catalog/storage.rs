@@ -154,6 +154,61 @@ impl FileLocation {
         self.remote.as_ref().is_some_and(|r| r.read_only)
     }
 
+    /// A local path holding what a load reads: the path itself for local
+    /// data; for an object store, the object, or every object under the
+    /// prefix, downloaded into a cache folder (under the system's temporary
+    /// folder, one per URL and version) that outlives the load, since some
+    /// datasets read their files lazily.
+    pub fn local_copy(&self) -> Result<PathBuf, Error> {
+        let Some(remote) = &self.remote else {
+            return self.read_path();
+        };
+        let version = self.load_version()?;
+        let object = self.object(remote, version.as_deref());
+        let key = crate::fingerprint::of_bytes(format!("{}|{version:?}", self.written).as_bytes());
+        let cache = std::env::temp_dir().join("roadsign-mirror").join(key);
+        let name = object.filename().unwrap_or("data").to_string();
+        let target = cache.join(&name);
+        let fail = |what: &str, e: &dyn std::fmt::Display| self.remote_error(what, e);
+        let write = |path: &Path, bytes: Vec<u8>| -> Result<(), Error> {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).map_err(|e| fail("cannot copy", &e))?;
+            let mut tmp =
+                tempfile::NamedTempFile::new_in(dir).map_err(|e| fail("cannot copy", &e))?;
+            tmp.write_all(&bytes).map_err(|e| fail("cannot copy", &e))?;
+            tmp.persist(path)
+                .map_err(|e| fail("cannot copy", &e.error))?;
+            Ok(())
+        };
+        if remote
+            .head(&object)
+            .map_err(|e| fail("cannot read", &e))?
+            .is_some()
+        {
+            write(
+                &target,
+                remote.get(&object).map_err(|e| fail("cannot read", &e))?,
+            )?;
+            return Ok(target);
+        }
+        let files = remote
+            .list_files(&object)
+            .map_err(|e| fail("cannot list", &e))?;
+        if files.is_empty() {
+            return Err(self.remote_error("nothing stored at", "no object"));
+        }
+        let _ = std::fs::remove_dir_all(&target);
+        for (rel, _) in files {
+            let parts: Vec<&str> = rel.split('/').collect();
+            let source = parts
+                .iter()
+                .fold(object.clone(), |p, part| p.clone().join(*part));
+            let bytes = remote.get(&source).map_err(|e| fail("cannot read", &e))?;
+            write(&target.join(&rel), bytes)?;
+        }
+        Ok(target)
+    }
+
     /// For an object-store folder: every object under it (relative paths).
     /// `None` for a local location.
     pub fn remote_files(&self) -> Option<Result<Vec<String>, Error>> {
@@ -327,7 +382,11 @@ impl FileLocation {
                 return false;
             };
             let object = self.object(remote, version.as_deref());
-            return matches!(remote.head(&object), Ok(Some(_)));
+            return match remote.head(&object) {
+                Ok(Some(_)) => true,
+                // A folder of objects (image sets, partitions).
+                _ => remote.list_files(&object).is_ok_and(|f| !f.is_empty()),
+            };
         }
         match self.versioning {
             Some(_) => self.read_path().is_ok(),
@@ -481,11 +540,49 @@ impl FileLocation {
         &self,
         fill: impl FnOnce(&Path) -> Result<(), String>,
     ) -> Result<(), Error> {
-        if self.remote.is_some() {
-            return Err(self.remote_error(
-                "cannot write a folder dataset to",
-                "folders are local only (object stores hold single files)",
-            ));
+        if let Some(remote) = &self.remote {
+            // Filled locally, then uploaded object by object; objects of the
+            // previous contents that the new one lacks are removed last.
+            let tmp = tempfile::tempdir().map_err(|e| self.remote_error("cannot stage", e))?;
+            fill(tmp.path()).map_err(|e| self.remote_error("cannot write", e))?;
+            let before: Vec<String> = remote
+                .list_files(&remote.path)
+                .map_err(|e| self.remote_error("cannot list", e))?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            let mut written = std::collections::BTreeSet::new();
+            let mut stack = vec![tmp.path().to_path_buf()];
+            while let Some(dir) = stack.pop() {
+                let entries =
+                    std::fs::read_dir(&dir).map_err(|e| self.remote_error("cannot stage", e))?;
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                        continue;
+                    }
+                    let rel = path
+                        .strip_prefix(tmp.path())
+                        .map_err(|e| self.remote_error("cannot stage", e))?
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    let bytes =
+                        std::fs::read(&path).map_err(|e| self.remote_error("cannot stage", e))?;
+                    let parts: Vec<&str> = rel.split('/').collect();
+                    remote
+                        .put(&remote.child(&parts), bytes, false)
+                        .map_err(|e| self.remote_error("cannot write", e))?;
+                    written.insert(rel);
+                }
+            }
+            for stale in before.iter().filter(|f| !written.contains(*f)) {
+                let parts: Vec<&str> = stale.split('/').collect();
+                remote
+                    .delete(&remote.child(&parts))
+                    .map_err(|e| self.remote_error("cannot remove", e))?;
+            }
+            return Ok(());
         }
         let parent = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)
@@ -575,11 +672,38 @@ mod tests {
             .write_atomic(|w| w.write_all(b"v2").map_err(|e| e.to_string()))
             .unwrap_err();
         assert!(err.to_string().contains("never overwritten"), "{err}");
-        assert!(versioned
-            .write_dir_atomic(|_| Ok(()))
-            .unwrap_err()
-            .to_string()
-            .contains("local only"));
+        // A folder: written through a staging folder, read back as a local copy.
+        let folder = FileLocation::resolve("f", "memory://unit-loc/set", root, &at).unwrap();
+        assert!(!folder.exists());
+        let fill = |files: &'static [&'static str]| {
+            move |dir: &Path| {
+                for f in files {
+                    let path = dir.join(f);
+                    std::fs::create_dir_all(path.parent().unwrap()).map_err(|e| e.to_string())?;
+                    std::fs::write(path, f.as_bytes()).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+        };
+        folder
+            .write_dir_atomic(fill(&["images/a.jpg", "data.yaml"]))
+            .unwrap();
+        assert!(folder.exists());
+        folder
+            .write_dir_atomic(fill(&["images/b.jpg", "data.yaml"]))
+            .unwrap();
+        let copy = folder.local_copy().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(copy.join("images/b.jpg")).unwrap(),
+            "images/b.jpg"
+        );
+        assert!(
+            !copy.join("images/a.jpg").exists(),
+            "stale objects are removed"
+        );
+        assert!(folder.fingerprint().unwrap().is_some());
+        let single = plain.local_copy().unwrap();
+        assert_eq!(std::fs::read_to_string(single).unwrap(), "hello!");
     }
 
     #[test]
