@@ -304,7 +304,7 @@ mod tests {
     fn service(yaml: &str, inputs: &[(&str, TypeDesc)]) -> Result<PipelineService, Error> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pipelines.yml"), yaml).unwrap();
-        std::fs::write(dir.path().join("parameters.yml"), "scale: 4\n").unwrap();
+        std::fs::write(dir.path().join("parameters.yml"), "scale: 4\nzero: 0\n").unwrap();
         std::fs::write(dir.path().join("catalog.yml"), "{}\n").unwrap();
         let config = ProjectConfig::load(dir.path(), &LoadOptions::default()).unwrap();
         let pipeline = PipelineBuilder::new(&config)
@@ -422,23 +422,9 @@ pipelines:
       - {func: nonzero_param, inputs: "params:zero", outputs: model}
       - {func: score, inputs: [model, request], outputs: scored}
 "#;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pipelines.yml"), yaml).unwrap();
-        std::fs::write(dir.path().join("parameters.yml"), "zero: 0\n").unwrap();
-        std::fs::write(dir.path().join("catalog.yml"), "{}\n").unwrap();
-        let config = ProjectConfig::load(dir.path(), &LoadOptions::default()).unwrap();
-        let pipeline = PipelineBuilder::new(&config)
-            .build(&["serve".to_string()])
+        let err = service(yaml, &[("request", TypeDesc::of::<i64>())])
+            .err()
             .unwrap();
-        let mut catalog = Catalog::from_config(&config, &DatasetTypes::builtin()).unwrap();
-        let err = PipelineService::start(
-            &pipeline,
-            &mut catalog,
-            &registry(),
-            &[("request", TypeDesc::of::<i64>())],
-        )
-        .err()
-        .unwrap();
         assert!(err.to_string().contains("zero is not allowed"), "{err}");
     }
 }

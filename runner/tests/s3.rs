@@ -4,11 +4,7 @@
 //! store's metadata, and a wrong credential giving a clear error.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use polars::prelude::*;
 use runner::catalog::partitions::Partitions;
@@ -17,82 +13,9 @@ use runner::config::{LoadOptions, ProjectConfig};
 use runner::{Catalog, Data, DatasetTypes};
 use serde_json::json;
 
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_server() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/moto/bin/moto_server")
-}
-
-/// One raw HTTP request (no signature: moto accepts anonymous calls until
-/// authentication is switched on).
-fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, raw)
-}
-
-impl Moto {
-    /// Starts moto on a free port; with `auth_after`, requests after that
-    /// many are authenticated against its IAM.
-    fn start(auth_after: Option<u32>) -> Moto {
-        let server = moto_server();
-        assert!(
-            server.is_file(),
-            "{} missing: `make test` installs moto (scripts/install.sh)",
-            server.display()
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut command = Command::new(&server);
-        command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(n) = auth_after {
-            command.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
-        }
-        let child = command.spawn().unwrap();
-        let moto = Moto {
-            child,
-            endpoint: format!("127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(&moto.endpoint).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
-    }
-
-    fn create_bucket(&self, name: &str) {
-        let (status, raw) = http(&self.endpoint, "PUT", &format!("/{name}"), "");
-        assert_eq!(status, 200, "{raw}");
-    }
-}
+#[path = "../../tests/common/moto.rs"]
+mod moto;
+use moto::Moto;
 
 fn project(dir: &Path, endpoint: &str, key: &str) -> ProjectConfig {
     std::fs::write(
@@ -144,7 +67,7 @@ fn frame(values: &[i64]) -> DataFrame {
 
 #[test]
 fn datasets_save_load_version_and_partition_on_s3() {
-    let moto = Moto::start(None);
+    let moto = Moto::start();
     moto.create_bucket("roadsign-test");
     let dir = tempfile::tempdir().unwrap();
     let config = project(dir.path(), &moto.endpoint, "testing");
@@ -240,7 +163,7 @@ fn datasets_save_load_version_and_partition_on_s3() {
 #[test]
 fn a_wrong_credential_gives_a_clear_error() {
     // Only the bucket's creation goes unauthenticated.
-    let moto = Moto::start(Some(1));
+    let moto = Moto::start_with_auth_after(Some(1));
     moto.create_bucket("roadsign-test");
     let dir = tempfile::tempdir().unwrap();
     let config = project(dir.path(), &moto.endpoint, "AKIAWRONGKEY");
@@ -296,7 +219,7 @@ fn numbers() -> serde_json::Value {
 
 #[test]
 fn a_second_run_skips_nodes_whose_s3_outputs_are_unchanged() {
-    let moto = Moto::start(None);
+    let moto = Moto::start();
     moto.create_bucket("roadsign-test");
     let dir = tempfile::tempdir().unwrap();
     let config = project(dir.path(), &moto.endpoint, "testing");
@@ -343,7 +266,7 @@ fn a_second_run_skips_nodes_whose_s3_outputs_are_unchanged() {
 #[test]
 fn folders_round_trip_through_s3_as_local_copies() {
     use runner::catalog::storage::FileLocation;
-    let moto = Moto::start(None);
+    let moto = Moto::start();
     moto.create_bucket("roadsign-test");
     let creds = json!({"key": "testing", "secret": "testing", "region": "us-east-1",
                        "endpoint": format!("http://{}", moto.endpoint)});

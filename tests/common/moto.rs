@@ -1,4 +1,7 @@
 //! moto's S3 server (installed by `make test` into .deps/moto) on 127.0.0.1.
+//! Shared by the runner's tests (through `#[path]`) and the binary's.
+
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,8 +22,18 @@ impl Drop for Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        let server =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/moto/bin/moto_server");
+        Moto::start_with_auth_after(None)
+    }
+
+    /// With `auth_after`, requests after that many are authenticated
+    /// against moto's IAM (unknown keys are refused).
+    pub fn start_with_auth_after(auth_after: Option<u32>) -> Moto {
+        // The workspace root: the first folder up from this crate with .deps.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .find(|d| d.join(".deps").is_dir())
+            .expect("the workspace's .deps (run `make test`)");
+        let server = root.join(".deps/moto/bin/moto_server");
         assert!(
             server.is_file(),
             "{} missing: `make test` installs it",
@@ -31,14 +44,16 @@ impl Moto {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(server)
+        let mut command = Command::new(server);
+        command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        if let Some(n) = auth_after {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
         let moto = Moto {
-            child,
+            child: command.spawn().unwrap(),
             endpoint: format!("127.0.0.1:{port}"),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
