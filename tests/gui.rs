@@ -1,6 +1,7 @@
 //! The mini-GUI in real headless Chromium, driven over WebDriver
 //! (chromedriver): an image chosen in the page comes back annotated, with
-//! the table of detections filled in.
+//! the table of detections filled in; a video comes back as an MP4 that the
+//! page's player loads.
 
 mod common;
 
@@ -78,7 +79,7 @@ impl Driver {
 }
 
 #[test]
-fn an_image_chosen_in_the_page_comes_back_annotated_with_its_table() {
+fn images_and_videos_chosen_in_the_page_come_back_annotated() {
     let project = project_with_model();
     let server = Server::ready(&project, &[]);
     let (scene, _) = nodes::synth::sample_scene(640, 640, 1, &["stop"], 11);
@@ -160,6 +161,60 @@ fn an_image_chosen_in_the_page_comes_back_annotated_with_its_table() {
     assert!(
         seen["status"].as_str().unwrap().starts_with("Done"),
         "{seen}"
+    );
+
+    // A video through the same page: the annotated MP4 plays in the page.
+    let clip = project.file("clip.mp4");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=10:duration=1",
+        ])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg");
+    assert!(made.success());
+    driver.call(
+        "POST",
+        &format!("{base}/element/{element}/value"),
+        json!({"text": clip.to_str().unwrap()}),
+    );
+    let probe = "const v = document.getElementById('annotated');\
+        return v && v.tagName === 'VIDEO' && v.readyState >= 1\
+          ? {duration: v.duration, width: v.videoWidth,\
+             summary: document.getElementById('summary').textContent}\
+          : null;";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let video = loop {
+        let value = driver.call(
+            "POST",
+            &format!("{base}/execute/sync"),
+            json!({"script": probe, "args": []}),
+        );
+        if !value.is_null() {
+            break value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the annotated video never loaded in the page"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(video["width"].as_u64(), Some(320), "{video}");
+    let duration = video["duration"].as_f64().unwrap();
+    assert!((duration - 1.0).abs() < 0.2, "{video}");
+    assert!(
+        video["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("10 frame(s)"),
+        "{video}"
     );
 
     if let Ok(path) = std::env::var("ROADSIGN_GUI_SCREENSHOT") {

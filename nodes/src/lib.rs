@@ -193,10 +193,15 @@ pub fn register(registry: &mut FunctionRegistry) {
         .args(&["detector", "image"])
         .describe("the signs of one image");
     registry
-        .register("read_sign_texts", predict::read_sign_texts)
+        .register("prepare_rois", predict::prepare_rois)
         .version(VERSION)
         .args(&["reader", "image", "detections"])
-        .describe("the text of every text-bearing sign found, as the POST /predict answer");
+        .describe("the text area of every text-bearing sign, cropped and binarised");
+    registry
+        .register("read_sign_texts", predict::read_sign_texts)
+        .version(VERSION)
+        .args(&["reader", "regions"])
+        .describe("Tesseract on the prepared regions, corrected: the POST /predict answer");
     registry
         .register("annotate_image", predict::annotate_image)
         .version(VERSION)

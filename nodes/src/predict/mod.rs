@@ -3,7 +3,7 @@
 //!
 //! Start-up nodes (`load_detector`, `load_sign_reader`) check and hold the
 //! model and the OCR settings; per-image nodes (`detect_signs`,
-//! `read_sign_texts`, `annotate_image`) take the request's image. libtorch
+//! `prepare_rois`, `read_sign_texts`, `annotate_image`) take the request's image. libtorch
 //! modules and Tesseract handles are not shareable between threads, so each
 //! worker thread builds its own on first use and keeps it (see [`detector`]
 //! and [`crate::ocr::engine`]).
@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
 
-use image::RgbImage;
+use image::{GrayImage, RgbImage};
 use serde::{Deserialize, Serialize};
 use yolo::nms::NmsConfig;
 
@@ -243,21 +243,24 @@ pub fn load_sign_reader(
 }
 
 impl SignReader {
-    /// The text of one sign, if its class carries text and a crop is left.
-    pub fn read(
-        &self,
-        image: &RgbImage,
-        sign: &SignDetection,
-    ) -> Result<Option<(String, f32)>, NodesError> {
+    /// The region of one sign prepared for Tesseract (cropped to its text
+    /// area, scaled, binarised), if its class carries text and a crop is left.
+    pub fn prepare_region(&self, image: &RgbImage, sign: &SignDetection) -> Option<GrayImage> {
         if !self.prepare.text_classes.contains(&sign.class) {
-            return Ok(None);
+            return None;
         }
-        let Some((_, prepared)) = crate::ocr::region(image, sign.bbox, &sign.class, &self.prepare)
-        else {
-            return Ok(None);
-        };
-        let reading = engine::read(&self.tesseract, &sign.class, &prepared)?;
-        let text = self.vocabulary.correct(&sign.class, &reading.text);
+        crate::ocr::region(image, sign.bbox, &sign.class, &self.prepare).map(|(_, gray)| gray)
+    }
+
+    /// Tesseract on a prepared region, corrected against the class's
+    /// vocabulary; `None` when nothing legible came out.
+    pub fn read_region(
+        &self,
+        class: &str,
+        region: &GrayImage,
+    ) -> Result<Option<(String, f32)>, NodesError> {
+        let reading = engine::read(&self.tesseract, class, region)?;
+        let text = self.vocabulary.correct(class, &reading.text);
         if text.trim().is_empty() {
             return Ok(None); // nothing legible: null, not ""
         }
@@ -266,18 +269,65 @@ impl SignReader {
             (reading.confidence / 100.0 * 1000.0).round() / 1000.0,
         )))
     }
+
+    /// The text of one sign: both steps at once (the video tracker's way).
+    pub fn read(
+        &self,
+        image: &RgbImage,
+        sign: &SignDetection,
+    ) -> Result<Option<(String, f32)>, NodesError> {
+        match self.prepare_region(image, sign) {
+            Some(region) => self.read_region(&sign.class, &region),
+            None => Ok(None),
+        }
+    }
 }
 
-/// Reads the text of every text-bearing sign found.
-pub fn read_sign_texts(
+/// The detections of an image with, for each sign, its region prepared for
+/// Tesseract (`None`: no text to read).
+#[derive(Clone, Debug)]
+pub struct SignRegions {
+    pub detections: Detections,
+    pub regions: Vec<Option<GrayImage>>,
+    pub prepare_ms: f64,
+}
+
+runner::data_value!(SignRegions);
+
+/// Crops and prepares the text area of every text-bearing sign found.
+pub fn prepare_rois(
     reader: Arc<SignReader>,
     image: Arc<Picture>,
     detections: Detections,
+) -> SignRegions {
+    let started = Instant::now();
+    let regions = detections
+        .signs
+        .iter()
+        .map(|sign| reader.prepare_region(&image.0, sign))
+        .collect();
+    SignRegions {
+        detections,
+        regions,
+        prepare_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }
+}
+
+/// Reads the prepared regions: the answer of `POST /predict`.
+pub fn read_sign_texts(
+    reader: Arc<SignReader>,
+    regions: SignRegions,
 ) -> Result<Prediction, NodesError> {
     let started = Instant::now();
+    let SignRegions {
+        detections,
+        regions,
+        prepare_ms,
+    } = regions;
     let mut signs = detections.signs;
-    for sign in &mut signs {
-        if let Some((text, confidence)) = reader.read(&image.0, sign)? {
+    for (sign, region) in signs.iter_mut().zip(&regions) {
+        let Some(region) = region else { continue };
+        if let Some((text, confidence)) = reader.read_region(&sign.class, region)? {
             sign.text = Some(text);
             sign.text_confidence = Some(confidence);
         }
@@ -287,7 +337,7 @@ pub fn read_sign_texts(
         image: detections.image,
         timings_ms: Timings {
             detect: detections.detect_ms,
-            ocr: started.elapsed().as_secs_f64() * 1000.0,
+            ocr: prepare_ms + started.elapsed().as_secs_f64() * 1000.0,
         },
     })
 }
