@@ -49,6 +49,9 @@ pub enum NodesError {
     /// An input over a configured limit (size, duration, pixels).
     #[error("{0}")]
     Limit(String),
+    /// An external program (ffmpeg) is missing or failed on valid input.
+    #[error("{0}")]
+    Tool(String),
     #[error("{0}")]
     Data(String),
     #[error("model: {0}")]

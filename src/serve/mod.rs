@@ -103,6 +103,9 @@ struct Progress {
 
 struct AppState {
     settings: Settings,
+    /// Uploads being read or processed: bodies are held in memory, so their
+    /// number is bounded (workers + queue); beyond it, 503 at once.
+    uploads: tokio::sync::Semaphore,
     engine: OnceLock<Engine>,
     draining: AtomicBool,
     metrics: Metrics,
@@ -110,6 +113,29 @@ struct AppState {
 }
 
 impl AppState {
+    /// A place for one more upload, or 503.
+    fn upload_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.uploads.try_acquire().map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded: too many uploads in progress; try again shortly",
+            )
+        })
+    }
+
+    /// Reads the upload within the request timeout (a client trickling its
+    /// body would otherwise hold the permit for ever).
+    async fn read_body(&self, request: Request<Incoming>, max_mb: f64) -> Result<Upload, ApiError> {
+        let limit = Duration::from_secs_f64(self.settings.timeout_s);
+        match tokio::time::timeout(limit, read_upload(request, megabytes(max_mb))).await {
+            Ok(upload) => upload,
+            Err(_) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the upload did not arrive in time",
+            )),
+        }
+    }
+
     fn is_ready(&self) -> bool {
         self.engine.get().is_some() && !self.draining.load(Ordering::SeqCst)
     }
@@ -164,6 +190,7 @@ fn failure_status(error: &NodesError) -> StatusCode {
     match error {
         NodesError::Limit(_) => StatusCode::PAYLOAD_TOO_LARGE,
         NodesError::Video(_) | NodesError::Image(_) => StatusCode::BAD_REQUEST,
+        // ffmpeg missing or failing on input it accepted: our fault.
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -304,7 +331,10 @@ async fn predict(
     annotated: bool,
 ) -> Result<Response<Body>, ApiError> {
     let predictor = Arc::clone(&state.engine()?.predictor);
-    let upload = read_upload(request, megabytes(state.settings.max_upload_mb)).await?;
+    let _permit = state.upload_permit()?;
+    let upload = state
+        .read_body(request, state.settings.max_upload_mb)
+        .await?;
     let max_pixels = state.settings.max_pixels;
     on_worker(state, state.settings.timeout_s, move || {
         let image = decode_image(&upload, max_pixels)?;
@@ -388,7 +418,10 @@ async fn video(
 ) -> Result<Response<Body>, ApiError> {
     let predictor = Arc::clone(&state.engine()?.predictor);
     let id = progress_id(&request);
-    let upload = read_upload(request, megabytes(state.settings.max_video_mb)).await?;
+    let _permit = state.upload_permit()?;
+    let upload = state
+        .read_body(request, state.settings.max_video_mb)
+        .await?;
     check_video_type(&upload)?;
     let limits = VideoLimits {
         max_seconds: state.settings.max_video_s,
@@ -489,7 +522,11 @@ pub fn serve_command(cli: &Cli, args: &ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, settings, &args.host, args.port))
+    runtime.block_on(serve(config, settings, &args.host, args.port))?;
+    // Jobs abandoned by timed-out requests may still run on the workers:
+    // joining them could outlast the grace period, so exit here, once the
+    // drain is over (exit still runs the process's exit handlers).
+    std::process::exit(0)
 }
 
 async fn serve(
@@ -508,6 +545,7 @@ async fn serve(
     nodes::predict::set_torch_threads(settings.torch_threads);
     let drain = Duration::from_secs_f64(settings.drain_s.max(0.0));
     let state = Arc::new(AppState {
+        uploads: tokio::sync::Semaphore::new(workers + queue),
         settings,
         engine: OnceLock::new(),
         draining: AtomicBool::new(false),
@@ -547,7 +585,9 @@ async fn serve(
                 let (stream, _) = match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
+                        // Out of file descriptors, say: back off, don't spin.
                         tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 };
@@ -618,5 +658,6 @@ mod tests {
         assert_eq!(failure_status(&NodesError::Limit("x".into())), 413);
         assert_eq!(failure_status(&NodesError::Video("x".into())), 400);
         assert_eq!(failure_status(&NodesError::Ocr("x".into())), 500);
+        assert_eq!(failure_status(&NodesError::Tool("no ffmpeg".into())), 500);
     }
 }

@@ -48,6 +48,35 @@ pub struct VideoInfo {
     pub has_audio: bool,
 }
 
+/// Input options for uploaded files: local files of the container formats
+/// we accept only. Without them a playlist (HLS, concat) in an upload would
+/// make ffmpeg fetch URLs or read other files.
+const SAFE_INPUT: [&str; 4] = [
+    "-protocol_whitelist",
+    "file",
+    "-format_whitelist",
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi",
+];
+
+/// ffmpeg's messages go to a file: a pipe nobody reads until the end would
+/// fill up and stall ffmpeg (and the worker with it) on a noisy input.
+fn stderr_file() -> Result<(Stdio, std::fs::File), NodesError> {
+    let file =
+        tempfile::tempfile().map_err(|e| NodesError::Tool(format!("no temporary file: {e}")))?;
+    let copy = file
+        .try_clone()
+        .map_err(|e| NodesError::Tool(format!("no temporary file: {e}")))?;
+    Ok((Stdio::from(copy), file))
+}
+
+fn read_back(mut file: std::fs::File) -> String {
+    use std::io::Seek;
+    let mut text = String::new();
+    let _ = file.seek(std::io::SeekFrom::Start(0));
+    let _ = file.take(4096).read_to_string(&mut text);
+    text.trim().to_string()
+}
+
 fn not_a_video(path: &Path, why: &str) -> NodesError {
     NodesError::Video(format!(
         "{}: not a video ffmpeg can read ({why})",
@@ -72,6 +101,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, NodesError> {
             "-show_streams",
             "-show_format",
         ])
+        .args(SAFE_INPUT)
         .arg(path)
         .output()
         .map_err(ffmpeg_missing)?;
@@ -284,14 +314,22 @@ pub fn annotate_video(
     let info = probe_video(input)?;
     check_limits(&info, limits)?;
     let (w, h) = (info.width, info.height);
+    let (decoder_log, decoder_messages) = stderr_file()?;
+    let (encoder_log, encoder_messages) = stderr_file()?;
+    // The declared duration may be missing or forged: the decoder stops at
+    // the limit, and more frames than the limit allows are refused below.
+    let max_frames = (limits.max_seconds * info.fps.max(1.0)).ceil() as usize + 1;
     let mut decoder = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-i"])
+        .args(["-v", "error", "-nostdin", "-noautorotate"])
+        .args(SAFE_INPUT)
+        .arg("-i")
         .arg(input)
         .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
+        .args(["-frames:v", &(max_frames + 1).to_string()])
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(decoder_log)
         .spawn()
         .map_err(ffmpeg_missing)?;
     let mut encoder = Command::new("ffmpeg")
@@ -306,6 +344,7 @@ pub fn annotate_video(
             "-i",
             "-",
         ])
+        .args(SAFE_INPUT)
         .arg("-i")
         .arg(input)
         .args(["-map", "0:v:0", "-map", "1:a?"])
@@ -317,7 +356,7 @@ pub fn annotate_video(
         .arg(output)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(encoder_log)
         .spawn()
         .map_err(ffmpeg_missing)?;
     let mut frames_in = decoder.stdout.take().expect("piped");
@@ -336,6 +375,12 @@ pub fn annotate_video(
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(e) => return Err(video_error("reading frames", e)),
+            }
+            if summary.frames >= max_frames {
+                return Err(NodesError::Limit(format!(
+                    "the video runs past the limit of {:.0} s",
+                    limits.max_seconds
+                )));
             }
             let mut frame = RgbImage::from_raw(w, h, std::mem::take(&mut buffer))
                 .expect("buffer holds one frame");
@@ -356,24 +401,23 @@ pub fn annotate_video(
     })();
     drop(frames_out);
     drop(frames_in);
-    let decoded = decoder
-        .wait_with_output()
-        .map_err(|e| video_error("ffmpeg", e))?;
-    let encoded = encoder
-        .wait_with_output()
-        .map_err(|e| video_error("ffmpeg", e))?;
-    result?;
-    if !decoded.status.success() || summary.frames == 0 {
-        return Err(not_a_video(
-            input,
-            String::from_utf8_lossy(&decoded.stderr).trim(),
-        ));
+    if result.is_err() {
+        // Stop both at once rather than wait for a stalled stream.
+        let _ = decoder.kill();
+        let _ = encoder.kill();
     }
-    if !encoded.status.success() {
-        return Err(video_error(
-            "encoding failed",
-            String::from_utf8_lossy(&encoded.stderr).trim(),
-        ));
+    let tool = |e: std::io::Error| NodesError::Tool(format!("ffmpeg: {e}"));
+    let decoded = decoder.wait().map_err(tool)?;
+    let encoded = encoder.wait().map_err(tool)?;
+    result?;
+    if !decoded.success() || summary.frames == 0 {
+        return Err(not_a_video(input, &read_back(decoder_messages)));
+    }
+    if !encoded.success() {
+        return Err(NodesError::Tool(format!(
+            "encoding failed: {}",
+            read_back(encoder_messages)
+        )));
     }
     summary.tracks = tracker.started;
     summary.ocr_reads = tracker.reads;

@@ -87,7 +87,7 @@ pub fn generate_clip(p: &ClipParams) -> Result<VideoClip, NodesError> {
 }
 
 pub(crate) fn ffmpeg_missing(e: std::io::Error) -> NodesError {
-    NodesError::Video(format!(
+    NodesError::Tool(format!(
         "cannot start ffmpeg ({e}); install it (Debian: apt-get install ffmpeg)"
     ))
 }

@@ -124,6 +124,16 @@ pub fn open(url: &str, credentials: Option<&Value>) -> Result<Remote, String> {
     })
 }
 
+/// A listed object path (percent-encoded by `object_store`) as file names.
+pub fn decode_path(encoded: &str) -> String {
+    percent_encoding::percent_decode_str(encoded)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The error of a `create_only` put on an existing object.
+pub const ALREADY_EXISTS: &str = "the object already exists";
+
 /// What is known of a stored object.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjectInfo {
@@ -166,9 +176,11 @@ impl Remote {
             },
             ..PutOptions::default()
         };
-        block_on(self.store.put_opts(path, PutPayload::from(bytes), options))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        match block_on(self.store.put_opts(path, PutPayload::from(bytes), options)) {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(ALREADY_EXISTS.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// The object's metadata, `None` when there is none.
@@ -185,7 +197,10 @@ impl Remote {
     }
 
     /// Every object under `prefix`, as paths relative to it, sorted.
-    pub fn list_files(&self, prefix: &ObjectPath) -> Result<Vec<(String, ObjectInfo)>, String> {
+    pub fn list_files(
+        &self,
+        prefix: &ObjectPath,
+    ) -> Result<Vec<(String, ObjectInfo, ObjectPath)>, String> {
         let mut out = Vec::new();
         let mut pending = vec![prefix.clone()];
         while let Some(dir) = pending.pop() {
@@ -205,6 +220,7 @@ impl Remote {
                         e_tag: meta.e_tag,
                         last_modified: meta.last_modified.to_rfc3339(),
                     },
+                    meta.location,
                 ));
             }
         }

@@ -165,20 +165,37 @@ impl FileLocation {
         };
         let version = self.load_version()?;
         let object = self.object(remote, version.as_deref());
-        let key = crate::fingerprint::of_bytes(format!("{}|{version:?}", self.written).as_bytes());
-        let cache = std::env::temp_dir().join("roadsign-mirror").join(key);
-        let name = object.filename().unwrap_or("data").to_string();
-        let target = cache.join(&name);
         let fail = |what: &str, e: &dyn std::fmt::Display| self.remote_error(what, e);
-        let write = |path: &Path, bytes: Vec<u8>| -> Result<(), Error> {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir).map_err(|e| fail("cannot copy", &e))?;
-            let mut tmp =
-                tempfile::NamedTempFile::new_in(dir).map_err(|e| fail("cannot copy", &e))?;
-            tmp.write_all(&bytes).map_err(|e| fail("cannot copy", &e))?;
-            tmp.persist(path)
-                .map_err(|e| fail("cannot copy", &e.error))?;
-            Ok(())
+        // The copy is keyed by the stored content's metadata: a copy that
+        // exists is complete (renamed into place whole) and never rewritten,
+        // so loads running at the same time never see it change.
+        let Some(fingerprint) = self.fingerprint()? else {
+            return Err(self.remote_error("nothing stored at", "no object"));
+        };
+        let key = crate::fingerprint::of_bytes(
+            format!("{}|{version:?}|{fingerprint}", self.written).as_bytes(),
+        );
+        let cache = std::env::temp_dir().join("roadsign-mirror");
+        let name = object.filename().unwrap_or("data").to_string();
+        let done = cache.join(&key);
+        if done.join(&name).exists() {
+            return Ok(done.join(name));
+        }
+        std::fs::create_dir_all(&cache).map_err(|e| fail("cannot copy", &e))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(&cache)
+            .map_err(|e| fail("cannot copy", &e))?;
+        let write = |rel: &str, bytes: Vec<u8>| -> Result<(), Error> {
+            let path = staging.path().join(&name).join(rel);
+            let path = if rel.is_empty() {
+                staging.path().join(&name)
+            } else {
+                path
+            };
+            std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
+                .map_err(|e| fail("cannot copy", &e))?;
+            std::fs::write(&path, bytes).map_err(|e| fail("cannot copy", &e))
         };
         if remote
             .head(&object)
@@ -186,27 +203,24 @@ impl FileLocation {
             .is_some()
         {
             write(
-                &target,
+                "",
                 remote.get(&object).map_err(|e| fail("cannot read", &e))?,
             )?;
-            return Ok(target);
+        } else {
+            for (rel, _, full) in remote
+                .list_files(&object)
+                .map_err(|e| fail("cannot list", &e))?
+            {
+                let bytes = remote.get(&full).map_err(|e| fail("cannot read", &e))?;
+                write(&super::remote::decode_path(&rel), bytes)?;
+            }
         }
-        let files = remote
-            .list_files(&object)
-            .map_err(|e| fail("cannot list", &e))?;
-        if files.is_empty() {
-            return Err(self.remote_error("nothing stored at", "no object"));
+        let staged = staging.keep();
+        if std::fs::rename(&staged, &done).is_err() {
+            // Another load finished the same copy first: use that one.
+            let _ = std::fs::remove_dir_all(&staged);
         }
-        let _ = std::fs::remove_dir_all(&target);
-        for (rel, _) in files {
-            let parts: Vec<&str> = rel.split('/').collect();
-            let source = parts
-                .iter()
-                .fold(object.clone(), |p, part| p.clone().join(*part));
-            let bytes = remote.get(&source).map_err(|e| fail("cannot read", &e))?;
-            write(&target.join(&rel), bytes)?;
-        }
-        Ok(target)
+        Ok(done.join(name))
     }
 
     /// For an object-store folder: every object under it (relative paths).
@@ -216,18 +230,37 @@ impl FileLocation {
         Some(
             remote
                 .list_files(&remote.path)
-                .map(|files| files.into_iter().map(|(name, _)| name).collect())
+                .map(|files| {
+                    files
+                        .into_iter()
+                        .map(|(name, _, _)| super::remote::decode_path(&name))
+                        .collect()
+                })
                 .map_err(|e| self.remote_error("cannot list", e)),
         )
+    }
+
+    /// Refuses folder writes at a bucket's root: they would replace (and
+    /// delete) everything in the bucket.
+    fn check_folder_prefix(&self, remote: &super::remote::Remote) -> Result<(), Error> {
+        if remote.path.as_ref().is_empty() {
+            return Err(self.remote_error(
+                "refusing to write a folder at the root of",
+                "give the dataset a prefix (s3://bucket/some/folder)",
+            ));
+        }
+        Ok(())
     }
 
     /// For an object-store folder: deletes every object under it.
     pub fn remote_clear(&self) -> Option<Result<(), Error>> {
         let remote = self.remote.as_ref()?;
+        if let Err(e) = self.check_folder_prefix(remote) {
+            return Some(Err(e));
+        }
         let result = (|| {
-            for (name, _) in remote.list_files(&remote.path)? {
-                let parts: Vec<&str> = name.split('/').collect();
-                remote.delete(&remote.child(&parts))?;
+            for (_, _, full) in remote.list_files(&remote.path)? {
+                remote.delete(&full)?;
             }
             Ok::<(), String>(())
         })();
@@ -421,7 +454,7 @@ impl FileLocation {
                 }
                 let lines: Vec<String> = files
                     .iter()
-                    .map(|(n, i)| {
+                    .map(|(n, i, _)| {
                         format!(
                             "{n}:{}:{}:{}",
                             i.e_tag.clone().unwrap_or_default(),
@@ -496,7 +529,7 @@ impl FileLocation {
             remote
                 .put(&object, bytes, version.is_some())
                 .map_err(|e| match version {
-                    Some(v) if e.to_lowercase().contains("exist") => Error::dataset(
+                    Some(v) if e == super::remote::ALREADY_EXISTS => Error::dataset(
                         &self.dataset,
                         format!("version '{v}' already exists: versions are never overwritten"),
                     ),
@@ -543,13 +576,14 @@ impl FileLocation {
         if let Some(remote) = &self.remote {
             // Filled locally, then uploaded object by object; objects of the
             // previous contents that the new one lacks are removed last.
+            self.check_folder_prefix(remote)?;
             let tmp = tempfile::tempdir().map_err(|e| self.remote_error("cannot stage", e))?;
             fill(tmp.path()).map_err(|e| self.remote_error("cannot write", e))?;
-            let before: Vec<String> = remote
+            let before: Vec<object_store::path::Path> = remote
                 .list_files(&remote.path)
                 .map_err(|e| self.remote_error("cannot list", e))?
                 .into_iter()
-                .map(|(name, _)| name)
+                .map(|(_, _, full)| full)
                 .collect();
             let mut written = std::collections::BTreeSet::new();
             let mut stack = vec![tmp.path().to_path_buf()];
@@ -570,16 +604,16 @@ impl FileLocation {
                     let bytes =
                         std::fs::read(&path).map_err(|e| self.remote_error("cannot stage", e))?;
                     let parts: Vec<&str> = rel.split('/').collect();
+                    let target = remote.child(&parts);
                     remote
-                        .put(&remote.child(&parts), bytes, false)
+                        .put(&target, bytes, false)
                         .map_err(|e| self.remote_error("cannot write", e))?;
-                    written.insert(rel);
+                    written.insert(target);
                 }
             }
             for stale in before.iter().filter(|f| !written.contains(*f)) {
-                let parts: Vec<&str> = stale.split('/').collect();
                 remote
-                    .delete(&remote.child(&parts))
+                    .delete(stale)
                     .map_err(|e| self.remote_error("cannot remove", e))?;
             }
             return Ok(());
@@ -702,6 +736,17 @@ mod tests {
             "stale objects are removed"
         );
         assert!(folder.fingerprint().unwrap().is_some());
+        // Names that object_store percent-encodes survive a round trip and
+        // a rewrite (the stale-object sweep compares stored paths).
+        let odd = FileLocation::resolve("o", "memory://unit-loc/odd", root, &at).unwrap();
+        odd.write_dir_atomic(fill(&["a~b #1.jpg"])).unwrap();
+        odd.write_dir_atomic(fill(&["a~b #1.jpg"])).unwrap();
+        assert!(odd.local_copy().unwrap().join("a~b #1.jpg").is_file());
+        assert_eq!(odd.remote_files().unwrap().unwrap(), ["a~b #1.jpg"]);
+        // A folder at a store's root would replace the whole store.
+        let bare = FileLocation::resolve("b", "memory://unit-bare", root, &at).unwrap();
+        let err = bare.write_dir_atomic(fill(&["x"])).unwrap_err();
+        assert!(err.to_string().contains("root"), "{err}");
         let single = plain.local_copy().unwrap();
         assert_eq!(std::fs::read_to_string(single).unwrap(), "hello!");
     }
