@@ -20,6 +20,10 @@ pub struct ClassReading {
     pub psm: u32,
     /// Characters allowed (empty: all).
     pub whitelist: String,
+    /// Languages for this class (`eng`), instead of the common ones: each
+    /// language is one more recognition pass, so digits and English words
+    /// need not pay for French.
+    pub languages: Option<String>,
 }
 
 impl Default for ClassReading {
@@ -27,6 +31,7 @@ impl Default for ClassReading {
         ClassReading {
             psm: 7,
             whitelist: String::new(),
+            languages: None,
         }
     }
 }
@@ -39,6 +44,10 @@ pub struct TesseractParams {
     /// Where `*.traineddata` are; by default TESSDATA_PREFIX, then Debian's.
     pub tessdata: Option<PathBuf>,
     pub classes: BTreeMap<String, ClassReading>,
+    /// Tesseract's second pass on the inverted image when a line reads
+    /// poorly. Crops arrive binarised dark-on-light, yet the pass still
+    /// rescues a few reads (BENCHMARKS.md): on by default, off for speed.
+    pub invert_pass: bool,
 }
 
 impl Default for TesseractParams {
@@ -47,6 +56,7 @@ impl Default for TesseractParams {
             languages: "eng+fra".into(),
             tessdata: None,
             classes: BTreeMap::new(),
+            invert_pass: true,
         }
     }
 }
@@ -57,6 +67,7 @@ pub struct TesseractConfig {
     pub languages: String,
     pub tessdata: PathBuf,
     pub classes: BTreeMap<String, ClassReading>,
+    pub invert_pass: bool,
 }
 
 runner::data_value!(TesseractConfig);
@@ -91,10 +102,17 @@ pub fn configure_tesseract(
     params: runner::Params<TesseractParams>,
 ) -> Result<TesseractConfig, NodesError> {
     let params = params.0;
-    let languages: Vec<&str> = params
-        .languages
-        .split('+')
+    let languages: Vec<&str> = std::iter::once(params.languages.as_str())
+        .chain(
+            params
+                .classes
+                .values()
+                .filter_map(|c| c.languages.as_deref()),
+        )
+        .flat_map(|l| l.split('+'))
         .filter(|l| !l.is_empty())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
     if languages.is_empty() {
         return Err(NodesError::Params(
@@ -135,6 +153,7 @@ pub fn configure_tesseract(
         languages: params.languages,
         tessdata: dir.clone(),
         classes: params.classes,
+        invert_pass: params.invert_pass,
     })
 }
 
@@ -148,13 +167,14 @@ pub struct Reading {
 /// One Tesseract handle, set up once per thread for one configuration.
 struct Engine {
     tess: LepTess,
-    key: (PathBuf, String),
+    key: (PathBuf, String, bool),
     psm: u32,
     whitelist: String,
 }
 
 thread_local! {
-    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// This thread's engines, one per language set in use.
+    static ENGINES: RefCell<Vec<Engine>> = const { RefCell::new(Vec::new()) };
 }
 
 fn set(tess: &mut LepTess, variable: Variable, value: &str) -> Result<(), NodesError> {
@@ -162,9 +182,9 @@ fn set(tess: &mut LepTess, variable: Variable, value: &str) -> Result<(), NodesE
         .map_err(|_| NodesError::Ocr(format!("Tesseract refused {variable:?} = {value:?}")))
 }
 
-/// Closes this thread's Tesseract, if it has one.
+/// Closes this thread's Tesseract engines.
 pub fn close() {
-    ENGINE.with(|cell| cell.borrow_mut().take());
+    ENGINES.with(|cell| cell.borrow_mut().clear());
 }
 
 /// Reads a prepared crop with this thread's engine (created on first use).
@@ -184,28 +204,35 @@ pub fn read(
     image::DynamicImage::ImageLuma8(image.clone())
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| NodesError::Image(e.to_string()))?;
-    ENGINE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let key = (config.tessdata.clone(), config.languages.clone());
-        if slot.as_ref().is_none_or(|e| e.key != key) {
-            let tessdata = config.tessdata.to_string_lossy().to_string();
-            let tess = LepTess::new(Some(&tessdata), &config.languages).map_err(|e| {
-                NodesError::Ocr(format!(
-                    "Tesseract would not start with {}: {e}",
-                    config.languages
-                ))
-            })?;
-            // Tesseract prints its debug tables (empty pages) to stderr otherwise.
-            let mut tess = tess;
-            set(&mut tess, Variable::DebugFile, "/dev/null")?;
-            *slot = Some(Engine {
-                tess,
-                key,
-                psm: u32::MAX,
-                whitelist: String::from("\u{0}"),
-            });
-        }
-        let engine = slot.as_mut().expect("engine just set");
+    ENGINES.with(|cell| {
+        let mut engines = cell.borrow_mut();
+        let languages = reading.languages.as_deref().unwrap_or(&config.languages);
+        let key = (
+            config.tessdata.clone(),
+            languages.to_string(),
+            config.invert_pass,
+        );
+        let index = match engines.iter().position(|e| e.key == key) {
+            Some(i) => i,
+            None => {
+                let tessdata = config.tessdata.to_string_lossy().to_string();
+                let mut tess = LepTess::new(Some(&tessdata), languages).map_err(|e| {
+                    NodesError::Ocr(format!("Tesseract would not start with {languages}: {e}"))
+                })?;
+                // Tesseract prints its debug tables (empty pages) to stderr otherwise.
+                set(&mut tess, Variable::DebugFile, "/dev/null")?;
+                let invert = if config.invert_pass { "1" } else { "0" };
+                set(&mut tess, Variable::TesseditDoInvert, invert)?;
+                engines.push(Engine {
+                    tess,
+                    key,
+                    psm: u32::MAX,
+                    whitelist: String::from("\u{0}"),
+                });
+                engines.len() - 1
+            }
+        };
+        let engine = &mut engines[index];
         if engine.psm != reading.psm {
             set(
                 &mut engine.tess,
