@@ -264,3 +264,62 @@ pub fn read(
         Ok(Reading { text, confidence })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Luma;
+
+    fn params(
+        classes: &[(&str, ClassReading)],
+        invert_pass: bool,
+    ) -> runner::Params<TesseractParams> {
+        runner::Params(TesseractParams {
+            classes: classes
+                .iter()
+                .map(|(c, r)| (c.to_string(), r.clone()))
+                .collect(),
+            invert_pass,
+            ..TesseractParams::default()
+        })
+    }
+
+    #[test]
+    fn class_languages_are_checked_and_read_with_an_engine_of_their_own() {
+        let missing = ClassReading {
+            languages: Some("zzz".into()),
+            ..ClassReading::default()
+        };
+        let err = configure_tesseract(params(&[("odd", missing)], true)).unwrap_err();
+        assert!(err.to_string().contains("zzz.traineddata"), "{err}");
+        assert!(err.to_string().contains("tesseract-ocr-zzz"), "{err}");
+
+        let digits = ClassReading {
+            languages: Some("eng".into()),
+            whitelist: "0123456789".into(),
+            ..ClassReading::default()
+        };
+        let config = configure_tesseract(params(&[("speed_limit", digits)], false)).unwrap();
+        assert!(!config.invert_pass);
+        // "50" drawn in the bundled font, read by an eng-only engine and by
+        // the eng+fra one: two engines on this thread.
+        let mut canvas = image::RgbaImage::from_pixel(160, 64, image::Rgba([255, 255, 255, 255]));
+        let scale = crate::synth::text::fit_scale("50", 120.0, 48.0);
+        crate::synth::text::draw_centered(
+            &mut canvas,
+            "50",
+            80.0,
+            32.0,
+            scale,
+            image::Rgba([0, 0, 0, 255]),
+        );
+        let crop = image::DynamicImage::ImageRgba8(canvas).to_luma8();
+        assert_eq!(read(&config, "speed_limit", &crop).unwrap().text, "50");
+        assert_eq!(read(&config, "other", &crop).unwrap().text, "50");
+        assert_eq!(ENGINES.with(|e| e.borrow().len()), 2);
+        close();
+        assert_eq!(ENGINES.with(|e| e.borrow().len()), 0);
+        let tiny = GrayImage::from_pixel(1, 1, Luma([0]));
+        assert_eq!(read(&config, "speed_limit", &tiny).unwrap().text, "");
+    }
+}
