@@ -130,6 +130,17 @@ pub fn step_groups(pipeline: &Pipeline, catalog: &Catalog) -> Vec<Vec<usize>> {
     ordered
 }
 
+/// The step of each node, from the steps' node lists.
+fn group_of(groups: &[Vec<usize>], nodes: usize) -> Vec<usize> {
+    let mut group_of = vec![0; nodes];
+    for (g, members) in groups.iter().enumerate() {
+        for &i in members {
+            group_of[i] = g;
+        }
+    }
+    group_of
+}
+
 /// A name as KFP wants it: lowercase letters, digits and dashes.
 pub fn kfp_name(name: &str) -> String {
     let mut out = String::new();
@@ -147,12 +158,7 @@ pub fn kfp_name(name: &str) -> String {
 /// where every step sees them.
 pub fn crossing_datasets(pipeline: &Pipeline, catalog: &Catalog) -> BTreeSet<String> {
     let groups = step_groups(pipeline, catalog);
-    let mut group_of = vec![0; pipeline.len()];
-    for (g, members) in groups.iter().enumerate() {
-        for &i in members {
-            group_of[i] = g;
-        }
-    }
+    let group_of = group_of(&groups, pipeline.len());
     let mut out = BTreeSet::new();
     for (i, node) in pipeline.nodes().iter().enumerate() {
         for input in node.inputs.iter().filter(|d| !is_parameter(d)) {
@@ -173,12 +179,7 @@ pub fn compile(
     options: &KubeflowOptions,
 ) -> (Value, Option<Value>) {
     let groups = step_groups(pipeline, catalog);
-    let mut group_of = vec![0; pipeline.len()];
-    for (g, members) in groups.iter().enumerate() {
-        for &i in members {
-            group_of[i] = g;
-        }
-    }
+    let group_of = group_of(&groups, pipeline.len());
     let nodes = pipeline.nodes();
     let mut used = BTreeSet::new();
     let task_names: Vec<String> = groups

@@ -66,6 +66,40 @@ struct Versioning {
     saved: AtomicBool,
 }
 
+/// What an object store holds at a dataset's path.
+enum Stored {
+    Object(super::remote::ObjectInfo),
+    Folder(Vec<(String, super::remote::ObjectInfo, object_store::path::Path)>),
+    Nothing,
+}
+
+impl Stored {
+    /// Store metadata (e-tag, size, modification time) as a fingerprint.
+    fn fingerprint(&self) -> Option<String> {
+        let line = |i: &super::remote::ObjectInfo| {
+            format!(
+                "{}:{}:{}",
+                i.e_tag.clone().unwrap_or_default(),
+                i.size,
+                i.last_modified
+            )
+        };
+        match self {
+            Stored::Object(info) => Some(line(info)),
+            Stored::Folder(files) => {
+                let lines: Vec<String> = files
+                    .iter()
+                    .map(|(n, i, _)| format!("{n}:{}", line(i)))
+                    .collect();
+                Some(crate::fingerprint::of_parts(
+                    lines.iter().map(String::as_str),
+                ))
+            }
+            Stored::Nothing => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct FileLocation {
     /// The catalog name, for error messages.
@@ -163,13 +197,13 @@ impl FileLocation {
         let Some(remote) = &self.remote else {
             return self.read_path();
         };
-        let version = self.load_version()?;
-        let object = self.object(remote, version.as_deref());
+        let (version, object) = self.load_object(remote)?;
+        let stored = self.stored(remote, &object)?;
         let fail = |what: &str, e: &dyn std::fmt::Display| self.remote_error(what, e);
         // The copy is keyed by the stored content's metadata: a copy that
         // exists is complete (renamed into place whole) and never rewritten,
         // so loads running at the same time never see it change.
-        let Some(fingerprint) = self.fingerprint()? else {
+        let Some(fingerprint) = stored.fingerprint() else {
             return Err(self.remote_error("nothing stored at", "no object"));
         };
         let key = crate::fingerprint::of_bytes(
@@ -186,34 +220,24 @@ impl FileLocation {
             .prefix(".staging-")
             .tempdir_in(&cache)
             .map_err(|e| fail("cannot copy", &e))?;
-        let write = |rel: &str, bytes: Vec<u8>| -> Result<(), Error> {
-            let path = staging.path().join(&name).join(rel);
-            let path = if rel.is_empty() {
-                staging.path().join(&name)
-            } else {
-                path
-            };
+        let write = |path: PathBuf, bytes: Vec<u8>| -> Result<(), Error> {
             std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
                 .map_err(|e| fail("cannot copy", &e))?;
             std::fs::write(&path, bytes).map_err(|e| fail("cannot copy", &e))
         };
-        if remote
-            .head(&object)
-            .map_err(|e| fail("cannot read", &e))?
-            .is_some()
-        {
-            write(
-                "",
+        let target = staging.path().join(&name);
+        match stored {
+            Stored::Object(_) => write(
+                target,
                 remote.get(&object).map_err(|e| fail("cannot read", &e))?,
-            )?;
-        } else {
-            for (rel, _, full) in remote
-                .list_files(&object)
-                .map_err(|e| fail("cannot list", &e))?
-            {
-                let bytes = remote.get(&full).map_err(|e| fail("cannot read", &e))?;
-                write(&super::remote::decode_path(&rel), bytes)?;
+            )?,
+            Stored::Folder(files) => {
+                for (rel, _, full) in files {
+                    let bytes = remote.get(&full).map_err(|e| fail("cannot read", &e))?;
+                    write(target.join(super::remote::decode_path(&rel)), bytes)?;
+                }
             }
+            Stored::Nothing => unreachable!("nothing stored has no fingerprint"),
         }
         let staged = staging.keep();
         if std::fs::rename(&staged, &done).is_err() {
@@ -265,6 +289,39 @@ impl FileLocation {
             Ok::<(), String>(())
         })();
         Some(result.map_err(|e| self.remote_error("cannot clear", e)))
+    }
+
+    /// The version a load reads and its object.
+    fn load_object(
+        &self,
+        remote: &super::remote::Remote,
+    ) -> Result<(Option<String>, object_store::path::Path), Error> {
+        let version = self.load_version()?;
+        let object = self.object(remote, version.as_deref());
+        Ok((version, object))
+    }
+
+    /// What is stored at `object`: one object, a folder of objects under it
+    /// (image sets, partitions), or nothing. One metadata request, and a
+    /// listing only when there is no object.
+    fn stored(
+        &self,
+        remote: &super::remote::Remote,
+        object: &object_store::path::Path,
+    ) -> Result<Stored, Error> {
+        if let Some(info) = remote
+            .head(object)
+            .map_err(|e| self.remote_error("cannot read the metadata of", e))?
+        {
+            return Ok(Stored::Object(info));
+        }
+        let files = remote
+            .list_files(object)
+            .map_err(|e| self.remote_error("cannot list", e))?;
+        Ok(match files.is_empty() {
+            true => Stored::Nothing,
+            false => Stored::Folder(files),
+        })
     }
 
     /// The object of a version (or the object itself when unversioned).
@@ -411,15 +468,10 @@ impl FileLocation {
 
     pub fn exists(&self) -> bool {
         if let Some(remote) = &self.remote {
-            let Ok(version) = self.load_version() else {
-                return false;
-            };
-            let object = self.object(remote, version.as_deref());
-            return match remote.head(&object) {
-                Ok(Some(_)) => true,
-                // A folder of objects (image sets, partitions).
-                _ => remote.list_files(&object).is_ok_and(|f| !f.is_empty()),
-            };
+            return self
+                .load_object(remote)
+                .and_then(|(_, object)| self.stored(remote, &object))
+                .is_ok_and(|stored| !matches!(stored, Stored::Nothing));
         }
         match self.versioning {
             Some(_) => self.read_path().is_ok(),
@@ -437,44 +489,10 @@ impl FileLocation {
     pub fn fingerprint(&self) -> Result<Option<String>, Error> {
         if let Some(remote) = &self.remote {
             // Store metadata: no need to download the object.
-            let Ok(version) = self.load_version() else {
+            let Ok((_, object)) = self.load_object(remote) else {
                 return Ok(None);
             };
-            let object = self.object(remote, version.as_deref());
-            let info = remote
-                .head(&object)
-                .map_err(|e| self.remote_error("cannot read the metadata of", e))?;
-            if info.is_none() && version.is_none() {
-                // A folder (partitions): the metadata of everything under it.
-                let files = remote
-                    .list_files(&remote.path)
-                    .map_err(|e| self.remote_error("cannot list", e))?;
-                if files.is_empty() {
-                    return Ok(None);
-                }
-                let lines: Vec<String> = files
-                    .iter()
-                    .map(|(n, i, _)| {
-                        format!(
-                            "{n}:{}:{}:{}",
-                            i.e_tag.clone().unwrap_or_default(),
-                            i.size,
-                            i.last_modified
-                        )
-                    })
-                    .collect();
-                return Ok(Some(crate::fingerprint::of_parts(
-                    lines.iter().map(String::as_str),
-                )));
-            }
-            return Ok(info.map(|i| {
-                format!(
-                    "{}:{}:{}",
-                    i.e_tag.unwrap_or_default(),
-                    i.size,
-                    i.last_modified
-                )
-            }));
+            return Ok(self.stored(remote, &object)?.fingerprint());
         }
         let Ok(path) = self.read_path() else {
             return Ok(None);
@@ -485,8 +503,7 @@ impl FileLocation {
     /// The size of the file a load would read.
     pub fn size_bytes(&self) -> Option<u64> {
         if let Some(remote) = &self.remote {
-            let version = self.load_version().ok()?;
-            let object = self.object(remote, version.as_deref());
+            let (_, object) = self.load_object(remote).ok()?;
             return remote.head(&object).ok().flatten().map(|i| i.size);
         }
         let path = self.read_path().ok()?;
@@ -495,8 +512,7 @@ impl FileLocation {
 
     pub fn read(&self) -> Result<Vec<u8>, Error> {
         if let Some(remote) = &self.remote {
-            let version = self.load_version()?;
-            let object = self.object(remote, version.as_deref());
+            let (_, object) = self.load_object(remote)?;
             return remote
                 .get(&object)
                 .map_err(|e| self.remote_error("cannot read", e));
