@@ -27,15 +27,7 @@ wait_for() { # URL
   done
   echo "timed out waiting for $1" >&2; return 1
 }
-peak_rss_mib() { # PID...: the largest VmHWM among them, MiB
-  local max=0
-  for pid in "$@"; do
-    local kib; kib=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    [ "${kib:-0}" -gt "$max" ] && max=$kib
-  done
-  echo $((max / 1024))
-}
-sum_rss_mib() { # PIDs: summed VmHWM (for several worker processes), MiB
+sum_rss_mib() { # PIDs: summed VmHWM (all processes of a server), MiB
   local total=0
   for pid in "$@"; do
     local kib; kib=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
@@ -56,28 +48,31 @@ RS=$!
 wait_for http://127.0.0.1:5000/ready
 "$BIN" stress --url http://127.0.0.1:5000/predict --requests "$REQUESTS" --workers "$WORKERS" \
   --save-file "$OUT/scene.jpg" --format json | tee "$OUT/roadsign.json"
-echo "{\"peak_rss_mib\": $(peak_rss_mib $RS)}" | tee "$OUT/roadsign_rss.json"
+echo "{\"peak_rss_mib\": $(sum_rss_mib $RS)}" | tee "$OUT/roadsign_rss.json"
 kill -TERM $RS; wait $RS || true
 
-# Flask's development server (threaded), as the course runs it
-(cd "$REF" && MODEL_PATH="$OLDPWD/$OUT/roadsign.pt" IMGSZ=320 "$VENV/bin/flask" --app flask_app run \
-  --host 127.0.0.1 --port 8000) 2>"$OUT/flask.log" &
-FL=$!
-wait_for http://127.0.0.1:8000/health
-"$BIN" stress --url http://127.0.0.1:8000/predict --requests "$REQUESTS" --workers "$WORKERS" \
-  --file "$OUT/scene.jpg" --format json | tee "$OUT/flask.json" || true
-echo "{\"peak_rss_mib\": $(peak_rss_mib $(pgrep -f 'flask --app flask_app' || echo $FL))}" | tee "$OUT/flask_rss.json"
-pkill -f 'flask --app flask_app' || true; wait $FL 2>/dev/null || true
+# Starts a reference server (NAME, PORT, process pattern, command...) in the
+# reference folder, loads it as roadsign was loaded, records its peak RSS
+# (its processes added), and stops it.
+load_reference() {
+  local name=$1 port=$2 pattern=$3
+  shift 3
+  (cd "$REF" && MODEL_PATH="$OLDPWD/$OUT/roadsign.pt" IMGSZ=320 "$@") 2>"$OUT/$name.log" &
+  local pid=$!
+  wait_for "http://127.0.0.1:$port/health"
+  "$BIN" stress --url "http://127.0.0.1:$port/predict" --requests "$REQUESTS" --workers "$WORKERS" \
+    --file "$OUT/scene.jpg" --format json | tee "$OUT/$name.json" || true
+  echo "{\"peak_rss_mib\": $(sum_rss_mib $(pgrep -f "$pattern"))}" | tee "$OUT/${name}_rss.json"
+  pkill -f "$pattern" || true
+  wait "$pid" 2>/dev/null || true
+}
 
+# Flask's development server (threaded), as the course runs it
+load_reference flask 8000 'flask --app flask_app' \
+  "$VENV/bin/flask" --app flask_app run --host 127.0.0.1 --port 8000
 # gunicorn with 2 sync workers
-(cd "$REF" && MODEL_PATH="$OLDPWD/$OUT/roadsign.pt" IMGSZ=320 "$VENV/bin/gunicorn" -w 2 -b 127.0.0.1:8001 \
-  --timeout 300 flask_app:app) 2>"$OUT/gunicorn.log" &
-GU=$!
-wait_for http://127.0.0.1:8001/health
-"$BIN" stress --url http://127.0.0.1:8001/predict --requests "$REQUESTS" --workers "$WORKERS" \
-  --file "$OUT/scene.jpg" --format json | tee "$OUT/gunicorn.json" || true
-echo "{\"peak_rss_mib\": $(sum_rss_mib $(pgrep -f 'gunicorn -w 2'))}" | tee "$OUT/gunicorn_rss.json"
-pkill -f 'gunicorn -w 2' || true; wait $GU 2>/dev/null || true
+load_reference gunicorn 8001 'gunicorn -w 2' \
+  "$VENV/bin/gunicorn" -w 2 -b 127.0.0.1:8001 --timeout 300 flask_app:app
 
 # A 640x360 dashcam clip through the video path (frames/s).
 "$BIN" run --project-dir "$PROJECT" --pipeline dashcam >/dev/null 2>&1

@@ -58,6 +58,24 @@ impl Driver {
         }
     }
 
+    /// Runs `script` in the page until it returns something other than
+    /// null, and returns that.
+    fn wait_for(&self, session: &str, script: &str, seconds: u64, what: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let value = self.call(
+                "POST",
+                &format!("{session}/execute/sync"),
+                json!({"script": script, "args": []}),
+            );
+            if !value.is_null() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let bytes = if method == "GET" {
             Vec::new()
@@ -133,22 +151,7 @@ fn images_and_videos_chosen_in_the_page_come_back_annotated() {
           ? {width: img.naturalWidth, height: img.naturalHeight, rows: rows,\
              status: document.getElementById('status').textContent}\
           : null;";
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let seen = loop {
-        let value = driver.call(
-            "POST",
-            &format!("{base}/execute/sync"),
-            json!({"script": probe, "args": []}),
-        );
-        if !value.is_null() {
-            break value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the annotated image never appeared"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let seen = driver.wait_for(&base, probe, 60, "the annotated image never appeared");
     assert_eq!(
         (seen["width"].as_u64(), seen["height"].as_u64()),
         (Some(640), Some(640))
@@ -190,22 +193,12 @@ fn images_and_videos_chosen_in_the_page_come_back_annotated() {
           ? {duration: v.duration, width: v.videoWidth,\
              summary: document.getElementById('summary').textContent}\
           : null;";
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let video = loop {
-        let value = driver.call(
-            "POST",
-            &format!("{base}/execute/sync"),
-            json!({"script": probe, "args": []}),
-        );
-        if !value.is_null() {
-            break value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the annotated video never loaded in the page"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let video = driver.wait_for(
+        &base,
+        probe,
+        120,
+        "the annotated video never loaded in the page",
+    );
     assert_eq!(video["width"].as_u64(), Some(320), "{video}");
     let duration = video["duration"].as_f64().unwrap();
     assert!((duration - 1.0).abs() < 0.2, "{video}");

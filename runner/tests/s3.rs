@@ -17,12 +17,11 @@ use serde_json::json;
 mod moto;
 use moto::Moto;
 
-fn project(dir: &Path, endpoint: &str, key: &str) -> ProjectConfig {
-    std::fs::write(
-        dir.join("pipelines.yml"),
-        "pipelines:\n  p:\n    nodes:\n      - {func: noop, inputs: numbers, outputs: other}\n",
-    )
-    .unwrap();
+const NOOP: &str =
+    "pipelines:\n  p:\n    nodes:\n      - {func: noop, inputs: numbers, outputs: other}\n";
+
+fn project(dir: &Path, endpoint: &str, key: &str, pipelines: &str) -> ProjectConfig {
+    std::fs::write(dir.join("pipelines.yml"), pipelines).unwrap();
     std::fs::write(dir.join("parameters.yml"), "{}\n").unwrap();
     std::fs::write(dir.join("catalog.yml"), "{}\n").unwrap();
     std::fs::create_dir_all(dir.join("conf/s3")).unwrap();
@@ -70,7 +69,7 @@ fn datasets_save_load_version_and_partition_on_s3() {
     let moto = Moto::start();
     moto.create_bucket("roadsign-test");
     let dir = tempfile::tempdir().unwrap();
-    let config = project(dir.path(), &moto.endpoint, "testing");
+    let config = project(dir.path(), &moto.endpoint, "testing", NOOP);
 
     let first = catalog(&config, "2026-11-29T10.00.00.000Z", &[]);
     assert!(!first.exists("numbers").unwrap());
@@ -166,7 +165,7 @@ fn a_wrong_credential_gives_a_clear_error() {
     let moto = Moto::start_with_auth_after(Some(1));
     moto.create_bucket("roadsign-test");
     let dir = tempfile::tempdir().unwrap();
-    let config = project(dir.path(), &moto.endpoint, "AKIAWRONGKEY");
+    let config = project(dir.path(), &moto.endpoint, "AKIAWRONGKEY", NOOP);
     let catalog = catalog(&config, "2026-11-29T10.00.00.000Z", &[]);
     let err = catalog
         .save("numbers", &Data::new(json!({"a": 1})))
@@ -222,20 +221,12 @@ fn a_second_run_skips_nodes_whose_s3_outputs_are_unchanged() {
     let moto = Moto::start();
     moto.create_bucket("roadsign-test");
     let dir = tempfile::tempdir().unwrap();
-    let config = project(dir.path(), &moto.endpoint, "testing");
-    std::fs::write(
-        dir.path().join("pipelines.yml"),
-        "pipelines:\n  p:\n    nodes:\n      - {func: numbers, outputs: numbers}\n",
-    )
-    .unwrap();
-    let config = ProjectConfig::load(
+    let config = project(
         dir.path(),
-        &LoadOptions {
-            env: config.env.clone(),
-            param_overrides: Vec::new(),
-        },
-    )
-    .unwrap();
+        &moto.endpoint,
+        "testing",
+        "pipelines:\n  p:\n    nodes:\n      - {func: numbers, outputs: numbers}\n",
+    );
     let pipeline = runner::PipelineBuilder::new(&config)
         .build(&["p".to_string()])
         .unwrap();

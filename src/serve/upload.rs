@@ -222,8 +222,14 @@ pub fn check_video_type(upload: &Upload) -> Result<(), ApiError> {
 }
 
 #[cfg(test)]
+#[path = "../../tests/common/bomb.rs"]
+mod bomb_png;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    use bomb_png as bomb;
 
     fn upload(bytes: Vec<u8>, content_type: Option<&str>) -> Upload {
         Upload {
@@ -257,30 +263,10 @@ mod tests {
         assert_eq!(status(upload(png(100, 100), Some("image/png")), 1000), 413);
     }
 
-    /// The CRC of PNG chunks (ISO 3309), bit by bit.
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in bytes {
-            crc ^= b as u32;
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
     #[test]
     fn a_png_declaring_a_huge_size_is_refused_from_its_header() {
         // A valid PNG header declaring 100000 x 100000 pixels, and no data.
-        let mut bomb = png(1, 1);
-        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
-        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
-        let crc = crc32(&bomb[12..29]);
-        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let bomb = bomb::png_declaring(100_000, 100_000);
         let err = decode_image(&upload(bomb, Some("image/png")), 40_000_000).unwrap_err();
         assert_eq!(err.status, 413, "{}", err.message);
         assert!(err.message.contains("100000x100000"));

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod bomb;
 pub mod http;
 pub mod moto;
 pub mod server;

@@ -89,11 +89,14 @@ impl Server {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let status = Command::new("kill")
+        assert!(self.send_term(), "kill -TERM failed");
+    }
+
+    fn send_term(&self) -> bool {
+        Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
-            .unwrap();
-        assert!(status.success());
+            .is_ok_and(|s| s.success())
     }
 
     /// Waits for the process to end, at most `seconds`.
@@ -114,9 +117,7 @@ impl Drop for Server {
     /// instrumented build writes its coverage); SIGKILL if it lingers.
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
+            self.send_term();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(50));
