@@ -175,24 +175,7 @@ fn bad_input_gets_its_status_and_the_server_goes_on() {
     let mut truncated = jpeg.clone();
     truncated.truncate(jpeg.len() / 3);
     // A PNG header declaring 30000 x 30000 pixels (900 MP), with no pixels.
-    let bomb = {
-        let mut png = encode(&RgbImage::new(1, 1), ImageFormat::Png);
-        png[16..20].copy_from_slice(&30_000u32.to_be_bytes());
-        png[20..24].copy_from_slice(&30_000u32.to_be_bytes());
-        let mut crc = !0u32;
-        for &b in &png[12..29] {
-            crc ^= b as u32;
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        png[29..33].copy_from_slice(&(!crc).to_be_bytes());
-        png
-    };
+    let bomb = common::bomb::png_declaring(30_000, 30_000);
     let oversized = vec![0u8; 2 * 1024 * 1024];
     let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
 
@@ -511,4 +494,33 @@ fn stress_reports_latencies_and_fails_on_errors() {
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(stdout.contains("status      404: 3"), "{stdout}");
     assert!(String::from_utf8_lossy(&text.stderr).contains("3 of 3 requests failed"));
+}
+
+/// `roadsign predict` on a video writes the annotated copy beside it, with
+/// every frame (no duration limit applies on the command line).
+#[test]
+fn predict_writes_an_annotated_copy_of_a_video() {
+    let project = project_with_model();
+    let clip = project.file("clip.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=10:duration=1",
+        ])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg (make test installs it)");
+    assert!(made.success());
+    let out = project.ok(&["predict", clip.to_str().unwrap(), "--format", "json"]);
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["frames"], 10, "{summary}");
+    let annotated = project.file("clip.annotated.mp4");
+    assert_eq!(summary["annotated"], annotated.to_str().unwrap());
+    assert!(annotated.metadata().unwrap().len() > 1000);
 }

@@ -318,14 +318,22 @@ pub fn annotate_video(
     let (encoder_log, encoder_messages) = stderr_file()?;
     // The declared duration may be missing or forged: the decoder stops at
     // the limit, and more frames than the limit allows are refused below.
-    let max_frames = (limits.max_seconds * info.fps.max(1.0)).ceil() as usize + 1;
+    // No limit (`roadsign predict`): infinite seconds, no frame cap.
+    let max_frames = limits
+        .max_seconds
+        .is_finite()
+        .then(|| (limits.max_seconds * info.fps.max(1.0)).ceil() as usize + 1);
+    let frame_cap: Vec<String> = match max_frames {
+        Some(n) => vec!["-frames:v".into(), (n + 1).to_string()],
+        None => Vec::new(),
+    };
     let mut decoder = Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin", "-noautorotate"])
         .args(SAFE_INPUT)
         .arg("-i")
         .arg(input)
         .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
-        .args(["-frames:v", &(max_frames + 1).to_string()])
+        .args(&frame_cap)
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -376,7 +384,7 @@ pub fn annotate_video(
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(e) => return Err(video_error("reading frames", e)),
             }
-            if summary.frames >= max_frames {
+            if max_frames.is_some_and(|n| summary.frames >= n) {
                 return Err(NodesError::Limit(format!(
                     "the video runs past the limit of {:.0} s",
                     limits.max_seconds
