@@ -1,13 +1,24 @@
 //! Turning a sign's box into an image Tesseract reads well: the text area of
-//! the sign (per class), grayscale, upscaled to a target text height,
-//! contrast-stretched, binarised (Otsu or adaptive), dark text on white.
+//! the sign (per class), grayscale from the channel that separates text from
+//! paint best, upscaled to a target text height, contrast-stretched,
+//! binarised (Otsu or adaptive), dark text on white, straightened.
 
 use image::imageops::FilterType;
 use image::{GrayImage, Luma, RgbImage};
 use imageproc::contrast::{
     adaptive_threshold, otsu_level, stretch_contrast, threshold, ThresholdType,
 };
+use imageproc::geometric_transformations::{rotate_about_center, Interpolation};
 use serde::Deserialize;
+
+/// How colour becomes gray (see [`ClassPreprocess::channel`]).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Luma,
+    Min,
+    Max,
+}
 
 /// How to prepare the crops of one class.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -25,6 +36,17 @@ pub struct ClassPreprocess {
     /// Turn red paint white first (the ring around a number), where the
     /// text is not itself on red.
     pub drop_red: bool,
+    /// How colour becomes gray: `luma`; `min` (the darkest channel: coloured
+    /// paint turns dark, white text stays white, for white on red, blue or
+    /// green); `max` (the brightest: coloured paint turns light, black text
+    /// stays black, for black on white inside a red ring).
+    pub channel: Channel,
+    /// Moves Otsu's threshold this fraction of the way towards the text's
+    /// mean intensity: thinner strokes, so blurred bold letters stop merging.
+    pub stroke_thinning: f32,
+    /// Largest tilt in degrees to straighten (0: none): plates and panels
+    /// photographed at an angle read better level.
+    pub deskew_degrees: f32,
 }
 
 impl Default for ClassPreprocess {
@@ -35,6 +57,9 @@ impl Default for ClassPreprocess {
             binarize: "otsu".into(),
             clear_border: false,
             drop_red: false,
+            channel: Channel::Luma,
+            stroke_thinning: 0.0,
+            deskew_degrees: 0.0,
         }
     }
 }
@@ -63,8 +88,42 @@ pub fn crop(image: &RgbImage, bbox: [f32; 4], margin: f32, inner: [f32; 2]) -> O
     Some(image::imageops::crop_imm(image, left, top, right - left, bottom - top).to_image())
 }
 
-fn luma(rgb: &RgbImage) -> GrayImage {
-    image::DynamicImage::ImageRgb8(rgb.clone()).to_luma8()
+/// The gray image of `rgb` by `channel`.
+fn gray_of(rgb: &RgbImage, channel: Channel) -> GrayImage {
+    let pick: fn([u8; 3]) -> u8 = match channel {
+        Channel::Min => |[r, g, b]| r.min(g).min(b),
+        Channel::Max => |[r, g, b]| r.max(g).max(b),
+        Channel::Luma => return image::DynamicImage::ImageRgb8(rgb.clone()).to_luma8(),
+    };
+    GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+        Luma([pick(rgb.get_pixel(x, y).0)])
+    })
+}
+
+/// Otsu's level moved `thinning` of the way towards the mean of the text,
+/// the minority side of Otsu's split.
+fn thinned_level(gray: &GrayImage, thinning: f32) -> u8 {
+    let level = otsu_level(gray);
+    if thinning == 0.0 {
+        return level;
+    }
+    let (mut light, mut light_sum, mut dark_sum) = (0u64, 0u64, 0u64);
+    for p in gray.pixels() {
+        if p[0] > level {
+            light += 1;
+            light_sum += u64::from(p[0]);
+        } else {
+            dark_sum += u64::from(p[0]);
+        }
+    }
+    let dark = gray.len() as u64 - light;
+    let text_mean = if light * 2 <= gray.len() as u64 {
+        light_sum as f32 / light.max(1) as f32
+    } else {
+        dark_sum as f32 / dark.max(1) as f32
+    };
+    let moved = f32::from(level) + thinning.clamp(0.0, 1.0) * (text_mean - f32::from(level));
+    moved.round().clamp(0.0, 255.0) as u8
 }
 
 /// The 2nd and 98th percentiles of the intensities.
@@ -98,9 +157,9 @@ pub fn prepare(crop: &RgbImage, config: &ClassPreprocess) -> GrayImage {
                 p.0 = [255, 255, 255];
             }
         }
-        luma(&whitened)
+        gray_of(&whitened, config.channel)
     } else {
-        luma(crop)
+        gray_of(crop, config.channel)
     };
     let scale = config.height as f32 / gray.height().max(1) as f32;
     let width = ((gray.width() as f32 * scale).round() as u32).max(1);
@@ -115,7 +174,10 @@ pub fn prepare(crop: &RgbImage, config: &ClassPreprocess) -> GrayImage {
     let mut binary = match config.binarize.as_str() {
         "adaptive" => adaptive_threshold(&stretched, (config.height / 4).max(3)),
         "none" => stretched,
-        _ => threshold(&stretched, otsu_level(&stretched), ThresholdType::Binary),
+        _ => {
+            let level = thinned_level(&stretched, config.stroke_thinning);
+            threshold(&stretched, level, ThresholdType::Binary)
+        }
     };
     // Text is the minority: if most of the crop is dark, the sign is light text
     // on a dark plate (blue street plates, red STOP), so invert it.
@@ -126,6 +188,9 @@ pub fn prepare(crop: &RgbImage, config: &ClassPreprocess) -> GrayImage {
     if config.clear_border {
         clear_border(&mut binary);
     }
+    if config.deskew_degrees > 0.0 {
+        binary = deskew(&binary, config.deskew_degrees);
+    }
     // A white border helps Tesseract find the text line.
     let pad = (config.height / 8).max(4);
     let mut framed = GrayImage::from_pixel(
@@ -135,6 +200,41 @@ pub fn prepare(crop: &RgbImage, config: &ClassPreprocess) -> GrayImage {
     );
     image::imageops::overlay(&mut framed, &binary, pad as i64, pad as i64);
     framed
+}
+
+/// `binary` (dark text on white) turned by the whole degree within
+/// `±max_degrees` whose rows of text pixels are sharpest: the row sums vary
+/// most when the lines of text are level.
+pub fn deskew(binary: &GrayImage, max_degrees: f32) -> GrayImage {
+    let row_variance = |image: &GrayImage| {
+        let rows: Vec<f64> = image
+            .rows()
+            .map(|row| row.filter(|p| p[0] < 128).count() as f64)
+            .collect();
+        let mean = rows.iter().sum::<f64>() / rows.len().max(1) as f64;
+        rows.iter().map(|r| (r - mean).powi(2)).sum::<f64>()
+    };
+    let turn = |degrees: f32| {
+        rotate_about_center(
+            binary,
+            degrees.to_radians(),
+            Interpolation::Nearest,
+            Luma([255]),
+        )
+    };
+    let steps = max_degrees.floor() as i32;
+    let mut best = (0, row_variance(binary));
+    for step in (-steps..=steps).filter(|s| *s != 0) {
+        let score = row_variance(&turn(step as f32));
+        if score > best.1 {
+            best = (step, score);
+        }
+    }
+    if best.0 == 0 {
+        binary.clone()
+    } else {
+        turn(best.0 as f32)
+    }
 }
 
 /// Whitens the dark regions that touch the edge of the crop: the sign's rim,
@@ -220,5 +320,66 @@ mod tests {
         );
         assert_eq!(out.get_pixel(pad + 2, pad + 2)[0], 255, "plate is white");
         assert_eq!(out.get_pixel(1, 1)[0], 255, "frame is white");
+    }
+
+    #[test]
+    fn channels_choose_what_stays_dark() {
+        let red = RgbImage::from_pixel(1, 1, Rgb([220, 30, 40]));
+        assert_eq!(gray_of(&red, Channel::Min).get_pixel(0, 0)[0], 30);
+        assert_eq!(gray_of(&red, Channel::Max).get_pixel(0, 0)[0], 220);
+        let luma = gray_of(&red, Channel::Luma).get_pixel(0, 0)[0];
+        assert!(luma > 30 && luma < 220, "{luma}");
+    }
+
+    #[test]
+    fn thinning_moves_the_threshold_towards_the_text() {
+        // A dark background (40) with a light minority (200) and a blurred
+        // edge between them (120).
+        let gray = GrayImage::from_fn(100, 10, |x, _| {
+            Luma([match x {
+                0..=69 => 40,
+                70..=79 => 120,
+                _ => 200,
+            }])
+        });
+        let otsu = thinned_level(&gray, 0.0);
+        let thinned = thinned_level(&gray, 0.5);
+        assert_eq!(otsu, otsu_level(&gray));
+        assert!(
+            thinned > otsu,
+            "{thinned} vs {otsu}: towards the light text"
+        );
+        assert!(thinned < 200);
+    }
+
+    #[test]
+    fn tilted_lines_are_levelled() {
+        // A thin dark line across white, tilted by 4 degrees.
+        let level = GrayImage::from_fn(120, 60, |_, y| Luma([if y == 30 { 0 } else { 255 }]));
+        let tilted = rotate_about_center(
+            &level,
+            4f32.to_radians(),
+            Interpolation::Nearest,
+            Luma([255]),
+        );
+        let dark_rows = |image: &GrayImage| {
+            image
+                .rows()
+                .filter(|row| row.clone().any(|p| p[0] < 128))
+                .count()
+        };
+        assert!(dark_rows(&tilted) > 5);
+        let straight = deskew(&tilted, 8.0);
+        assert!(dark_rows(&straight) <= 2, "{}", dark_rows(&straight));
+        // Nothing to straighten: the image comes back as it was.
+        assert_eq!(deskew(&level, 8.0), level);
+    }
+
+    #[test]
+    fn unknown_channels_are_refused() {
+        let parsed: Result<ClassPreprocess, _> = serde_json::from_str(r#"{"channel": "hue"}"#);
+        assert!(parsed.is_err());
+        let parsed: ClassPreprocess = serde_json::from_str(r#"{"channel": "min"}"#).unwrap();
+        assert_eq!(parsed.channel, Channel::Min);
     }
 }
