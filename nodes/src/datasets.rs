@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use runner::catalog::storage::FileLocation;
 use runner::catalog::{Dataset, DatasetTypes, Description, EntryOptions};
 use runner::{Data, Error, TypeDesc};
+use serde_json::Value;
 
 use crate::annotations::{
     BoundingBox, ImageRecord, ImageSource, Problem, SignDataset, SignObject, Split,
@@ -83,11 +84,15 @@ fn signs_of(data: &Data, dataset: &str) -> Result<Arc<SignDataset>, Error> {
 }
 
 /// Pascal VOC: `images/` + `annotations/` (one XML per image), optionally
-/// split into sub-folders (`splits: {train: train, val: dev}`).
+/// split into sub-folders (`splits: {train: train, val: dev}`). The
+/// annotation folder's name can be chosen, or several tried in order
+/// (`annotations: [annotations_with_text, annotations]`: the first a split
+/// has is read).
 pub struct VocDataset {
     name: String,
     location: FileLocation,
     splits: Vec<(Split, String)>,
+    annotation_folders: Vec<String>,
 }
 
 impl VocDataset {
@@ -101,17 +106,39 @@ impl VocDataset {
             }
         }
         splits_arg.finish()?;
+        let annotation_folders = match o.take("annotations") {
+            None => vec!["annotations".to_string()],
+            Some(Value::String(folder)) => vec![folder],
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(String::from))
+                .collect::<Option<Vec<_>>>()
+                .filter(|folders| !folders.is_empty())
+                .ok_or_else(|| o.error("annotations", "`annotations` must list folder names"))?,
+            Some(_) => {
+                return Err(o.error(
+                    "annotations",
+                    "`annotations` must be a folder name or a list of them",
+                ))
+            }
+        };
         let name = o.entry.name.clone();
-        o.finish(&["filepath", "splits", "credentials"])?;
+        o.finish(&["filepath", "splits", "credentials", "annotations"])?;
         Ok(VocDataset {
             name,
             location,
             splits,
+            annotation_folders,
         })
     }
 
     fn read_folder(&self, root: &Path, split: Option<Split>, out: &mut SignDataset) {
-        let annotations = root.join("annotations");
+        let annotations = self
+            .annotation_folders
+            .iter()
+            .map(|folder| root.join(folder))
+            .find(|folder| folder.is_dir())
+            .unwrap_or_else(|| root.join(&self.annotation_folders[0]));
         let images = root.join("images");
         let xmls = sorted_files(&annotations, |p| p.extension().is_some_and(|e| e == "xml"));
         if xmls.is_empty() {

@@ -307,3 +307,79 @@ fn coco_json_reads_into_the_same_form() {
         "read-only"
     );
 }
+
+#[test]
+fn voc_annotation_folders_are_tried_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = catalog(
+        dir.path(),
+        "train: {type: voc.VOCDataset, filepath: set/train}\ndev: {type: voc.VOCDataset, filepath: set/dev}\n",
+    );
+    writer.save("train", &Data::new(synth(3, 4))).unwrap();
+    let dev = synth(4, 4);
+    writer.save("dev", &Data::new(dev.clone())).unwrap();
+    // The dev split also has a second annotation folder, where one text differs.
+    let (plain, texts) = (
+        dir.path().join("set/dev/annotations"),
+        dir.path().join("set/dev/annotations_with_text"),
+    );
+    std::fs::create_dir(&texts).unwrap();
+    let mut changed = None;
+    for entry in std::fs::read_dir(&plain).unwrap() {
+        let path = entry.unwrap().path();
+        let mut xml = std::fs::read_to_string(&path).unwrap();
+        if changed.is_none() {
+            if let Some(start) = xml.find("<text>") {
+                let end = xml[start..].find("</text>").unwrap() + start;
+                xml.replace_range(start + 6..end, "READ BY EYE");
+                changed = Some(path.file_stem().unwrap().to_string_lossy().into_owned());
+            }
+        }
+        std::fs::write(texts.join(path.file_name().unwrap()), xml).unwrap();
+    }
+    let changed = changed.expect("a generated dev scene carries text");
+
+    let reader = catalog(
+        dir.path(),
+        "set: {type: voc.VOCDataset, filepath: set, splits: {train: train, val: dev}, annotations: [annotations_with_text, annotations]}\n",
+    );
+    let set = get(&reader, "set");
+    assert_eq!(
+        set.records
+            .iter()
+            .filter(|r| r.split == Some(Split::Train))
+            .count(),
+        4,
+        "train falls back to annotations/"
+    );
+    let record = set
+        .records
+        .iter()
+        .find(|r| r.id == changed && r.split == Some(Split::Val))
+        .unwrap();
+    assert!(
+        record
+            .objects
+            .iter()
+            .any(|o| o.text.as_deref() == Some("READ BY EYE")),
+        "{record:?}"
+    );
+
+    // A wrong option names itself.
+    std::fs::write(
+        dir.path().join("catalog.yml"),
+        "set: {type: voc.VOCDataset, filepath: set, annotations: 3}\n",
+    )
+    .unwrap();
+    let config = ProjectConfig::load(dir.path(), &LoadOptions::default()).unwrap();
+    let mut types = DatasetTypes::builtin();
+    nodes::register_datasets(&mut types);
+    let error = Catalog::from_config(&config, &types)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("annotations") && error.contains("catalog.yml"),
+        "{error}"
+    );
+}

@@ -128,11 +128,16 @@ fn table(reads: &[Read]) -> Result<DataFrame, NodesError> {
         })
     };
     let strings = |f: &dyn Fn(&Read) -> String| reads.iter().map(f).collect::<Vec<String>>();
+    let corner = |i: usize| reads.iter().map(|r| r.roi.bbox[i]).collect::<Vec<f32>>();
     Ok(DataFrame::new(
         reads.len(),
         vec![
             Column::new("image".into(), strings(&|r| r.roi.image_id.clone())),
             Column::new("class".into(), strings(&|r| r.roi.class.clone())),
+            Column::new("xmin".into(), corner(0)),
+            Column::new("ymin".into(), corner(1)),
+            Column::new("xmax".into(), corner(2)),
+            Column::new("ymax".into(), corner(3)),
             Column::new(
                 "source".into(),
                 strings(&|r| r.roi.source.name().to_string()),

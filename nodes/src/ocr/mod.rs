@@ -46,6 +46,8 @@ pub struct Roi {
     /// The annotated text of the sign (for detector regions: of the ground
     /// truth sign it matches, if any).
     pub truth: Option<String>,
+    /// The sign's box in the image (x1, y1, x2, y2), before margins.
+    pub bbox: [f32; 4],
     /// The crop as seen (for the worst-reads sheet) and as Tesseract gets it.
     pub crop: RgbImage,
     pub prepared: GrayImage,
@@ -165,17 +167,14 @@ pub fn prepare_ocr_data(
                 .iter()
                 .filter_map(|o| {
                     let b = o.bbox;
-                    let (crop, prepared) = region(
-                        &image,
-                        [b.xmin as f32, b.ymin as f32, b.xmax as f32, b.ymax as f32],
-                        &o.class,
-                        &p,
-                    )?;
+                    let bbox = [b.xmin as f32, b.ymin as f32, b.xmax as f32, b.ymax as f32];
+                    let (crop, prepared) = region(&image, bbox, &o.class, &p)?;
                     Some(Roi {
                         image_id: record.id.clone(),
                         class: o.class.clone(),
                         source: RoiSource::GroundTruth,
                         truth: o.text.clone(),
+                        bbox,
                         crop,
                         prepared,
                     })
@@ -255,6 +254,7 @@ pub fn detect_text_regions(
                     class,
                     source: RoiSource::Detector,
                     truth,
+                    bbox: d.bbox,
                     crop,
                     prepared,
                 });

@@ -44,6 +44,10 @@ pub struct ClassPreprocess {
     /// Moves Otsu's threshold this fraction of the way towards the text's
     /// mean intensity: thinner strokes, so blurred bold letters stop merging.
     pub stroke_thinning: f32,
+    /// Round signs: only the ellipse inscribed in the text area is read,
+    /// the rest is painted in the plate's colour (the ring around a speed limit's number,
+    /// which a rectangle wide enough for three digits would cut into).
+    pub round: bool,
     /// Largest tilt in degrees to straighten (0: none): plates and panels
     /// photographed at an angle read better level.
     pub deskew_degrees: f32,
@@ -60,6 +64,7 @@ impl Default for ClassPreprocess {
             channel: Channel::Luma,
             stroke_thinning: 0.0,
             deskew_degrees: 0.0,
+            round: false,
         }
     }
 }
@@ -86,6 +91,37 @@ pub fn crop(image: &RgbImage, bbox: [f32; 4], margin: f32, inner: [f32; 2]) -> O
         return None;
     }
     Some(image::imageops::crop_imm(image, left, top, right - left, bottom - top).to_image())
+}
+
+/// `rgb` with the ellipse inscribed in it kept and the rest painted in the
+/// ellipse's median colour (the plate's): neutral for the threshold and for
+/// telling light text from dark.
+fn outside_ellipse_filled(rgb: &RgbImage) -> RgbImage {
+    let (w, h) = (rgb.width() as f32, rgb.height() as f32);
+    let outside = |x: u32, y: u32| {
+        let dx = (x as f32 + 0.5 - w / 2.0) / (w / 2.0);
+        let dy = (y as f32 + 0.5 - h / 2.0) / (h / 2.0);
+        dx * dx + dy * dy > 1.0
+    };
+    let mut channels: [Vec<u8>; 3] = Default::default();
+    for (x, y, p) in rgb.enumerate_pixels() {
+        if !outside(x, y) {
+            for (c, v) in channels.iter_mut().zip(p.0) {
+                c.push(v);
+            }
+        }
+    }
+    let plate = channels.map(|mut c| {
+        c.sort_unstable();
+        c.get(c.len() / 2).copied().unwrap_or(255)
+    });
+    let mut out = rgb.clone();
+    for (x, y, p) in out.enumerate_pixels_mut() {
+        if outside(x, y) {
+            p.0 = plate;
+        }
+    }
+    out
 }
 
 /// The gray image of `rgb` by `channel`.
@@ -149,6 +185,13 @@ fn percentiles(gray: &GrayImage) -> (u8, u8) {
 
 /// Grayscale, upscale, stretch, binarise, and make the text dark on white.
 pub fn prepare(crop: &RgbImage, config: &ClassPreprocess) -> GrayImage {
+    let masked;
+    let crop = if config.round {
+        masked = outside_ellipse_filled(crop);
+        &masked
+    } else {
+        crop
+    };
     let gray = if config.drop_red {
         let mut whitened = crop.clone();
         for p in whitened.pixels_mut() {
@@ -381,5 +424,23 @@ mod tests {
         assert!(parsed.is_err());
         let parsed: ClassPreprocess = serde_json::from_str(r#"{"channel": "min"}"#).unwrap();
         assert_eq!(parsed.channel, Channel::Min);
+    }
+
+    #[test]
+    fn round_signs_keep_only_the_inscribed_ellipse() {
+        // A light plate with a dark ring in its corners and a dark digit.
+        let mut sign = RgbImage::from_pixel(40, 20, Rgb([200, 200, 200]));
+        for (x, y) in [(0, 0), (39, 19), (0, 19), (39, 0)] {
+            sign.put_pixel(x, y, Rgb([150, 20, 20]));
+        }
+        sign.put_pixel(20, 10, Rgb([10, 10, 10]));
+        let masked = outside_ellipse_filled(&sign);
+        assert_eq!(
+            masked.get_pixel(0, 0).0,
+            [200, 200, 200],
+            "ring painted as the plate"
+        );
+        assert_eq!(masked.get_pixel(39, 19).0, [200, 200, 200]);
+        assert_eq!(masked.get_pixel(20, 10).0, [10, 10, 10], "digit kept");
     }
 }
