@@ -254,7 +254,8 @@ pub fn read(
             .set_image_from_mem(&png)
             .map_err(|e| NodesError::Ocr(format!("Tesseract could not take the crop: {e}")))?;
         engine.tess.set_source_resolution(300);
-        let text = engine.tess.get_utf8_text().unwrap_or_default();
+        let text =
+            super::openmp::single_threaded(|| engine.tess.get_utf8_text()).unwrap_or_default();
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let confidence = if text.is_empty() {
             0.0

@@ -6,6 +6,7 @@
 pub mod correct;
 pub mod engine;
 pub mod evaluate;
+pub mod openmp;
 pub mod preprocess;
 pub mod text;
 
