@@ -46,29 +46,64 @@ impl Tally {
     }
 }
 
-/// Metrics of one source: overall and per class, raw and corrected.
+/// Size groups: the box's height per line of its text, in image pixels.
+/// How small a sign can be and still be read is what a user sizes cameras
+/// and crops by.
+const LINE_HEIGHT_GROUPS: [(&str, f32); 3] = [
+    ("under_32px", 32.0),
+    ("32_to_64px", 64.0),
+    ("64px_and_more", f32::INFINITY),
+];
+
+fn line_height_group(read: &Read, truth: &str) -> &'static str {
+    let lines = truth
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+        .max(1);
+    let height = (read.roi.bbox[3] - read.roi.bbox[1]) / lines as f32;
+    LINE_HEIGHT_GROUPS
+        .iter()
+        .find(|(_, below)| height < *below)
+        .map_or("64px_and_more", |(name, _)| name)
+}
+
+/// Metrics of one source: overall, per class and per line height, raw and
+/// corrected.
 fn metrics_of(reads: &[&Read]) -> Value {
     let mut raw = Tally::default();
     let mut corrected = Tally::default();
     let mut per_class: BTreeMap<&str, (Tally, Tally)> = BTreeMap::new();
+    let mut per_height: BTreeMap<&str, (Tally, Tally)> = BTreeMap::new();
     for r in reads {
         let Some(truth) = &r.roi.truth else { continue };
         raw.add(&r.raw, truth);
         corrected.add(&r.corrected, truth);
-        let entry = per_class.entry(r.roi.class.as_str()).or_default();
-        entry.0.add(&r.raw, truth);
-        entry.1.add(&r.corrected, truth);
+        for entry in [
+            per_class.entry(r.roi.class.as_str()).or_default(),
+            per_height.entry(line_height_group(r, truth)).or_default(),
+        ] {
+            entry.0.add(&r.raw, truth);
+            entry.1.add(&r.corrected, truth);
+        }
     }
-    let classes: serde_json::Map<String, Value> = per_class
-        .into_iter()
-        .map(|(class, (raw, corrected))| {
-            (
-                class.to_string(),
-                json!({"raw": raw.json(), "corrected": corrected.json()}),
-            )
-        })
-        .collect();
-    json!({"raw": raw.json(), "corrected": corrected.json(), "per_class": classes})
+    let groups = |tallies: BTreeMap<&str, (Tally, Tally)>| -> serde_json::Map<String, Value> {
+        tallies
+            .into_iter()
+            .map(|(name, (raw, corrected))| {
+                (
+                    name.to_string(),
+                    json!({"raw": raw.json(), "corrected": corrected.json()}),
+                )
+            })
+            .collect()
+    };
+    json!({
+        "raw": raw.json(),
+        "corrected": corrected.json(),
+        "per_class": groups(per_class),
+        "per_line_height": groups(per_height),
+    })
 }
 
 /// The metrics JSON, the per-region table, the worst reads sheet.
@@ -221,4 +256,87 @@ fn worst_sheet(reads: &[&Read], n: usize) -> RgbImage {
         );
     }
     sheet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocr::Roi;
+    use image::GrayImage;
+
+    fn read(source: RoiSource, truth: &str, raw: &str, corrected: &str, height: f32) -> Read {
+        Read {
+            roi: Roi {
+                image_id: format!("scene_{truth}"),
+                class: if truth.starts_with('S') {
+                    "stop"
+                } else {
+                    "direction"
+                }
+                .into(),
+                source,
+                truth: Some(truth.into()),
+                bbox: [0.0, 10.0, 50.0, 10.0 + height],
+                crop: RgbImage::new(8, 8),
+                prepared: GrayImage::new(8, 8),
+            },
+            raw: raw.into(),
+            corrected: corrected.into(),
+            confidence: 50.0,
+        }
+    }
+
+    #[test]
+    fn rates_groups_and_the_end_to_end_rate_are_counted_by_hand() {
+        use RoiSource::*;
+        let readings = OcrReadings {
+            reads: vec![
+                // 4 characters, 1 wrong raw, fixed by correction; 20 px tall.
+                read(GroundTruth, "STOP", "ST0P", "STOP", 20.0),
+                // Two lines of 50 px each: the 32-64 px group; 1 of 8 wrong.
+                read(
+                    GroundTruth,
+                    "LYON 18\nREIMS 3",
+                    "LYON 18 REIMS 8",
+                    "LYON 18 REIMS 8",
+                    100.0,
+                ),
+                read(Detector, "STOP", "STOP", "STOP", 20.0),
+                read(Detector, "LYON 18\nREIMS 3", "LYON", "LYON", 100.0),
+            ],
+            text_signs: [(GroundTruth.name(), 2), (Detector.name(), 4)]
+                .into_iter()
+                .collect(),
+        };
+        let (metrics, table, _) = evaluate_ocr(readings).unwrap();
+        let gt = &metrics["ground_truth_regions"];
+        // Raw: 1 + 1 edits over 4 + 15 characters; corrected: 1 over 19.
+        assert!(
+            (gt["raw"]["cer"].as_f64().unwrap() - 2.0 / 19.0).abs() < 1e-9,
+            "{gt}"
+        );
+        assert!((gt["corrected"]["cer"].as_f64().unwrap() - 1.0 / 19.0).abs() < 1e-9);
+        assert_eq!(gt["raw"]["exact_match"], 0.0);
+        assert_eq!(gt["corrected"]["exact_match"], 0.5);
+        assert_eq!(gt["per_class"]["stop"]["corrected"]["exact_match"], 1.0);
+        let heights = &gt["per_line_height"];
+        assert_eq!(heights["under_32px"]["corrected"]["regions"], 1);
+        assert_eq!(heights["32_to_64px"]["corrected"]["regions"], 1);
+        assert!(heights.get("64px_and_more").is_none());
+        // One of the four text signs was detected and read exactly.
+        assert_eq!(metrics["end_to_end"]["read_exactly_corrected"], 0.25);
+        assert_eq!(table.height(), 4);
+        for column in [
+            "image",
+            "class",
+            "xmin",
+            "ymax",
+            "truth",
+            "read",
+            "corrected",
+            "cer",
+        ] {
+            assert!(table.column(column).is_ok(), "{column}");
+        }
+    }
 }
