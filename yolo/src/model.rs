@@ -154,6 +154,8 @@ impl ModuleT for BatchNorm {
 struct Conv {
     conv: nn::Conv2D,
     bn: BatchNorm,
+    stride: i64,
+    padding: i64,
 }
 
 impl Conv {
@@ -168,13 +170,36 @@ impl Conv {
         Conv {
             conv: nn::conv2d((&p / "conv").set_group(GROUP_WEIGHT), c1, c2, k, config),
             bn: BatchNorm::new(&p / "bn", c2),
+            stride: s,
+            padding: k / 2,
         }
+    }
+}
+
+/// The weight in the input's precision: with a bfloat16 input (mixed
+/// precision) the float32 master weight is cast on the way, and its gradient
+/// flows back to it in float32.
+fn weight_like(weight: &Tensor, xs: &Tensor) -> Tensor {
+    if weight.kind() == xs.kind() {
+        weight.shallow_clone()
+    } else {
+        weight.to_kind(xs.kind())
     }
 }
 
 impl ModuleT for Conv {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.bn.forward_t(&xs.apply(&self.conv), train).silu()
+        let s = [self.stride, self.stride];
+        let p = [self.padding, self.padding];
+        let y = xs.conv2d(
+            &weight_like(&self.conv.ws, xs),
+            None::<Tensor>,
+            s,
+            p,
+            [1, 1],
+            1,
+        );
+        self.bn.forward_t(&y, train).silu()
     }
 }
 
@@ -302,7 +327,14 @@ impl ModuleT for HeadBranch {
         let x = self
             .second
             .forward_t(&self.first.forward_t(xs, train), train);
-        x.conv2d(&self.weight, Some(&self.bias), [1, 1], [0, 0], [1, 1], 1)
+        x.conv2d(
+            &weight_like(&self.weight, &x),
+            Some(&weight_like(&self.bias, &x)),
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+        )
     }
 }
 

@@ -38,10 +38,16 @@ pub fn train_yolo(
         train = train_set.len(),
         val = val_set.len(),
         classes = data.classes.len(),
-        "training YOLOv8{} at {} px for {} epochs",
+        "training YOLOv8{} at {} px for {} epochs, {} activations",
         config.scale,
         config.imgsz,
-        config.epochs
+        config.epochs,
+        match yolo::train::parse_device(&config.device)
+            .map(|device| yolo::train::activation_kind(device, config.amp))
+        {
+            Ok(tch::Kind::BFloat16) => "bfloat16",
+            _ => "float32",
+        }
     );
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
