@@ -651,3 +651,54 @@ fn save_checkpoint(
             .as_bytes(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amp_picks_bfloat16_only_where_it_is_native() {
+        assert_eq!(activation_kind(Device::Cpu, false), Kind::Float);
+        let expected = if cpu_has_bf16() {
+            Kind::BFloat16
+        } else {
+            Kind::Float
+        };
+        assert_eq!(activation_kind(Device::Cpu, true), expected);
+    }
+
+    #[test]
+    fn bfloat16_activations_train_float32_weights() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = crate::YoloV8::new(&vs.root(), Scale::N, 2);
+        let x = Tensor::rand([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+        // Eval mode first (batch statistics of a 2x2 map would magnify any
+        // difference): the same maps within bfloat16's precision.
+        let (half, full) = tch::no_grad(|| {
+            (
+                model.forward_t(&x.to_kind(Kind::BFloat16), false),
+                model.forward_t(&x, false),
+            )
+        });
+        assert!(half.iter().all(|m| m.kind() == Kind::BFloat16));
+        assert!(full.iter().all(|m| m.kind() == Kind::Float));
+        for (h, f) in half.iter().zip(&full) {
+            let diff = (h.to_kind(Kind::Float) - f).norm().double_value(&[]);
+            let norm = f.norm().double_value(&[]);
+            assert!(diff < 0.03 * norm, "{diff} vs {norm}");
+        }
+        let maps = model.forward_t(&x.to_kind(Kind::BFloat16), true);
+        let loss = maps
+            .iter()
+            .map(|m| m.to_kind(Kind::Float).square().mean(Kind::Float))
+            .fold(Tensor::from(0f32), |a, b| a + b);
+        loss.backward();
+        for (name, v) in vs.trainable_variables().iter().enumerate().take(3) {
+            let grad = v.grad();
+            assert!(grad.defined(), "variable {name} has a gradient");
+            assert_eq!(grad.kind(), Kind::Float, "master weights stay float32");
+            assert!(grad.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+        }
+    }
+}
