@@ -90,7 +90,9 @@ fn the_default_pipeline_writes_its_datasets() {
     assert!(regions > 0, "{ocr}");
     let reads = p.read("data/08_reporting/ocr_reads.csv");
     assert!(
-        reads.starts_with("image,class,source,truth,read,corrected,confidence,cer,cer_corrected\n"),
+        reads.starts_with(
+            "image,class,xmin,ymin,xmax,ymax,source,truth,read,corrected,confidence,cer,cer_corrected\n"
+        ),
         "{reads}"
     );
     assert!(p.file("data/08_reporting/ocr_worst_reads.png").is_file());
