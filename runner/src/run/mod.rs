@@ -9,6 +9,7 @@
 
 pub mod bind;
 pub mod incremental;
+mod memory;
 pub mod plan;
 pub mod resume;
 
@@ -295,6 +296,7 @@ struct Executor<'a> {
 fn execute(node: &BoundNode, catalog: &Catalog, hooks: &Hooks) -> Result<Duration, String> {
     let _span = tracing::info_span!("node", name = %node.node.name).entered();
     let result = call_node(node, catalog, hooks);
+    memory::release_free_memory();
     match &result {
         Ok(elapsed) => {
             tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "completed");
