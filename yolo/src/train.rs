@@ -4,6 +4,7 @@
 //! that is validated and kept, mosaic closed for the last epochs. Batches are
 //! augmented in parallel on rayon and prepared while the model trains.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -333,9 +334,19 @@ pub fn train(
     ema.vs.copy(&model.vs)?;
 
     let s = config.imgsz;
-    let cache: Vec<Labeled> = train_set
+    // Images already at the training size (the detection node decodes them
+    // so) are borrowed, not copied: a second copy of the training set cost
+    // about 100 MiB of the peak.
+    let cache: Vec<Cow<'_, Labeled>> = train_set
         .par_iter()
-        .map(|l| resize_long_side(l, s))
+        .map(|l| {
+            let (w, h) = l.image.dimensions();
+            if w.max(h) == s {
+                Cow::Borrowed(l)
+            } else {
+                Cow::Owned(resize_long_side(l, s))
+            }
+        })
         .collect();
     let batches_per_epoch = cache.len().div_ceil(config.batch);
     let accumulate_target = (config.nbs as f64 / config.batch as f64).round().max(1.0);
@@ -443,7 +454,7 @@ pub fn train(
                                 config.seed ^ ((epoch * 1_000_003 + b * 7919 + i) as u64),
                             );
                             train_sample(
-                                &|j| cache[j].clone(),
+                                &|j| cache[j].as_ref().clone(),
                                 i,
                                 cache.len(),
                                 s,
