@@ -168,21 +168,7 @@ fn images_and_videos_chosen_in_the_page_come_back_annotated() {
 
     // A video through the same page: the annotated MP4 plays in the page.
     let clip = project.file("clip.mp4");
-    let made = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=10:duration=1",
-        ])
-        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg");
-    assert!(made.success());
+    common::make_clip(&clip, 10, 1, false);
     driver.call(
         "POST",
         &format!("{base}/element/{element}/value"),

@@ -361,24 +361,7 @@ fn videos_round_trip_with_their_frames_and_sound() {
     let dir = tempfile::tempdir().unwrap();
     let clip = |name: &str, seconds: u32| {
         let path = dir.path().join(name);
-        let made = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc=size=320x240:rate=20:duration={seconds}"))
-            .args(["-f", "lavfi", "-i"])
-            .arg(format!("sine=frequency=440:duration={seconds}"))
-            .args([
-                "-c:v",
-                "libx264",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-                "-shortest",
-            ])
-            .arg(&path)
-            .status()
-            .expect("ffmpeg (make test installs it)");
-        assert!(made.success());
+        common::make_clip(&path, 20, seconds, true);
         std::fs::read(path).unwrap()
     };
     let short = clip("short.mp4", 2);
@@ -502,21 +485,7 @@ fn stress_reports_latencies_and_fails_on_errors() {
 fn predict_writes_an_annotated_copy_of_a_video() {
     let project = project_with_model();
     let clip = project.file("clip.mp4");
-    let made = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=10:duration=1",
-        ])
-        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg (make test installs it)");
-    assert!(made.success());
+    common::make_clip(&clip, 10, 1, false);
     let out = project.ok(&["predict", clip.to_str().unwrap(), "--format", "json"]);
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(summary["frames"], 10, "{summary}");

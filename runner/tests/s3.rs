@@ -60,6 +60,17 @@ fn catalog(config: &ProjectConfig, version: &str, pinned: &[(&str, &str)]) -> Ca
     Catalog::with_versions(config, &DatasetTypes::builtin(), versions).unwrap()
 }
 
+/// The fingerprint the store's metadata gives `dataset` (no download).
+fn stored_fingerprint(catalog: &Catalog, dataset: &str) -> Option<String> {
+    catalog
+        .get(dataset)
+        .unwrap()
+        .file_location()
+        .unwrap()
+        .fingerprint()
+        .unwrap()
+}
+
 fn frame(values: &[i64]) -> DataFrame {
     df!("n" => values).unwrap()
 }
@@ -82,13 +93,7 @@ fn datasets_save_load_version_and_partition_on_s3() {
         loaded.downcast_ref::<serde_json::Value>(),
         Some(&json!({"a": [1, 2, 3]}))
     );
-    let fingerprint = first
-        .get("numbers")
-        .unwrap()
-        .file_location()
-        .unwrap()
-        .fingerprint()
-        .unwrap();
+    let fingerprint = stored_fingerprint(&first, "numbers");
     assert!(
         fingerprint.is_some(),
         "store metadata fingerprints the object"
@@ -146,13 +151,7 @@ fn datasets_save_load_version_and_partition_on_s3() {
         c.downcast_ref::<serde_json::Value>(),
         Some(&json!({"x": 2}))
     );
-    let folder = latest
-        .get("parts")
-        .unwrap()
-        .file_location()
-        .unwrap()
-        .fingerprint()
-        .unwrap();
+    let folder = stored_fingerprint(&latest, "parts");
     assert!(
         folder.is_some(),
         "a folder of objects has a fingerprint too"

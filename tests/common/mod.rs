@@ -113,3 +113,28 @@ pub fn repo_project() -> Project {
         ("parameters.yml", &read("parameters.yml")),
     ])
 }
+
+/// Writes a generated H.264 clip (320×240, yuv420p, `fps` frames a second
+/// for `seconds`; with `sound`, a 440 Hz AAC tone) at `path`.
+pub fn make_clip(path: &Path, fps: u32, seconds: u32, sound: bool) {
+    let mut ffmpeg = std::process::Command::new("ffmpeg");
+    ffmpeg
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!(
+            "testsrc=size=320x240:rate={fps}:duration={seconds}"
+        ));
+    if sound {
+        ffmpeg
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency=440:duration={seconds}"));
+    }
+    ffmpeg.args(["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    if sound {
+        ffmpeg.args(["-c:a", "aac", "-shortest"]);
+    }
+    let made = ffmpeg
+        .arg(path)
+        .status()
+        .expect("ffmpeg (make test installs it)");
+    assert!(made.success(), "ffmpeg could not write {}", path.display());
+}

@@ -70,16 +70,16 @@ pub fn single_threaded<T>(f: impl FnOnce() -> T) -> T {
     result
 }
 
-/// This thread's nesting limit of active parallel regions, when libgomp is
-/// loaded.
-pub fn max_active_levels() -> Option<i32> {
-    // SAFETY: as above.
-    openmp().map(|api| unsafe { (api.get_max_active_levels)() })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// This thread's nesting limit of active parallel regions, when libgomp is
+    /// loaded.
+    fn max_active_levels() -> Option<i32> {
+        // SAFETY: as above.
+        openmp().map(|api| unsafe { (api.get_max_active_levels)() })
+    }
 
     #[test]
     fn reads_run_without_parallel_regions_on_their_own_thread_only() {
