@@ -40,6 +40,55 @@ pub struct SignObject {
     pub bbox: BoundingBox,
     /// The text written on the sign, when it carries some.
     pub text: Option<String>,
+    /// How readable that text is in the image, when the source says.
+    pub legibility: Option<Legibility>,
+}
+
+/// How readable a sign's text is, in the three grades of the public set's
+/// transcriptions (`text_transcriptions.csv`): its annotators transcribed
+/// `high` and `low` signs and left `illegible` ones without text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Legibility {
+    Illegible,
+    Low,
+    High,
+}
+
+impl Legibility {
+    /// Letters under this many pixels tall cannot be read: the public set's
+    /// illegible signs are 9 to 12 px boxes, letters of about 3 to 4 px.
+    pub const LEGIBLE_LETTER_PX: f32 = 4.0;
+    /// From this letter height on, text reads at a glance: the public set's
+    /// smallest `high` signs are 23 to 25 px boxes, letters of about 8 px.
+    pub const HIGH_LETTER_PX: f32 = 8.0;
+
+    /// The grade of text whose smallest capital letters are `px` pixels tall.
+    pub fn of_letter_height(px: f32) -> Legibility {
+        if px < Self::LEGIBLE_LETTER_PX {
+            Legibility::Illegible
+        } else if px < Self::HIGH_LETTER_PX {
+            Legibility::Low
+        } else {
+            Legibility::High
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Legibility::Illegible => "illegible",
+            Legibility::Low => "low",
+            Legibility::High => "high",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Legibility> {
+        match name.trim() {
+            "illegible" => Some(Legibility::Illegible),
+            "low" => Some(Legibility::Low),
+            "high" => Some(Legibility::High),
+            _ => None,
+        }
+    }
 }
 
 /// Where an image's pixels are.
@@ -127,5 +176,22 @@ runner::data_value!(SignDataset);
 impl SignDataset {
     pub fn object_count(&self) -> usize {
         self.records.iter().map(|r| r.objects.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Legibility;
+
+    #[test]
+    fn legibility_grades_letter_heights_and_round_trips_its_name() {
+        assert_eq!(Legibility::of_letter_height(3.0), Legibility::Illegible);
+        assert_eq!(Legibility::of_letter_height(4.0), Legibility::Low);
+        assert_eq!(Legibility::of_letter_height(7.9), Legibility::Low);
+        assert_eq!(Legibility::of_letter_height(8.0), Legibility::High);
+        for grade in [Legibility::Illegible, Legibility::Low, Legibility::High] {
+            assert_eq!(Legibility::parse(grade.name()), Some(grade));
+        }
+        assert_eq!(Legibility::parse("medium"), None);
     }
 }

@@ -371,6 +371,7 @@ impl Dataset for YoloDataset {
                                         class: name.clone(),
                                         bbox,
                                         text: None,
+                                        legibility: None,
                                     })
                                 })
                                 .collect::<Result<Vec<_>, String>>()?;
@@ -530,6 +531,7 @@ impl Dataset for CocoDataset {
                             ymax: a.bbox[1] + a.bbox[3],
                         },
                         text: None,
+                        legibility: None,
                     }),
                     None => bad = Some(format!("unknown category id {}", a.category_id)),
                 }

@@ -1,8 +1,9 @@
-//! Pascal VOC: one XML per image (SPEC §4), `<text>` per object that carries text.
+//! Pascal VOC: one XML per image (SPEC §4), `<text>` per object that carries
+//! text and, for generated scenes, `<legibility>` (how readable that text is).
 
 use serde::Deserialize;
 
-use crate::annotations::{BoundingBox, ImageRecord, SignObject};
+use crate::annotations::{BoundingBox, ImageRecord, Legibility, SignObject};
 
 #[derive(Debug, Deserialize)]
 struct VocAnnotation {
@@ -22,6 +23,7 @@ struct VocSize {
 struct VocObject {
     name: String,
     text: Option<String>,
+    legibility: Option<String>,
     bndbox: VocBox,
 }
 
@@ -44,18 +46,23 @@ pub struct ParsedVoc {
 pub fn parse(xml: &str) -> Result<ParsedVoc, String> {
     let doc: VocAnnotation =
         quick_xml::de::from_str(xml).map_err(|e| format!("bad VOC XML: {e}"))?;
-    Ok(ParsedVoc {
-        filename: doc.filename,
-        size: doc.size.map(|s| (s.width, s.height)),
-        objects: doc
-            .objects
-            .into_iter()
-            .map(|o| SignObject {
+    let objects = doc
+        .objects
+        .into_iter()
+        .map(|o| {
+            let legibility = match o.legibility.as_deref() {
+                None => None,
+                Some(name) => Some(Legibility::parse(name).ok_or_else(|| {
+                    format!("unknown <legibility> {name:?} (high, low or illegible)")
+                })?),
+            };
+            Ok(SignObject {
                 class: o.name.trim().to_string(),
                 text: o
                     .text
                     .map(|t| t.trim().to_string())
                     .filter(|t| !t.is_empty()),
+                legibility,
                 bbox: BoundingBox {
                     xmin: o.bndbox.xmin,
                     ymin: o.bndbox.ymin,
@@ -63,7 +70,12 @@ pub fn parse(xml: &str) -> Result<ParsedVoc, String> {
                     ymax: o.bndbox.ymax,
                 },
             })
-            .collect(),
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(ParsedVoc {
+        filename: doc.filename,
+        size: doc.size.map(|s| (s.width, s.height)),
+        objects,
     })
 }
 
@@ -88,6 +100,12 @@ pub fn write(record: &ImageRecord, filename: &str) -> String {
         ));
         if let Some(text) = &o.text {
             xml.push_str(&format!("        <text>{}</text>\n", escape(text)));
+        }
+        if let Some(legibility) = o.legibility {
+            xml.push_str(&format!(
+                "        <legibility>{}</legibility>\n",
+                legibility.name()
+            ));
         }
         xml.push_str(&format!(
             "        <pose>Unspecified</pose>\n        <truncated>0</truncated>\n        <occluded>0</occluded>\n        <difficult>0</difficult>\n        <bndbox>\n            <xmin>{}</xmin>\n            <ymin>{}</ymin>\n            <xmax>{}</xmax>\n            <ymax>{}</ymax>\n        </bndbox>\n    </object>\n",
@@ -124,6 +142,7 @@ mod tests {
                     ymax: 60.0,
                 },
                 text: Some("SAINT-ÉTIENNE 12 km\nLYON & CO 3".into()),
+                legibility: Some(Legibility::Low),
             }],
         };
         let parsed = parse(&write(&record, "s.jpg")).unwrap();
@@ -142,6 +161,9 @@ mod tests {
         assert_eq!(parsed.objects[0].class, "speedlimit");
         assert_eq!(parsed.objects[1].text.as_deref(), Some("STOP"));
         assert!(parse("<annotation><object><name>x</name></object>").is_err());
+        let graded = "<annotation><object><name>stop</name><text>STOP</text><legibility>medium</legibility>\
+            <bndbox><xmin>5</xmin><ymin>6</ymin><xmax>7</xmax><ymax>8</ymax></bndbox></object></annotation>";
+        assert!(parse(graded).unwrap_err().contains("\"medium\""));
         assert!(parse("not xml at all").is_err());
     }
 }

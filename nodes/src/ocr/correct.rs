@@ -62,8 +62,12 @@ impl Vocabulary {
         if !self.enabled || read.is_empty() {
             return read;
         }
+        // Plate edges and brackets read as punctuation around the text.
+        let trimmed = read
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_string();
         let pick = |list: &[String]| {
-            snap(&read, list.iter().map(String::as_str)).unwrap_or_else(|| read.clone())
+            snap(&trimmed, list.iter().map(String::as_str)).unwrap_or_else(|| trimmed.clone())
         };
         match class {
             "speed_limit" => {
@@ -80,36 +84,61 @@ impl Vocabulary {
     }
 
     /// `TOWN 12 km` lines, one after the other: each town snapped to the
-    /// list, its number kept, `km` fixed when something close to it follows.
+    /// list, its number kept, `km` fixed when a short word that begins no
+    /// town follows the number. Town words lose the punctuation no town
+    /// name has (a pole or an edge read as `|` or `.`).
     fn direction(&self, read: &str) -> String {
         let mut out: Vec<String> = Vec::new();
-        let mut town: Vec<&str> = Vec::new();
+        let mut town: Vec<String> = Vec::new();
         let mut words = read.split(' ').peekable();
         while let Some(word) = words.next() {
             // A distance is mostly digits; a town misread with a digit is not.
             let digits = word.chars().filter(char::is_ascii_digit).count();
             if digits == 0 || digits * 2 < word.chars().count() {
-                town.push(word);
+                let letters: String = word
+                    .chars()
+                    .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '\''))
+                    .collect();
+                if !letters.is_empty() {
+                    town.push(letters);
+                }
                 continue;
             }
-            let name = town.join(" ");
-            town.clear();
-            if !name.is_empty() {
-                out.push(snap(&name, self.towns.iter().map(String::as_str)).unwrap_or(name));
-            }
+            self.push_town(&mut out, &mut town);
             out.push(word.chars().filter(char::is_ascii_digit).collect());
             if let Some(unit) = words.peek() {
-                if snap(unit, ["KM"]).is_some() && !self.towns.iter().any(|t| t == unit) {
+                if self.is_unit(unit) {
                     out.push("KM".into());
                     words.next();
                 }
             }
         }
-        if !town.is_empty() {
-            let name = town.join(" ");
-            out.push(snap(&name, self.towns.iter().map(String::as_str)).unwrap_or(name));
-        }
+        self.push_town(&mut out, &mut town);
         out.join(" ")
+    }
+
+    /// Whether a word after a distance is its unit: close to `KM`, or as
+    /// short and the first word of no town (`LE` of `LE MANS` is not).
+    fn is_unit(&self, word: &str) -> bool {
+        if snap(word, ["KM"]).is_some() && !self.towns.iter().any(|t| t == word) {
+            return true;
+        }
+        let length = word.chars().count();
+        (2..=3).contains(&length)
+            && !word.chars().any(|c| c.is_ascii_digit())
+            && !self.towns.iter().any(|t| {
+                let first = t.split([' ', '-']).next().unwrap_or_default();
+                snap(word, [first]).is_some()
+            })
+    }
+
+    fn push_town(&self, out: &mut Vec<String>, town: &mut Vec<String>) {
+        if town.is_empty() {
+            return;
+        }
+        let name = town.join(" ");
+        town.clear();
+        out.push(snap(&name, self.towns.iter().map(String::as_str)).unwrap_or(name));
     }
 }
 
@@ -127,6 +156,11 @@ mod tests {
         assert_eq!(v.correct("stop", "sTOP"), "STOP");
         assert_eq!(v.correct("zone_30", "Z0NE 30"), "ZONE 30");
         assert_eq!(v.correct("street_name", "RUE PASTEIR"), "RUE PASTEUR");
+        assert_eq!(
+            v.correct("street_name", "[ROE OF TA REPUBLIQUE}"),
+            "RUE DE LA RÉPUBLIQUE"
+        );
+        assert_eq!(v.correct("street_name", "“RUE X|"), "RUE X");
         assert_eq!(v.correct("direction", "LY0N 12 kn"), "LYON 12 KM");
         assert_eq!(v.correct("direction", "PARIS 5"), "PARIS 5");
         assert_eq!(
@@ -136,6 +170,22 @@ mod tests {
         assert_eq!(
             v.correct("direction", "LY0N 12 km PARLS 5"),
             "LYON 12 KM PARIS 5"
+        );
+        // Punctuation read from an edge or a pole; `km` read as a short word.
+        assert_eq!(v.correct("direction", "LF. MANS 80"), "LE MANS 80");
+        assert_eq!(
+            v.correct("direction", "TOULON 25 KM | MACON 61"),
+            "TOULON 25 KM MÂCON 61"
+        );
+        assert_eq!(
+            v.correct("direction", "TOULOUSE 61 FON STRASBOURG 44"),
+            "TOULOUSE 61 KM STRASBOURG 44"
+        );
+        assert_eq!(v.correct("direction", "REIMS 70 KEN"), "REIMS 70 KM");
+        // ... but not the first word of a town.
+        assert_eq!(
+            v.correct("direction", "PARIS 5 LE MANS 8"),
+            "PARIS 5 LE MANS 8"
         );
         assert_eq!(v.correct("yield", "abc"), "ABC");
         let off = Vocabulary::new(&CorrectionParams {

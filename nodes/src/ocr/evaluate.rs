@@ -2,14 +2,15 @@
 //! per class, before and after correction; the end-to-end rate (signs found by
 //! the detector and read exactly); a table of every region; the worst reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use image::{imageops, Rgb, RgbImage};
 use polars::prelude::*;
 use serde_json::{json, Value};
 
 use super::text::{char_errors, normalize, word_errors};
-use super::{OcrReadings, Read, RoiSource};
+use super::{grade_name, OcrReadings, Read, RoiSource, TextSignCounts};
+use crate::annotations::Legibility;
 use crate::detection::dataset::Picture;
 use crate::NodesError;
 
@@ -68,15 +69,34 @@ fn line_height_group(read: &Read, truth: &str) -> &'static str {
         .map_or("64px_and_more", |(name, _)| name)
 }
 
-/// Metrics of one source: overall, per class and per line height, raw and
-/// corrected.
+/// The truth a read is scored against: none for signs without text, and
+/// none for text graded illegible (reported apart, in `per_legibility`).
+fn scored_truth(read: &Read) -> Option<&str> {
+    if read.roi.legibility == Some(Legibility::Illegible) {
+        return None;
+    }
+    read.roi.truth.as_deref()
+}
+
+/// Metrics of one source: overall, per class, per line height and per
+/// legibility grade, raw and corrected.
 fn metrics_of(reads: &[&Read]) -> Value {
     let mut raw = Tally::default();
     let mut corrected = Tally::default();
     let mut per_class: BTreeMap<&str, (Tally, Tally)> = BTreeMap::new();
     let mut per_height: BTreeMap<&str, (Tally, Tally)> = BTreeMap::new();
+    let mut per_legibility: BTreeMap<&str, (Tally, Tally)> = BTreeMap::new();
     for r in reads {
-        let Some(truth) = &r.roi.truth else { continue };
+        if let Some(truth) = &r.roi.truth {
+            let entry = per_legibility
+                .entry(grade_name(r.roi.legibility))
+                .or_default();
+            entry.0.add(&r.raw, truth);
+            entry.1.add(&r.corrected, truth);
+        }
+        let Some(truth) = scored_truth(r) else {
+            continue;
+        };
         raw.add(&r.raw, truth);
         corrected.add(&r.corrected, truth);
         for entry in [
@@ -103,6 +123,7 @@ fn metrics_of(reads: &[&Read]) -> Value {
         "corrected": corrected.json(),
         "per_class": groups(per_class),
         "per_line_height": groups(per_height),
+        "per_legibility": groups(per_legibility),
     })
 }
 
@@ -117,38 +138,74 @@ pub fn evaluate_ocr(readings: OcrReadings) -> Result<(Value, DataFrame, Picture)
     };
     let ground_truth = by_source(RoiSource::GroundTruth);
     let detected = by_source(RoiSource::Detector);
-    // End to end: text signs of the split whose detected region reads exactly.
     let signs = readings
         .text_signs
         .get(RoiSource::Detector.name())
-        .copied()
-        .unwrap_or(0);
-    let read_exactly = |corrected: bool| {
-        let mut seen = std::collections::BTreeSet::new();
-        for r in &detected {
-            if let Some(truth) = &r.roi.truth {
-                let text = if corrected { &r.corrected } else { &r.raw };
-                if normalize(text) == normalize(truth) {
-                    seen.insert((r.roi.image_id.as_str(), normalize(truth)));
-                }
-            }
-        }
-        if signs == 0 {
-            0.0
-        } else {
-            seen.len() as f64 / signs as f64
-        }
-    };
+        .cloned()
+        .unwrap_or_default();
     let summary = json!({
         "ground_truth_regions": metrics_of(&ground_truth),
         "detector_regions": metrics_of(&detected),
-        "end_to_end": {"text_signs": signs, "read_exactly_raw": read_exactly(false), "read_exactly_corrected": read_exactly(true)},
+        "end_to_end": end_to_end(&detected, &signs),
     });
     Ok((
         summary,
         table(&readings.reads)?,
         Picture(worst_sheet(&ground_truth, 24)),
     ))
+}
+
+/// Text signs of the split whose detected region reads exactly, overall and
+/// per legibility grade, raw and corrected.
+fn end_to_end(detected: &[&Read], signs: &TextSignCounts) -> Value {
+    let mut read_raw: BTreeMap<&str, BTreeSet<(&str, String)>> = BTreeMap::new();
+    let mut read_corrected = read_raw.clone();
+    for r in detected {
+        let Some(truth) = scored_truth(r) else {
+            continue;
+        };
+        let sign = (r.roi.image_id.as_str(), normalize(truth));
+        let grade = grade_name(r.roi.legibility);
+        if normalize(&r.raw) == sign.1 {
+            read_raw.entry(grade).or_default().insert(sign.clone());
+        }
+        if normalize(&r.corrected) == sign.1 {
+            read_corrected.entry(grade).or_default().insert(sign);
+        }
+    }
+    let rate = |read: &BTreeMap<&str, BTreeSet<(&str, String)>>, grade: Option<&str>| {
+        let (found, total) = match grade {
+            Some(g) => (
+                read.get(g).map_or(0, BTreeSet::len),
+                signs.get(g).copied().unwrap_or(0),
+            ),
+            None => (read.values().map(BTreeSet::len).sum(), signs.values().sum()),
+        };
+        if total == 0 {
+            0.0
+        } else {
+            found as f64 / total as f64
+        }
+    };
+    let per_legibility: serde_json::Map<String, Value> = signs
+        .iter()
+        .map(|(grade, n)| {
+            (
+                grade.to_string(),
+                json!({
+                    "text_signs": n,
+                    "read_exactly_raw": rate(&read_raw, Some(grade)),
+                    "read_exactly_corrected": rate(&read_corrected, Some(grade)),
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "text_signs": signs.values().sum::<usize>(),
+        "read_exactly_raw": rate(&read_raw, None),
+        "read_exactly_corrected": rate(&read_corrected, None),
+        "per_legibility": per_legibility,
+    })
 }
 
 fn table(reads: &[Read]) -> Result<DataFrame, NodesError> {
@@ -184,6 +241,13 @@ fn table(reads: &[Read]) -> Result<DataFrame, NodesError> {
                     .map(|r| r.roi.truth.clone())
                     .collect::<Vec<Option<String>>>(),
             ),
+            Column::new(
+                "legibility".into(),
+                reads
+                    .iter()
+                    .map(|r| r.roi.legibility.map(|l| l.name().to_string()))
+                    .collect::<Vec<Option<String>>>(),
+            ),
             Column::new("read".into(), strings(&|r| r.raw.clone())),
             Column::new("corrected".into(), strings(&|r| r.corrected.clone())),
             Column::new(
@@ -214,7 +278,7 @@ fn worst_sheet(reads: &[&Read], n: usize) -> RgbImage {
     let mut scored: Vec<(f64, &&Read)> = reads
         .iter()
         .filter_map(|r| {
-            let truth = r.roi.truth.as_ref()?;
+            let truth = scored_truth(r)?;
             let (e, len) = char_errors(&r.corrected, truth);
             Some((e as f64 / len.max(1) as f64, r))
         })
@@ -276,6 +340,7 @@ mod tests {
                 .into(),
                 source,
                 truth: Some(truth.into()),
+                legibility: None,
                 bbox: [0.0, 10.0, 50.0, 10.0 + height],
                 crop: RgbImage::new(8, 8),
                 prepared: GrayImage::new(8, 8),
@@ -303,10 +368,28 @@ mod tests {
                 ),
                 read(Detector, "STOP", "STOP", "STOP", 20.0),
                 read(Detector, "LYON 18\nREIMS 3", "LYON", "LYON", 100.0),
+                // Too small to read: reported apart, not scored.
+                Read {
+                    roi: Roi {
+                        legibility: Some(Legibility::Illegible),
+                        ..read(GroundTruth, "SMALL", "", "", 10.0).roi
+                    },
+                    ..read(GroundTruth, "SMALL", "", "", 10.0)
+                },
+                Read {
+                    roi: Roi {
+                        legibility: Some(Legibility::Illegible),
+                        ..read(Detector, "SMALL", "SMALL", "SMALL", 10.0).roi
+                    },
+                    ..read(Detector, "SMALL", "SMALL", "SMALL", 10.0)
+                },
             ],
-            text_signs: [(GroundTruth.name(), 2), (Detector.name(), 4)]
-                .into_iter()
-                .collect(),
+            text_signs: [
+                (GroundTruth.name(), [("ungraded", 2)].into()),
+                (Detector.name(), [("ungraded", 4)].into()),
+            ]
+            .into_iter()
+            .collect(),
         };
         let (metrics, table, _) = evaluate_ocr(readings).unwrap();
         let gt = &metrics["ground_truth_regions"];
@@ -323,9 +406,19 @@ mod tests {
         assert_eq!(heights["under_32px"]["corrected"]["regions"], 1);
         assert_eq!(heights["32_to_64px"]["corrected"]["regions"], 1);
         assert!(heights.get("64px_and_more").is_none());
-        // One of the four text signs was detected and read exactly.
+        assert_eq!(gt["corrected"]["regions"], 2);
+        let grades = &gt["per_legibility"];
+        assert_eq!(grades["ungraded"]["corrected"]["regions"], 2);
+        assert_eq!(grades["illegible"]["corrected"]["regions"], 1);
+        assert_eq!(grades["illegible"]["corrected"]["cer"], 1.0);
+        // One of the four text signs was detected and read exactly; the
+        // illegible one read right does not count.
         assert_eq!(metrics["end_to_end"]["read_exactly_corrected"], 0.25);
-        assert_eq!(table.height(), 4);
+        assert_eq!(
+            metrics["end_to_end"]["per_legibility"]["ungraded"]["read_exactly_corrected"],
+            0.25
+        );
+        assert_eq!(table.height(), 6);
         for column in [
             "image",
             "class",
@@ -335,6 +428,7 @@ mod tests {
             "read",
             "corrected",
             "cer",
+            "legibility",
         ] {
             assert!(table.column(column).is_ok(), "{column}");
         }

@@ -16,7 +16,7 @@ use image::{GrayImage, RgbImage};
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use crate::annotations::{SignDataset, Split};
+use crate::annotations::{Legibility, SignDataset, SignObject, Split};
 use crate::detection::ModelFile;
 use crate::NodesError;
 use engine::TesseractConfig;
@@ -47,6 +47,8 @@ pub struct Roi {
     /// The annotated text of the sign (for detector regions: of the ground
     /// truth sign it matches, if any).
     pub truth: Option<String>,
+    /// How readable that text is, when the annotations say.
+    pub legibility: Option<Legibility>,
     /// The sign's box in the image (x1, y1, x2, y2), before margins.
     pub bbox: [f32; 4],
     /// The crop as seen (for the worst-reads sheet) and as Tesseract gets it.
@@ -54,11 +56,29 @@ pub struct Roi {
     pub prepared: GrayImage,
 }
 
+/// How many text-bearing signs a split holds, per legibility grade
+/// (`ungraded` where the annotations do not say).
+pub type TextSignCounts = BTreeMap<&'static str, usize>;
+
+/// The grade a sign's text is counted under.
+pub fn grade_name(legibility: Option<Legibility>) -> &'static str {
+    legibility.map_or("ungraded", Legibility::name)
+}
+
+fn count_text_signs<'a>(
+    counts: &mut TextSignCounts,
+    signs: impl IntoIterator<Item = &'a SignObject>,
+) {
+    for sign in signs.into_iter().filter(|s| is_text_sign(s)) {
+        *counts.entry(grade_name(sign.legibility)).or_default() += 1;
+    }
+}
+
 /// The regions of a split, and how many text-bearing signs it holds.
 #[derive(Clone, Debug, Default)]
 pub struct OcrRegions {
     pub rois: Vec<Roi>,
-    pub text_signs: usize,
+    pub text_signs: TextSignCounts,
 }
 
 runner::data_value!(OcrRegions);
@@ -143,6 +163,13 @@ fn selection(
     Ok((with_splits(signs, model_input), params.0, split))
 }
 
+/// Whether a sign counts among the text-bearing signs that OCR is measured
+/// on: it has annotated text, and that text is not graded illegible (the
+/// public set leaves such signs without text).
+pub fn is_text_sign(sign: &SignObject) -> bool {
+    sign.text.is_some() && sign.legibility != Some(Legibility::Illegible)
+}
+
 /// Regions of the ground-truth text signs of a split.
 pub fn prepare_ocr_data(
     signs: SignDataset,
@@ -150,7 +177,7 @@ pub fn prepare_ocr_data(
     params: runner::Params<PrepareParams>,
 ) -> Result<OcrRegions, NodesError> {
     let (data, p, split) = selection(signs, &model_input, params)?;
-    let per_image: Vec<(usize, Vec<Roi>)> = data
+    let per_image: Vec<(TextSignCounts, Vec<Roi>)> = data
         .records
         .par_iter()
         .filter(|r| r.split == Some(split))
@@ -161,8 +188,10 @@ pub fn prepare_ocr_data(
                 .filter(|o| p.text_classes.contains(&o.class))
                 .collect();
             if signs.is_empty() {
-                return Ok((0, Vec::new()));
+                return Ok((TextSignCounts::new(), Vec::new()));
             }
+            let mut counts = TextSignCounts::new();
+            count_text_signs(&mut counts, signs.iter().copied());
             let image = crate::images::decode_record(record)?;
             let rois = signs
                 .iter()
@@ -175,16 +204,22 @@ pub fn prepare_ocr_data(
                         class: o.class.clone(),
                         source: RoiSource::GroundTruth,
                         truth: o.text.clone(),
+                        legibility: o.legibility,
                         bbox,
                         crop,
                         prepared,
                     })
                 })
                 .collect();
-            Ok((signs.len(), rois))
+            Ok((counts, rois))
         })
         .collect::<Result<_, NodesError>>()?;
-    let text_signs = per_image.iter().map(|(n, _)| n).sum();
+    let mut text_signs = TextSignCounts::new();
+    for (counts, _) in &per_image {
+        for (grade, n) in counts {
+            *text_signs.entry(*grade).or_default() += n;
+        }
+    }
     Ok(OcrRegions {
         rois: per_image.into_iter().flat_map(|(_, r)| r).collect(),
         text_signs,
@@ -212,7 +247,7 @@ pub fn detect_text_regions(
         .iter()
         .filter(|r| r.split == Some(split))
         .collect();
-    let mut text_signs = 0;
+    let mut text_signs = TextSignCounts::new();
     let mut rois = Vec::new();
     for record in records {
         let truths: Vec<_> = record
@@ -220,7 +255,7 @@ pub fn detect_text_regions(
             .iter()
             .filter(|o| p.text_classes.contains(&o.class))
             .collect();
-        text_signs += truths.len();
+        count_text_signs(&mut text_signs, truths.iter().copied());
         let image = crate::images::decode_record(record)?;
         let found = detector.detect(&[&image], &nms).pop().unwrap_or_default();
         for d in found {
@@ -248,13 +283,14 @@ pub fn detect_text_regions(
                 })
                 .filter(|(iou, _)| *iou >= 0.5)
                 .max_by(|a, b| a.0.total_cmp(&b.0))
-                .and_then(|(_, o)| o.text.clone());
+                .map(|(_, o)| *o);
             if let Some((crop, prepared)) = region(&image, d.bbox, &class, &p) {
                 rois.push(Roi {
                     image_id: record.id.clone(),
                     class,
                     source: RoiSource::Detector,
-                    truth,
+                    truth: truth.and_then(|o| o.text.clone()),
+                    legibility: truth.and_then(|o| o.legibility),
                     bbox: d.bbox,
                     crop,
                     prepared,
@@ -278,8 +314,9 @@ pub struct Read {
 #[derive(Clone, Debug, Default)]
 pub struct OcrReadings {
     pub reads: Vec<Read>,
-    /// Text-bearing signs in the split, per source (the end-to-end denominator).
-    pub text_signs: BTreeMap<&'static str, usize>,
+    /// Text-bearing signs in the split, per source and grade (the end-to-end
+    /// denominators).
+    pub text_signs: BTreeMap<&'static str, TextSignCounts>,
 }
 
 runner::data_value!(OcrReadings);

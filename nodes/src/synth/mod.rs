@@ -337,6 +337,7 @@ mod tests {
                 let wants_text = ["speed_limit", "stop", "direction", "street_name", "zone_30"]
                     .contains(&o.class.as_str());
                 assert_eq!(o.text.is_some(), wants_text, "{o:?}");
+                assert_eq!(o.legibility.is_some(), wants_text, "{o:?}");
             }
         }
     }

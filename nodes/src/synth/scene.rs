@@ -11,7 +11,7 @@ use imageproc::rect::Rect;
 use rand::Rng;
 
 use super::signs::{render, Vocabulary};
-use crate::annotations::{BoundingBox, SignObject};
+use crate::annotations::{BoundingBox, Legibility, SignObject};
 
 /// How a scene is made (one per image).
 #[derive(Clone, Debug)]
@@ -236,6 +236,7 @@ pub fn make_scene(spec: &SceneSpec<'_>, rng: &mut impl Rng) -> (RgbImage, Vec<Si
         rng.gen_range(1..=spec.max_signs.max(1))
     };
     let mut objects: Vec<SignObject> = Vec::new();
+    let mut letter_heights: Vec<Option<f32>> = Vec::new();
     let max_px = (h as f64 * spec.max_sign_fraction).max(spec.min_sign_px as f64 + 1.0);
     let mut attempts = 0;
     while objects.len() < count && attempts < count * 12 {
@@ -295,14 +296,42 @@ pub fn make_scene(spec: &SceneSpec<'_>, rng: &mut impl Rng) -> (RgbImage, Vec<Si
             class: class.to_string(),
             bbox,
             text: sign.text,
+            legibility: None, // graded below, once the blur is known
         });
+        letter_heights.push(sign.letter_px);
     }
-    degrade(&mut img, rng);
+    let blur = degrade(&mut img, rng);
+    for (object, letters) in objects.iter_mut().zip(letter_heights) {
+        object.legibility = letters.map(|px| blur.legibility(px));
+    }
     (img, objects)
 }
 
-/// Lighting, blur and noise, as in dashcam photos.
-fn degrade(img: &mut RgbImage, rng: &mut impl Rng) {
+/// The blur a scene went through: what, with the letters' size, decides
+/// whether its signs' text can be read.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Blur {
+    /// Standard deviation of the Gaussian blur, in pixels (0: none).
+    pub sigma: f32,
+    /// Length of the horizontal motion blur, in pixels (0: none).
+    pub motion: usize,
+}
+
+impl Blur {
+    /// The legibility of text whose capitals are drawn `letter_px` tall
+    /// (the slight tilt that follows shrinks one edge by at most a tenth).
+    /// Blur spreads each point over a few pixels; the letters are graded by
+    /// their height in units of that spread: the pixel itself combined with
+    /// the blur's standard deviation (a box of length L has L/√12).
+    pub fn legibility(&self, letter_px: f32) -> Legibility {
+        let motion = self.motion as f32;
+        let spread = (1.0 + self.sigma.powi(2) + motion.powi(2) / 12.0).sqrt();
+        Legibility::of_letter_height(letter_px / spread)
+    }
+}
+
+/// Lighting, blur and noise, as in dashcam photos; returns the blur.
+fn degrade(img: &mut RgbImage, rng: &mut impl Rng) -> Blur {
     let gain: f32 = rng.gen_range(0.6..1.3);
     let bias: f32 = rng.gen_range(-20.0..20.0);
     let cast = [
@@ -325,18 +354,46 @@ fn degrade(img: &mut RgbImage, rng: &mut impl Rng) {
             p[i] = (p[i] as f32 * gain * cast[i] + bias + n).clamp(0.0, 255.0) as u8;
         }
     }
+    let mut blur = Blur::default();
     if rng.gen_bool(0.2) {
-        *img = gaussian_blur_f32(img, rng.gen_range(0.5..1.4));
+        blur.sigma = rng.gen_range(0.5..1.4);
+        *img = gaussian_blur_f32(img, blur.sigma);
     }
     if rng.gen_bool(0.2) {
-        let len = rng.gen_range(3..8usize);
-        let kernel = vec![1.0f32 / len as f32; len];
+        blur.motion = rng.gen_range(3..8usize);
+        let kernel = vec![1.0f32 / blur.motion as f32; blur.motion];
         *img = imageproc::filter::horizontal_filter(img, &kernel);
     }
+    blur
 }
 
 /// Downscale helper used by the dashcam clip: a scene drawn once, viewed
 /// from further away in each frame.
 pub fn shrink(img: &RgbImage, w: u32, h: u32) -> RgbImage {
     resize(img, w, h, FilterType::Triangle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blur_lowers_the_legibility_of_letters_of_one_size() {
+        let sharp = Blur::default();
+        assert_eq!(sharp.legibility(10.0), Legibility::High);
+        assert_eq!(sharp.legibility(5.0), Legibility::Low);
+        assert_eq!(sharp.legibility(3.0), Legibility::Illegible);
+        // A 7 px motion blur spreads a point over sqrt(1 + 49/12) ≈ 2.25 px.
+        let shaken = Blur {
+            sigma: 0.0,
+            motion: 7,
+        };
+        assert_eq!(shaken.legibility(10.0), Legibility::Low);
+        assert_eq!(shaken.legibility(20.0), Legibility::High);
+        let soft = Blur {
+            sigma: 1.4,
+            motion: 7,
+        };
+        assert_eq!(soft.legibility(8.0), Legibility::Illegible);
+    }
 }

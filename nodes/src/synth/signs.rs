@@ -3,6 +3,7 @@
 //!
 //! Shapes are drawn at 3× and downscaled, which anti-aliases their edges.
 
+use ab_glyph::PxScale;
 use image::imageops::{resize, FilterType};
 use image::{Rgba, RgbaImage};
 use imageproc::drawing::{draw_filled_circle_mut, draw_filled_rect_mut, draw_polygon_mut};
@@ -10,7 +11,7 @@ use imageproc::point::Point;
 use imageproc::rect::Rect;
 use rand::Rng;
 
-use super::text::{draw_centered, fit_scale, measure};
+use super::text::{cap_height, draw_centered, fit_scale, measure};
 
 pub const SUPERSAMPLE: u32 = 3;
 
@@ -41,6 +42,8 @@ pub const SPEED_VALUES: [&str; 7] = ["30", "50", "70", "80", "90", "110", "130"]
 pub struct SignImage {
     pub image: RgbaImage,
     pub text: Option<String>,
+    /// How tall the text's smallest capitals are in `image`, in pixels.
+    pub letter_px: Option<f32>,
 }
 
 /// What text-bearing panels may say.
@@ -97,20 +100,36 @@ fn filled(w: f32, h: f32, color: Rgba<u8>) -> RgbaImage {
     RgbaImage::from_pixel(w.max(1.0) as u32, h.max(1.0) as u32, color)
 }
 
-fn finish(canvas: RgbaImage, text: Option<String>) -> SignImage {
+/// The sign at its final size; `text` with the scale its smallest letters
+/// were drawn at on the supersampled canvas.
+fn finish(canvas: RgbaImage, text: Option<(String, PxScale)>) -> SignImage {
     let w = (canvas.width() / SUPERSAMPLE).max(1);
     let h = (canvas.height() / SUPERSAMPLE).max(1);
     SignImage {
         image: resize(&canvas, w, h, FilterType::Triangle),
-        text,
+        letter_px: text
+            .as_ref()
+            .map(|(_, scale)| cap_height(*scale) / SUPERSAMPLE as f32),
+        text: text.map(|(text, _)| text),
     }
 }
 
-fn speed_disc(canvas: &mut RgbaImage, cx: f32, cy: f32, r: f32, value: &str) {
+/// The smaller of two scales.
+fn smaller(a: PxScale, b: PxScale) -> PxScale {
+    if a.y <= b.y {
+        a
+    } else {
+        b
+    }
+}
+
+/// A speed-limit disc; returns the scale its value was drawn at.
+fn speed_disc(canvas: &mut RgbaImage, cx: f32, cy: f32, r: f32, value: &str) -> PxScale {
     circle(canvas, cx, cy, r, RED);
     circle(canvas, cx, cy, r * 0.78, WHITE);
     let scale = fit_scale(value, r * 1.25, r * 0.95);
     draw_centered(canvas, value, cx, cy, scale, BLACK);
+    scale
 }
 
 /// Draws one sign of `class`, about `size` pixels tall.
@@ -127,8 +146,8 @@ pub fn render(
         "speed_limit" => {
             let mut canvas = square();
             let value = SPEED_VALUES[rng.gen_range(0..SPEED_VALUES.len())];
-            speed_disc(&mut canvas, c, c, r, value);
-            finish(canvas, Some(value.to_string()))
+            let scale = speed_disc(&mut canvas, c, c, r, value);
+            finish(canvas, Some((value.to_string(), scale)))
         }
         "stop" => {
             let mut canvas = square();
@@ -137,7 +156,7 @@ pub fn render(
             draw_polygon_mut(&mut canvas, &regular_polygon(c, c, r * 0.9, 8, rot), RED);
             let scale = fit_scale("STOP", r * 1.45, r * 0.62);
             draw_centered(&mut canvas, "STOP", c, c, scale, WHITE);
-            finish(canvas, Some("STOP".to_string()))
+            finish(canvas, Some(("STOP".to_string(), scale)))
         }
         "no_entry" => {
             let mut canvas = square();
@@ -244,8 +263,11 @@ pub fn render(
             );
             let scale = fit_scale("ZONE", w * 0.8, h * 0.22);
             draw_centered(&mut canvas, "ZONE", w / 2.0, h * 0.2, scale, BLACK);
-            speed_disc(&mut canvas, w / 2.0, h * 0.62, w * 0.36, "30");
-            finish(canvas, Some("ZONE 30".to_string()))
+            let digits = speed_disc(&mut canvas, w / 2.0, h * 0.62, w * 0.36, "30");
+            finish(
+                canvas,
+                Some(("ZONE 30".to_string(), smaller(scale, digits))),
+            )
         }
         "street_name" => {
             let name = &vocabulary.streets[rng.gen_range(0..vocabulary.streets.len())];
@@ -260,7 +282,7 @@ pub fn render(
             rect(&mut canvas, b, b, b * 0.7, h - 2.0 * b, WHITE);
             rect(&mut canvas, w - b * 1.7, b, b * 0.7, h - 2.0 * b, WHITE);
             draw_centered(&mut canvas, name, w / 2.0, h / 2.0, scale, WHITE);
-            finish(canvas, Some(name.clone()))
+            finish(canvas, Some((name.clone(), scale)))
         }
         _ => direction(s, vocabulary, rng),
     }
@@ -340,5 +362,53 @@ fn direction(s: f32, vocabulary: &Vocabulary<'_>, rng: &mut impl Rng) -> SignIma
         let cy = pad / 2.0 + line_h * (i as f32 + 0.5);
         draw_centered(&mut canvas, line, x0 + lw as f32 / 2.0, cy, scale, fg);
     }
-    finish(canvas, Some(lines.join("\n")))
+    finish(canvas, Some((lines.join("\n"), scale)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn vocabulary() -> (Vec<String>, Vec<String>) {
+        (
+            crate::synth::default_towns(),
+            crate::synth::default_streets(),
+        )
+    }
+
+    /// Rows of the sign's middle holding white ink (clear of the white
+    /// border): the STOP letters' height, measured on the pixels.
+    fn stop_ink_rows(sign: &RgbaImage) -> u32 {
+        let (w, h) = (sign.width() as f32, sign.height() as f32);
+        let (x0, x1) = ((w * 0.3) as u32, (w * 0.7) as u32);
+        let (y0, y1) = ((h * 0.15) as u32, (h * 0.85) as u32);
+        (y0..y1)
+            .filter(|&y| (x0..x1).any(|x| sign.get_pixel(x, y)[1] > 160))
+            .count() as u32
+    }
+
+    #[test]
+    fn letter_height_is_that_of_the_drawn_letters() {
+        let (towns, streets) = vocabulary();
+        let words = Vocabulary {
+            towns: &towns,
+            streets: &streets,
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for size in [60, 120, 240] {
+            let sign = render("stop", size, &words, &mut rng);
+            let letters = sign.letter_px.unwrap();
+            let ink = stop_ink_rows(&sign.image) as f32;
+            assert!((letters - ink).abs() <= 2.0, "{size}: {letters} vs {ink}");
+        }
+        assert_eq!(render("yield", 60, &words, &mut rng).letter_px, None);
+        // Three lines of town names on a 20 px panel: letters of 3 px.
+        let mut smallest = f32::MAX;
+        for _ in 0..20 {
+            let sign = render("direction", 18, &words, &mut rng);
+            smallest = smallest.min(sign.letter_px.unwrap());
+        }
+        assert!(smallest < 4.0, "{smallest}");
+    }
 }

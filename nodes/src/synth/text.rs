@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use ab_glyph::{FontRef, PxScale};
+use ab_glyph::{Font, FontRef, PxScale};
 use image::{Rgba, RgbaImage};
 use imageproc::drawing::{draw_text_mut, text_size};
 
@@ -57,4 +57,13 @@ pub fn draw_centered(
 
 pub fn measure(text: &str, scale: PxScale) -> (u32, u32) {
     text_size(scale, font(), text)
+}
+
+/// How tall capital letters (and digits) are at `scale`, in pixels: what
+/// decides whether text can be read.
+pub fn cap_height(scale: PxScale) -> f32 {
+    let glyph = font().glyph_id('H').with_scale(scale);
+    font()
+        .outline_glyph(glyph)
+        .map_or(0.0, |outline| outline.px_bounds().height())
 }
