@@ -11,9 +11,11 @@ on the same box of the same image:
 
 Then prints CER (Levenshtein over all text-bearing regions), exact-match rate
 and the median time of one pytesseract call, next to roadsign's raw and
-corrected reads of the same regions. With ``--transcriptions`` (the real
-photos' ``text_transcriptions.csv``), regions are also grouped by its
-``legibility`` column (high / low), matched on image and box.
+corrected reads of the same regions, over the legible regions (all but those
+graded ``illegible``) and per legibility grade. The grade comes from the
+table's ``legibility`` column (generated scenes) or, with
+``--transcriptions`` (the real photos' ``text_transcriptions.csv``), from its
+``legibility`` column, matched on image and box.
 
 Usage (from the repository root, after the OCR nodes ran)::
 
@@ -108,7 +110,7 @@ def main():
     groups = []
     for row in rows:
         box = tuple(int(round(float(row[k]))) for k in ("xmin", "ymin", "xmax", "ymax"))
-        groups.append(legibility.get((row["image"], *box), "all"))
+        groups.append(row.get("legibility") or legibility.get((row["image"], *box), "ungraded"))
         crop = Image.open(find_image(args.images, row["image"])).convert("RGB").crop(box)
         for name, prepare in variants.items():
             start = time.perf_counter()
@@ -123,8 +125,8 @@ def main():
         "roadsign raw": [r["read"] for r in rows],
         "roadsign corrected": [r["corrected"] for r in rows],
     }
-    selections = {"all": [True] * len(rows)}
-    if legibility:
+    selections = {"legible": [g != "illegible" for g in groups]}
+    if set(groups) != {"ungraded"}:
         for level in sorted(set(groups)):
             selections[level] = [g == level for g in groups]
     figures = {}

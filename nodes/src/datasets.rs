@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use polars::prelude::{CsvReadOptions, DataType, SerReader};
 use rayon::prelude::*;
 use runner::catalog::storage::FileLocation;
 use runner::catalog::{Dataset, DatasetTypes, Description, EntryOptions};
@@ -14,7 +15,7 @@ use runner::{Data, Error, TypeDesc};
 use serde_json::Value;
 
 use crate::annotations::{
-    BoundingBox, ImageRecord, ImageSource, Problem, SignDataset, SignObject, Split,
+    BoundingBox, ImageRecord, ImageSource, Legibility, Problem, SignDataset, SignObject, Split,
 };
 use crate::synth::clip::{decode, encode_mp4, VideoClip};
 use crate::voc;
@@ -87,12 +88,15 @@ fn signs_of(data: &Data, dataset: &str) -> Result<Arc<SignDataset>, Error> {
 /// split into sub-folders (`splits: {train: train, val: dev}`). The
 /// annotation folder's name can be chosen, or several tried in order
 /// (`annotations: [annotations_with_text, annotations]`: the first a split
-/// has is read).
+/// has is read). `transcriptions: text_transcriptions.csv` names a CSV in a
+/// split's folder whose `legibility` column grades the text of the object
+/// `object_index` of `image`, as the public set's transcriptions do.
 pub struct VocDataset {
     name: String,
     location: FileLocation,
     splits: Vec<(Split, String)>,
     annotation_folders: Vec<String>,
+    transcriptions: Option<String>,
 }
 
 impl VocDataset {
@@ -122,14 +126,72 @@ impl VocDataset {
                 ))
             }
         };
+        let transcriptions = match o.take("transcriptions") {
+            None => None,
+            Some(Value::String(file)) => Some(file),
+            Some(_) => {
+                return Err(o.error("transcriptions", "`transcriptions` must be a CSV file name"))
+            }
+        };
         let name = o.entry.name.clone();
-        o.finish(&["filepath", "splits", "credentials", "annotations"])?;
+        o.finish(&[
+            "filepath",
+            "splits",
+            "credentials",
+            "annotations",
+            "transcriptions",
+        ])?;
         Ok(VocDataset {
             name,
             location,
             splits,
             annotation_folders,
+            transcriptions,
         })
+    }
+
+    /// Grades the text of the records read from `root` with the legibility
+    /// column of its transcriptions CSV, when it has one.
+    fn read_legibility(&self, root: &Path, records: &mut [ImageRecord], out: &mut Vec<Problem>) {
+        let Some(name) = &self.transcriptions else {
+            return;
+        };
+        let path = root.join(name);
+        if !path.is_file() {
+            return;
+        }
+        let file = path.display().to_string();
+        let grades = match transcription_grades(&path) {
+            Ok(grades) => grades,
+            Err(reason) => {
+                out.push(Problem { file, reason });
+                return;
+            }
+        };
+        let by_id: BTreeMap<String, usize> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        for (row, (image, index, grade)) in grades.into_iter().enumerate() {
+            let object = by_id
+                .get(image.as_str())
+                .and_then(|&i| records[i].objects.get_mut(index));
+            match (object, Legibility::parse(&grade)) {
+                (Some(object), Some(legibility)) => object.legibility = Some(legibility),
+                (None, _) => out.push(Problem {
+                    file: file.clone(),
+                    reason: format!("row {}: no object {index} in image {image}", row + 2),
+                }),
+                (_, None) => out.push(Problem {
+                    file: file.clone(),
+                    reason: format!(
+                        "row {}: unknown legibility {grade:?} (high, low or illegible)",
+                        row + 2
+                    ),
+                }),
+            }
+        }
     }
 
     fn read_folder(&self, root: &Path, split: Option<Split>, out: &mut SignDataset) {
@@ -150,6 +212,7 @@ impl VocDataset {
         let image_files = sorted_files(&images, is_image);
         let by_stem: BTreeMap<String, &PathBuf> =
             image_files.iter().map(|p| (stem(p), p)).collect();
+        let mut read = Vec::new();
         let parsed: Vec<_> = xmls
             .par_iter()
             .map(|xml| {
@@ -185,7 +248,7 @@ impl VocDataset {
                 continue;
             };
             let (width, height) = doc.size.unwrap_or((0, 0));
-            out.records.push(ImageRecord {
+            read.push(ImageRecord {
                 id,
                 source: ImageSource::File(image),
                 width,
@@ -194,7 +257,48 @@ impl VocDataset {
                 split,
             });
         }
+        self.read_legibility(root, &mut read, &mut out.problems);
+        out.records.append(&mut read);
     }
+}
+
+/// The (image stem, object index, legibility) rows of a transcriptions CSV.
+fn transcription_grades(path: &Path) -> Result<Vec<(String, usize, String)>, String> {
+    let frame = CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|reader| reader.finish())
+        .map_err(|e| format!("unreadable CSV: {e}"))?;
+    let column = |name: &str| {
+        frame
+            .column(name)
+            .map_err(|_| format!("no `{name}` column"))
+            .and_then(|c| c.cast(&DataType::String).map_err(|e| e.to_string()))
+    };
+    let (images, indices, grades) = (
+        column("image")?,
+        column("object_index")?,
+        column("legibility")?,
+    );
+    let (images, indices, grades) = (
+        images.str().map_err(|e| e.to_string())?,
+        indices.str().map_err(|e| e.to_string())?,
+        grades.str().map_err(|e| e.to_string())?,
+    );
+    (0..frame.height())
+        .map(|i| {
+            let image = images.get(i).unwrap_or_default();
+            let index = indices
+                .get(i)
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| format!("row {}: `object_index` is not a number", i + 2))?;
+            Ok((
+                stem(Path::new(image)),
+                index,
+                grades.get(i).unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
 }
 
 impl Dataset for VocDataset {

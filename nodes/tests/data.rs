@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use nodes::annotations::{SignDataset, Split};
+use nodes::annotations::{Legibility, SignDataset, Split};
 use nodes::prepare::{load_data, preprocess_data, LoadParams, SplitParams};
 use nodes::synth::{generate_synthetic_data, SynthParams};
 use runner::config::{LoadOptions, ProjectConfig};
@@ -306,6 +306,50 @@ fn coco_json_reads_into_the_same_form() {
         catalog.save("coco", &Data::new(generated)).is_err(),
         "read-only"
     );
+}
+
+#[test]
+fn voc_transcriptions_grade_the_legibility_of_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = catalog(
+        dir.path(),
+        "dev: {type: voc.VOCDataset, filepath: set/dev}\n",
+    );
+    let dev = synth(4, 3);
+    writer.save("dev", &Data::new(dev.clone())).unwrap();
+    let first = &dev.records[0];
+    let grade = if first.objects[0].legibility == Some(Legibility::Low) {
+        "high"
+    } else {
+        "low"
+    };
+    std::fs::write(
+        dir.path().join("set/dev/text_transcriptions.csv"),
+        format!(
+            "image,annotation,object_index,class,xmin,ymin,xmax,ymax,text,legibility\n\
+             images/{id}.png,annotations/{id}.xml,0,stop,1,2,3,4,STOP,{grade}\n\
+             images/{id}.png,annotations/{id}.xml,99,stop,1,2,3,4,STOP,high\n\
+             images/{id}.png,annotations/{id}.xml,0,stop,1,2,3,4,STOP,medium\n",
+            id = first.id
+        ),
+    )
+    .unwrap();
+    let reader = catalog(
+        dir.path(),
+        "set: {type: voc.VOCDataset, filepath: set, splits: {val: dev}, transcriptions: text_transcriptions.csv}\n",
+    );
+    let set = get(&reader, "set");
+    let read = set.records.iter().find(|r| r.id == first.id).unwrap();
+    assert_eq!(read.objects[0].legibility, Legibility::parse(grade));
+    let problems: Vec<_> = set
+        .problems
+        .iter()
+        .filter(|p| p.file.ends_with("text_transcriptions.csv"))
+        .map(|p| p.reason.as_str())
+        .collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("row 3: no object 99"), "{problems:?}");
+    assert!(problems[1].contains("\"medium\""), "{problems:?}");
 }
 
 #[test]
