@@ -91,7 +91,7 @@ fn the_default_pipeline_writes_its_datasets() {
     let reads = p.read("data/08_reporting/ocr_reads.csv");
     assert!(
         reads.starts_with(
-            "image,class,xmin,ymin,xmax,ymax,source,truth,read,corrected,confidence,cer,cer_corrected\n"
+            "image,class,xmin,ymin,xmax,ymax,source,truth,legibility,read,corrected,confidence,cer,cer_corrected\n"
         ),
         "{reads}"
     );
