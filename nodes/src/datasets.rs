@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use polars::prelude::{CsvReadOptions, DataType, SerReader};
+use polars::prelude::{CsvReadOptions, SerReader};
 use rayon::prelude::*;
 use runner::catalog::storage::FileLocation;
 use runner::catalog::{Dataset, DatasetTypes, Description, EntryOptions};
@@ -161,8 +161,8 @@ impl VocDataset {
             return;
         }
         let file = path.display().to_string();
-        let grades = match transcription_grades(&path) {
-            Ok(grades) => grades,
+        let rows = match transcription_grades(&path) {
+            Ok(rows) => rows,
             Err(reason) => {
                 out.push(Problem { file, reason });
                 return;
@@ -173,23 +173,20 @@ impl VocDataset {
             .enumerate()
             .map(|(i, r)| (r.id.clone(), i))
             .collect();
-        for (row, (image, index, grade)) in grades.into_iter().enumerate() {
-            let object = by_id
-                .get(image.as_str())
-                .and_then(|&i| records[i].objects.get_mut(index));
-            match (object, Legibility::parse(&grade)) {
-                (Some(object), Some(legibility)) => object.legibility = Some(legibility),
-                (None, _) => out.push(Problem {
+        for row in rows {
+            let graded = row.and_then(|(line, id, index, legibility)| {
+                let object = by_id
+                    .get(id.as_str())
+                    .and_then(|&i| records[i].objects.get_mut(index))
+                    .ok_or_else(|| format!("line {line}: no object {index} in {id}"))?;
+                object.legibility = Some(legibility);
+                Ok(())
+            });
+            if let Err(reason) = graded {
+                out.push(Problem {
                     file: file.clone(),
-                    reason: format!("row {}: no object {index} in image {image}", row + 2),
-                }),
-                (_, None) => out.push(Problem {
-                    file: file.clone(),
-                    reason: format!(
-                        "row {}: unknown legibility {grade:?} (high, low or illegible)",
-                        row + 2
-                    ),
-                }),
+                    reason,
+                });
             }
         }
     }
@@ -262,10 +259,17 @@ impl VocDataset {
     }
 }
 
-/// The (image stem, object index, legibility) rows of a transcriptions CSV.
-fn transcription_grades(path: &Path) -> Result<Vec<(String, usize, String)>, String> {
+/// One graded row of a transcriptions CSV: its line in the file, the
+/// record it grades (its annotation's stem, or its image's without an
+/// `annotation` column), the object's index in it, the grade.
+type GradedRow = (usize, String, usize, Legibility);
+
+/// The rows of a transcriptions CSV, each graded or with what is wrong with
+/// it; an error when the file itself cannot be read.
+fn transcription_grades(path: &Path) -> Result<Vec<Result<GradedRow, String>>, String> {
     let frame = CsvReadOptions::default()
         .with_has_header(true)
+        .with_infer_schema_length(Some(0)) // every column as text
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|reader| reader.finish())
         .map_err(|e| format!("unreadable CSV: {e}"))?;
@@ -273,32 +277,25 @@ fn transcription_grades(path: &Path) -> Result<Vec<(String, usize, String)>, Str
         frame
             .column(name)
             .map_err(|_| format!("no `{name}` column"))
-            .and_then(|c| c.cast(&DataType::String).map_err(|e| e.to_string()))
+            .and_then(|c| c.str().map_err(|e| e.to_string()).cloned())
     };
-    let (images, indices, grades) = (
-        column("image")?,
-        column("object_index")?,
-        column("legibility")?,
-    );
-    let (images, indices, grades) = (
-        images.str().map_err(|e| e.to_string())?,
-        indices.str().map_err(|e| e.to_string())?,
-        grades.str().map_err(|e| e.to_string())?,
-    );
-    (0..frame.height())
+    let records = column("annotation").or_else(|_| column("image"))?;
+    let (indices, grades) = (column("object_index")?, column("legibility")?);
+    Ok((0..frame.height())
         .map(|i| {
-            let image = images.get(i).unwrap_or_default();
+            let line = i + 2; // after the header
+            let id = stem(Path::new(records.get(i).unwrap_or_default()));
             let index = indices
                 .get(i)
                 .and_then(|v| v.trim().parse::<usize>().ok())
-                .ok_or_else(|| format!("row {}: `object_index` is not a number", i + 2))?;
-            Ok((
-                stem(Path::new(image)),
-                index,
-                grades.get(i).unwrap_or_default().to_string(),
-            ))
+                .ok_or_else(|| format!("line {line}: `object_index` is not a number"))?;
+            let grade = grades.get(i).unwrap_or_default();
+            let legibility = Legibility::parse(grade).ok_or_else(|| {
+                format!("line {line}: unknown legibility {grade:?} (high, low or illegible)")
+            })?;
+            Ok((line, id, index, legibility))
         })
-        .collect()
+        .collect())
 }
 
 impl Dataset for VocDataset {

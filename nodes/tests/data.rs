@@ -317,7 +317,11 @@ fn voc_transcriptions_grade_the_legibility_of_texts() {
     );
     let dev = synth(4, 3);
     writer.save("dev", &Data::new(dev.clone())).unwrap();
-    let first = &dev.records[0];
+    let first = dev
+        .records
+        .iter()
+        .find(|r| !r.objects.is_empty())
+        .expect("a scene with signs");
     let grade = if first.objects[0].legibility == Some(Legibility::Low) {
         "high"
     } else {
@@ -329,7 +333,8 @@ fn voc_transcriptions_grade_the_legibility_of_texts() {
             "image,annotation,object_index,class,xmin,ymin,xmax,ymax,text,legibility\n\
              images/{id}.png,annotations/{id}.xml,0,stop,1,2,3,4,STOP,{grade}\n\
              images/{id}.png,annotations/{id}.xml,99,stop,1,2,3,4,STOP,high\n\
-             images/{id}.png,annotations/{id}.xml,0,stop,1,2,3,4,STOP,medium\n",
+             images/{id}.png,annotations/{id}.xml,0,stop,1,2,3,4,STOP,medium\n\
+             images/{id}.png,annotations/{id}.xml,one,stop,1,2,3,4,STOP,high\n",
             id = first.id
         ),
     )
@@ -347,9 +352,20 @@ fn voc_transcriptions_grade_the_legibility_of_texts() {
         .filter(|p| p.file.ends_with("text_transcriptions.csv"))
         .map(|p| p.reason.as_str())
         .collect();
-    assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems[0].contains("row 3: no object 99"), "{problems:?}");
-    assert!(problems[1].contains("\"medium\""), "{problems:?}");
+    assert_eq!(
+        problems.len(),
+        3,
+        "each bad row, and only those: {problems:?}"
+    );
+    assert!(problems[0].contains("line 3: no object 99"), "{problems:?}");
+    assert!(
+        problems[1].contains("line 4: unknown legibility \"medium\""),
+        "{problems:?}"
+    );
+    assert!(
+        problems[2].contains("line 5: `object_index`"),
+        "{problems:?}"
+    );
 }
 
 #[test]

@@ -55,8 +55,10 @@ impl Vocabulary {
         }
     }
 
-    /// The corrected text of a read of `class` (the read, normalised, when
-    /// correction is off or nothing is close).
+    /// The corrected text of a read of `class`: the read normalised when
+    /// correction is off; otherwise snapped to the class's vocabulary when
+    /// close, else normalised (plates also lose punctuation at their ends,
+    /// direction panels the punctuation no town name has).
     pub fn correct(&self, class: &str, read: &str) -> String {
         let read = normalize(read);
         if !self.enabled || read.is_empty() {
@@ -106,8 +108,9 @@ impl Vocabulary {
             }
             self.push_town(&mut out, &mut town);
             out.push(word.chars().filter(char::is_ascii_digit).collect());
-            if let Some(unit) = words.peek() {
-                if self.is_unit(unit) {
+            if let Some(unit) = words.peek().copied() {
+                let after = words.clone().nth(1);
+                if self.is_unit(unit, after) {
                     out.push("KM".into());
                     words.next();
                 }
@@ -117,19 +120,25 @@ impl Vocabulary {
         out.join(" ")
     }
 
-    /// Whether a word after a distance is its unit: close to `KM`, or as
-    /// short and the first word of no town (`LE` of `LE MANS` is not).
-    fn is_unit(&self, word: &str) -> bool {
+    /// Whether a word after a distance is its unit: close to `KM`; or 2-3
+    /// letters that begin no town (`LE` of `LE MANS` does), at the end of
+    /// the read or before a known town (a short town name of its own, as
+    /// `DAX 40`, is followed by its distance, not by a town).
+    fn is_unit(&self, word: &str, after: Option<&str>) -> bool {
         if snap(word, ["KM"]).is_some() && !self.towns.iter().any(|t| t == word) {
             return true;
         }
         let length = word.chars().count();
+        let begins_a_town = |w: &str| {
+            self.towns.iter().any(|t| {
+                let first = t.split([' ', '-']).next().unwrap_or_default();
+                snap(w, [first]).is_some()
+            })
+        };
         (2..=3).contains(&length)
             && !word.chars().any(|c| c.is_ascii_digit())
-            && !self.towns.iter().any(|t| {
-                let first = t.split([' ', '-']).next().unwrap_or_default();
-                snap(word, [first]).is_some()
-            })
+            && !begins_a_town(word)
+            && after.is_none_or(begins_a_town)
     }
 
     fn push_town(&self, out: &mut Vec<String>, town: &mut Vec<String>) {
@@ -182,6 +191,8 @@ mod tests {
             "TOULOUSE 61 KM STRASBOURG 44"
         );
         assert_eq!(v.correct("direction", "REIMS 70 KEN"), "REIMS 70 KM");
+        // A short town the list lacks keeps its name: its distance follows.
+        assert_eq!(v.correct("direction", "PAU 12 DAX 40"), "PAU 12 DAX 40");
         // ... but not the first word of a town.
         assert_eq!(
             v.correct("direction", "PARIS 5 LE MANS 8"),

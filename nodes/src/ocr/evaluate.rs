@@ -9,8 +9,7 @@ use polars::prelude::*;
 use serde_json::{json, Value};
 
 use super::text::{char_errors, normalize, word_errors};
-use super::{grade_name, OcrReadings, Read, RoiSource, TextSignCounts};
-use crate::annotations::Legibility;
+use super::{grade_name, legible_text, OcrReadings, Read, RoiSource, TextSignCounts};
 use crate::detection::dataset::Picture;
 use crate::NodesError;
 
@@ -72,10 +71,7 @@ fn line_height_group(read: &Read, truth: &str) -> &'static str {
 /// The truth a read is scored against: none for signs without text, and
 /// none for text graded illegible (reported apart, in `per_legibility`).
 fn scored_truth(read: &Read) -> Option<&str> {
-    if read.roi.legibility == Some(Legibility::Illegible) {
-        return None;
-    }
-    read.roi.truth.as_deref()
+    legible_text(read.roi.truth.as_deref(), read.roi.legibility)
 }
 
 /// Metrics of one source: overall, per class, per line height and per
@@ -325,6 +321,7 @@ fn worst_sheet(reads: &[&Read], n: usize) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::annotations::Legibility;
     use crate::ocr::Roi;
     use image::GrayImage;
 

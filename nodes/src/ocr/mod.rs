@@ -163,11 +163,15 @@ fn selection(
     Ok((with_splits(signs, model_input), params.0, split))
 }
 
-/// Whether a sign counts among the text-bearing signs that OCR is measured
-/// on: it has annotated text, and that text is not graded illegible (the
+/// The text OCR is measured on: annotated text not graded illegible (the
 /// public set leaves such signs without text).
+pub fn legible_text(text: Option<&str>, legibility: Option<Legibility>) -> Option<&str> {
+    text.filter(|_| legibility != Some(Legibility::Illegible))
+}
+
+/// Whether a sign counts among the text-bearing signs of a split.
 pub fn is_text_sign(sign: &SignObject) -> bool {
-    sign.text.is_some() && sign.legibility != Some(Legibility::Illegible)
+    legible_text(sign.text.as_deref(), sign.legibility).is_some()
 }
 
 /// Regions of the ground-truth text signs of a split.
@@ -359,4 +363,41 @@ pub fn run_ocr(
         reads: reads?,
         text_signs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::BoundingBox;
+
+    #[test]
+    fn text_signs_are_counted_per_grade_leaving_out_illegible_and_textless_ones() {
+        let sign = |text: Option<&str>, legibility| SignObject {
+            class: "stop".into(),
+            bbox: BoundingBox {
+                xmin: 0.0,
+                ymin: 0.0,
+                xmax: 10.0,
+                ymax: 10.0,
+            },
+            text: text.map(String::from),
+            legibility,
+        };
+        let signs = [
+            sign(Some("STOP"), Some(Legibility::High)),
+            sign(Some("STOP"), Some(Legibility::Illegible)),
+            sign(None, None),
+            sign(Some("STOP"), None),
+            sign(Some("STOP"), Some(Legibility::Low)),
+            sign(Some("STOP"), Some(Legibility::Low)),
+        ];
+        let mut counts = TextSignCounts::new();
+        count_text_signs(&mut counts, &signs);
+        assert_eq!(counts, [("high", 1), ("low", 2), ("ungraded", 1)].into());
+        assert_eq!(
+            legible_text(Some("STOP"), Some(Legibility::Illegible)),
+            None
+        );
+        assert_eq!(legible_text(Some("STOP"), None), Some("STOP"));
+    }
 }

@@ -318,8 +318,9 @@ pub struct Blur {
 }
 
 impl Blur {
-    /// The legibility of text whose capitals are drawn `letter_px` tall
-    /// (the slight tilt that follows shrinks one edge by at most a tenth).
+    /// The legibility of text whose capitals are drawn `letter_px` tall.
+    /// The tilt that follows (up to 8° and one edge squeezed by up to a
+    /// fifth) is left out: the grade is that of the letters as drawn.
     /// Blur spreads each point over a few pixels; the letters are graded by
     /// their height in units of that spread: the pixel itself combined with
     /// the blur's standard deviation (a box of length L has L/√12).

@@ -65,5 +65,7 @@ pub fn cap_height(scale: PxScale) -> f32 {
     let glyph = font().glyph_id('H').with_scale(scale);
     font()
         .outline_glyph(glyph)
-        .map_or(0.0, |outline| outline.px_bounds().height())
+        .expect("the bundled font draws H")
+        .px_bounds()
+        .height()
 }
