@@ -158,47 +158,48 @@ mod tests {
     #[test]
     fn corrections_per_class() {
         let v = Vocabulary::new(&CorrectionParams::default());
-        assert_eq!(v.correct("speed_limit", "5O"), "50");
-        assert_eq!(v.correct("speed_limit", "(70)"), "70");
-        assert_eq!(v.correct("speed_limit", "110"), "110");
-        assert_eq!(v.correct("stop", "ST0P"), "STOP");
-        assert_eq!(v.correct("stop", "sTOP"), "STOP");
-        assert_eq!(v.correct("zone_30", "Z0NE 30"), "ZONE 30");
-        assert_eq!(v.correct("street_name", "RUE PASTEIR"), "RUE PASTEUR");
-        assert_eq!(
-            v.correct("street_name", "[ROE OF TA REPUBLIQUE}"),
-            "RUE DE LA RÉPUBLIQUE"
-        );
-        assert_eq!(v.correct("street_name", "“RUE X|"), "RUE X");
-        assert_eq!(v.correct("direction", "LY0N 12 kn"), "LYON 12 KM");
-        assert_eq!(v.correct("direction", "PARIS 5"), "PARIS 5");
-        assert_eq!(
-            v.correct("direction", "LYON 12 km PAR1S 5"),
-            "LYON 12 KM PARIS 5"
-        );
-        assert_eq!(
-            v.correct("direction", "LY0N 12 km PARLS 5"),
-            "LYON 12 KM PARIS 5"
-        );
-        // Punctuation read from an edge or a pole; `km` read as a short word.
-        assert_eq!(v.correct("direction", "LF. MANS 80"), "LE MANS 80");
-        assert_eq!(
-            v.correct("direction", "TOULON 25 KM | MACON 61"),
-            "TOULON 25 KM MÂCON 61"
-        );
-        assert_eq!(
-            v.correct("direction", "TOULOUSE 61 FON STRASBOURG 44"),
-            "TOULOUSE 61 KM STRASBOURG 44"
-        );
-        assert_eq!(v.correct("direction", "REIMS 70 KEN"), "REIMS 70 KM");
-        // A short town the list lacks keeps its name: its distance follows.
-        assert_eq!(v.correct("direction", "PAU 12 DAX 40"), "PAU 12 DAX 40");
-        // ... but not the first word of a town.
-        assert_eq!(
-            v.correct("direction", "PARIS 5 LE MANS 8"),
-            "PARIS 5 LE MANS 8"
-        );
-        assert_eq!(v.correct("yield", "abc"), "ABC");
+        let cases = [
+            ("speed_limit", "5O", "50"),
+            ("speed_limit", "(70)", "70"),
+            ("speed_limit", "110", "110"),
+            ("stop", "ST0P", "STOP"),
+            ("stop", "sTOP", "STOP"),
+            ("zone_30", "Z0NE 30", "ZONE 30"),
+            ("street_name", "RUE PASTEIR", "RUE PASTEUR"),
+            // A plate's border read as brackets around its name.
+            (
+                "street_name",
+                "[ROE OF TA REPUBLIQUE}",
+                "RUE DE LA RÉPUBLIQUE",
+            ),
+            ("street_name", "“RUE X|", "RUE X"),
+            ("direction", "LY0N 12 kn", "LYON 12 KM"),
+            ("direction", "PARIS 5", "PARIS 5"),
+            ("direction", "LYON 12 km PAR1S 5", "LYON 12 KM PARIS 5"),
+            ("direction", "LY0N 12 km PARLS 5", "LYON 12 KM PARIS 5"),
+            // Punctuation read from an edge or a pole.
+            ("direction", "LF. MANS 80", "LE MANS 80"),
+            (
+                "direction",
+                "TOULON 25 KM | MACON 61",
+                "TOULON 25 KM MÂCON 61",
+            ),
+            // `km` read as a short word, before a town or at the end...
+            (
+                "direction",
+                "TOULOUSE 61 FON STRASBOURG 44",
+                "TOULOUSE 61 KM STRASBOURG 44",
+            ),
+            ("direction", "REIMS 70 KEN", "REIMS 70 KM"),
+            // ... but not a short town the list lacks (its distance follows),
+            // nor the first word of a town.
+            ("direction", "PAU 12 DAX 40", "PAU 12 DAX 40"),
+            ("direction", "PARIS 5 LE MANS 8", "PARIS 5 LE MANS 8"),
+            ("yield", "abc", "ABC"),
+        ];
+        for (class, read, corrected) in cases {
+            assert_eq!(v.correct(class, read), corrected, "{class}: {read}");
+        }
         let off = Vocabulary::new(&CorrectionParams {
             enabled: false,
             ..CorrectionParams::default()
