@@ -126,13 +126,7 @@ impl VocDataset {
                 ))
             }
         };
-        let transcriptions = match o.take("transcriptions") {
-            None => None,
-            Some(Value::String(file)) => Some(file),
-            Some(_) => {
-                return Err(o.error("transcriptions", "`transcriptions` must be a CSV file name"))
-            }
-        };
+        let transcriptions = o.optional_str("transcriptions")?;
         let name = o.entry.name.clone();
         o.finish(&[
             "filepath",

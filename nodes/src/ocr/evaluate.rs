@@ -36,7 +36,6 @@ impl Tally {
     }
 
     fn json(&self) -> Value {
-        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         json!({
             "regions": self.regions,
             "cer": ratio(self.char_errors, self.chars),
@@ -151,55 +150,58 @@ pub fn evaluate_ocr(readings: OcrReadings) -> Result<(Value, DataFrame, Picture)
     ))
 }
 
+/// `part` of `whole`, 0 when there is no whole.
+fn ratio(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
 /// Text signs of the split whose detected region reads exactly, overall and
 /// per legibility grade, raw and corrected.
 fn end_to_end(detected: &[&Read], signs: &TextSignCounts) -> Value {
-    let mut read_raw: BTreeMap<&str, BTreeSet<(&str, String)>> = BTreeMap::new();
-    let mut read_corrected = read_raw.clone();
+    // Signs (grade, image, text) read exactly: a sign found twice counts once.
+    let mut read_raw: BTreeSet<(&str, &str, String)> = BTreeSet::new();
+    let mut read_corrected = BTreeSet::new();
     for r in detected {
         let Some(truth) = scored_truth(r) else {
             continue;
         };
-        let sign = (r.roi.image_id.as_str(), normalize(truth));
-        let grade = grade_name(r.roi.legibility);
-        if normalize(&r.raw) == sign.1 {
-            read_raw.entry(grade).or_default().insert(sign.clone());
+        let sign = (
+            grade_name(r.roi.legibility),
+            r.roi.image_id.as_str(),
+            normalize(truth),
+        );
+        if normalize(&r.raw) == sign.2 {
+            read_raw.insert(sign.clone());
         }
-        if normalize(&r.corrected) == sign.1 {
-            read_corrected.entry(grade).or_default().insert(sign);
+        if normalize(&r.corrected) == sign.2 {
+            read_corrected.insert(sign);
         }
     }
-    let rate = |read: &BTreeMap<&str, BTreeSet<(&str, String)>>, grade: Option<&str>| {
-        let (found, total) = match grade {
-            Some(g) => (
-                read.get(g).map_or(0, BTreeSet::len),
-                signs.get(g).copied().unwrap_or(0),
-            ),
-            None => (read.values().map(BTreeSet::len).sum(), signs.values().sum()),
-        };
-        if total == 0 {
-            0.0
-        } else {
-            found as f64 / total as f64
-        }
+    let of_grade = |read: &BTreeSet<(&str, &str, String)>, grade: &str| {
+        read.iter().filter(|(g, _, _)| *g == grade).count()
     };
     let per_legibility: serde_json::Map<String, Value> = signs
         .iter()
-        .map(|(grade, n)| {
+        .map(|(grade, &n)| {
             (
                 grade.to_string(),
                 json!({
                     "text_signs": n,
-                    "read_exactly_raw": rate(&read_raw, Some(grade)),
-                    "read_exactly_corrected": rate(&read_corrected, Some(grade)),
+                    "read_exactly_raw": ratio(of_grade(&read_raw, grade), n),
+                    "read_exactly_corrected": ratio(of_grade(&read_corrected, grade), n),
                 }),
             )
         })
         .collect();
+    let total = signs.values().sum::<usize>();
     json!({
-        "text_signs": signs.values().sum::<usize>(),
-        "read_exactly_raw": rate(&read_raw, None),
-        "read_exactly_corrected": rate(&read_corrected, None),
+        "text_signs": total,
+        "read_exactly_raw": ratio(read_raw.len(), total),
+        "read_exactly_corrected": ratio(read_corrected.len(), total),
         "per_legibility": per_legibility,
     })
 }

@@ -65,13 +65,23 @@ pub fn grade_name(legibility: Option<Legibility>) -> &'static str {
     legibility.map_or("ungraded", Legibility::name)
 }
 
-fn count_text_signs<'a>(
-    counts: &mut TextSignCounts,
-    signs: impl IntoIterator<Item = &'a SignObject>,
-) {
+fn count_text_signs<'a>(signs: impl IntoIterator<Item = &'a SignObject>) -> TextSignCounts {
+    let mut counts = TextSignCounts::new();
     for sign in signs.into_iter().filter(|s| is_text_sign(s)) {
         *counts.entry(grade_name(sign.legibility)).or_default() += 1;
     }
+    counts
+}
+
+/// The text-bearing signs of `split` among the `text_classes`, per grade.
+fn text_signs_of(data: &SignDataset, split: Split, text_classes: &[String]) -> TextSignCounts {
+    count_text_signs(
+        data.records
+            .iter()
+            .filter(|r| r.split == Some(split))
+            .flat_map(|r| &r.objects)
+            .filter(|o| text_classes.contains(&o.class)),
+    )
 }
 
 /// The regions of a split, and how many text-bearing signs it holds.
@@ -181,7 +191,7 @@ pub fn prepare_ocr_data(
     params: runner::Params<PrepareParams>,
 ) -> Result<OcrRegions, NodesError> {
     let (data, p, split) = selection(signs, &model_input, params)?;
-    let per_image: Vec<(TextSignCounts, Vec<Roi>)> = data
+    let per_image: Vec<Vec<Roi>> = data
         .records
         .par_iter()
         .filter(|r| r.split == Some(split))
@@ -192,10 +202,8 @@ pub fn prepare_ocr_data(
                 .filter(|o| p.text_classes.contains(&o.class))
                 .collect();
             if signs.is_empty() {
-                return Ok((TextSignCounts::new(), Vec::new()));
+                return Ok(Vec::new());
             }
-            let mut counts = TextSignCounts::new();
-            count_text_signs(&mut counts, signs.iter().copied());
             let image = crate::images::decode_record(record)?;
             let rois = signs
                 .iter()
@@ -215,18 +223,12 @@ pub fn prepare_ocr_data(
                     })
                 })
                 .collect();
-            Ok((counts, rois))
+            Ok(rois)
         })
         .collect::<Result<_, NodesError>>()?;
-    let mut text_signs = TextSignCounts::new();
-    for (counts, _) in &per_image {
-        for (grade, n) in counts {
-            *text_signs.entry(*grade).or_default() += n;
-        }
-    }
     Ok(OcrRegions {
-        rois: per_image.into_iter().flat_map(|(_, r)| r).collect(),
-        text_signs,
+        rois: per_image.into_iter().flatten().collect(),
+        text_signs: text_signs_of(&data, split, &p.text_classes),
     })
 }
 
@@ -251,7 +253,7 @@ pub fn detect_text_regions(
         .iter()
         .filter(|r| r.split == Some(split))
         .collect();
-    let mut text_signs = TextSignCounts::new();
+    let text_signs = text_signs_of(&data, split, &p.text_classes);
     let mut rois = Vec::new();
     for record in records {
         let truths: Vec<_> = record
@@ -259,7 +261,6 @@ pub fn detect_text_regions(
             .iter()
             .filter(|o| p.text_classes.contains(&o.class))
             .collect();
-        count_text_signs(&mut text_signs, truths.iter().copied());
         let image = crate::images::decode_record(record)?;
         let found = detector.detect(&[&image], &nms).pop().unwrap_or_default();
         for d in found {
@@ -391,8 +392,7 @@ mod tests {
             sign(Some("STOP"), Some(Legibility::Low)),
             sign(Some("STOP"), Some(Legibility::Low)),
         ];
-        let mut counts = TextSignCounts::new();
-        count_text_signs(&mut counts, &signs);
+        let counts = count_text_signs(&signs);
         assert_eq!(counts, [("high", 1), ("low", 2), ("ungraded", 1)].into());
         assert_eq!(
             legible_text(Some("STOP"), Some(Legibility::Illegible)),

@@ -129,7 +129,7 @@ fn gray_of(rgb: &RgbImage, channel: Channel) -> GrayImage {
     let pick: fn([u8; 3]) -> u8 = match channel {
         Channel::Min => |[r, g, b]| r.min(g).min(b),
         Channel::Max => |[r, g, b]| r.max(g).max(b),
-        Channel::Luma => return image::DynamicImage::ImageRgb8(rgb.clone()).to_luma8(),
+        Channel::Luma => return image::imageops::grayscale(rgb),
     };
     GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
         Luma([pick(rgb.get_pixel(x, y).0)])

@@ -141,6 +141,15 @@ impl<'a> EntryOptions<'a> {
         }
     }
 
+    /// A string option; `None` when absent.
+    pub fn optional_str(&mut self, key: &str) -> Result<Option<String>, Error> {
+        match self.rest.remove(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(self.error(key, format!("`{key}` must be a string"))),
+        }
+    }
+
     pub fn bool_or(&mut self, key: &str, default: bool) -> Result<bool, Error> {
         match self.rest.remove(key) {
             None | Some(Value::Null) => Ok(default),

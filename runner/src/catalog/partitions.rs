@@ -120,11 +120,7 @@ impl PartitionedDataset {
                 "the partition type takes no filepath and cannot be partitioned itself",
             ));
         }
-        let suffix = match o.take("filename_suffix") {
-            None => String::new(),
-            Some(Value::String(s)) => s,
-            Some(_) => return Err(o.error("filename_suffix", "must be a string")),
-        };
+        let suffix = o.optional_str("filename_suffix")?.unwrap_or_default();
         let overwrite = o.bool_or("overwrite", false)?;
         if let Some(name) = credentials_name {
             options.insert("credentials".into(), name);
