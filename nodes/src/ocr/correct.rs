@@ -19,11 +19,18 @@ pub struct CorrectionParams {
     pub streets: Vec<String>,
 }
 
+/// Every speed a European speed-limit sign carries (km/h), not only the
+/// values the scene generator draws: a valid read is never replaced by
+/// another value.
+pub const SPEED_VALUES: [u32; 18] = [
+    5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 60, 70, 80, 90, 100, 110, 120, 130,
+];
+
 impl Default for CorrectionParams {
     fn default() -> Self {
         CorrectionParams {
             enabled: true,
-            speed_values: vec![30, 50, 70, 80, 90, 110, 130],
+            speed_values: SPEED_VALUES.to_vec(),
             words: vec!["STOP".into()],
             zones: vec!["ZONE 30".into()],
             towns: crate::synth::default_towns(),
@@ -72,17 +79,42 @@ impl Vocabulary {
             snap(&trimmed, list.iter().map(String::as_str)).unwrap_or_else(|| trimmed.clone())
         };
         match class {
-            "speed_limit" => {
-                // Only digits matter; letters read in a ring are noise.
-                let digits: String = read.chars().filter(char::is_ascii_digit).collect();
-                snap(&digits, self.speeds.iter().map(String::as_str)).unwrap_or(digits)
-            }
+            "speed_limit" => self.speed(&read),
             "stop" => pick(&self.words),
             "zone_30" => pick(&self.zones),
             "street_name" => pick(&self.streets),
             "direction" => self.direction(&read),
             _ => read,
         }
+    }
+
+    /// A speed: the read's digits, with letters that look like digits
+    /// (`5O`) read as those digits when that gives a valid speed, else
+    /// without them (a ring read as `(` or `O` is noise). A valid speed is
+    /// kept as read; anything else snaps to the one speed a single edit away,
+    /// or stays as read when none or several are.
+    fn speed(&self, read: &str) -> String {
+        let valid = |s: &String| self.speeds.contains(s);
+        let lookalike: String = read
+            .chars()
+            .filter_map(|c| match c {
+                '0'..='9' => Some(c),
+                'O' | 'Q' | 'D' => Some('0'),
+                'I' | 'L' | '|' => Some('1'),
+                'Z' => Some('2'),
+                'S' => Some('5'),
+                'B' => Some('8'),
+                _ => None,
+            })
+            .collect();
+        let digits: String = read.chars().filter(char::is_ascii_digit).collect();
+        if valid(&lookalike) {
+            return lookalike;
+        }
+        if valid(&digits) {
+            return digits;
+        }
+        snap(&digits, self.speeds.iter().map(String::as_str)).unwrap_or(digits)
     }
 
     /// `TOWN 12 km` lines, one after the other: each town snapped to the
@@ -162,6 +194,16 @@ mod tests {
             ("speed_limit", "5O", "50"),
             ("speed_limit", "(70)", "70"),
             ("speed_limit", "110", "110"),
+            // Valid speeds stay what was read, whatever the generator draws.
+            ("speed_limit", "40", "40"),
+            ("speed_limit", "5", "5"),
+            ("speed_limit", "100", "100"),
+            ("speed_limit", "(30)", "30"),
+            ("speed_limit", "O50O", "50"),
+            // One speed an edit away is taken; several are not guessed at.
+            ("speed_limit", "1110", "110"),
+            ("speed_limit", "1300", "1300"),
+            ("speed_limit", "7", "7"),
             ("stop", "ST0P", "STOP"),
             ("stop", "sTOP", "STOP"),
             ("zone_30", "Z0NE 30", "ZONE 30"),

@@ -43,24 +43,37 @@ pub fn word_errors(read: &str, truth: &str) -> (usize, usize) {
 }
 
 /// The vocabulary entry closest to `read`, when its distance is at most a
-/// quarter of the entry's length (and at least 1 edit is allowed); otherwise
-/// `read` unchanged. Ties keep the first entry.
+/// quarter of the entry's length (and at least 1 edit is allowed); `None`
+/// otherwise. A read that is itself an entry stays as it is, and a read
+/// equally close to two different entries is left alone: the image does not
+/// say which one it shows, and a correction must never trade a read for a
+/// guess.
 pub fn snap<'a>(read: &str, vocabulary: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let read_chars: Vec<char> = normalize(read).chars().collect();
     if read_chars.is_empty() {
         return None;
     }
-    let mut best: Option<(usize, String)> = None;
+    // (distance, entry, whether another entry is as close)
+    let mut best: Option<(usize, String, bool)> = None;
     for entry in vocabulary {
         let entry = normalize(entry);
         let chars: Vec<char> = entry.chars().collect();
         let distance = levenshtein(&read_chars, &chars);
         let allowed = (chars.len() / 4).max(1);
-        if distance <= allowed && best.as_ref().is_none_or(|(d, _)| distance < *d) {
-            best = Some((distance, entry));
+        if distance > allowed {
+            continue;
+        }
+        match &mut best {
+            Some((d, _, _)) if distance > *d => {}
+            Some((d, kept, tied)) if distance == *d => *tied |= *kept != entry,
+            _ => best = Some((distance, entry, false)),
         }
     }
-    best.map(|(_, entry)| entry)
+    match best {
+        Some((0, entry, _)) => Some(entry),
+        Some((_, entry, false)) => Some(entry),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +89,20 @@ mod tests {
         assert_eq!(char_errors("ST0P", "STOP"), (1, 4));
         assert_eq!(word_errors("RUE  PASTEUR", "RUE PASTEUR"), (0, 2));
         assert_eq!(word_errors("RUE PASTEVR", "RUE PASTEUR"), (1, 2));
+    }
+
+    #[test]
+    fn snapping_keeps_valid_reads_and_never_guesses_between_entries() {
+        let speeds = ["30", "40", "50"];
+        // A read that is an entry stays, even next to others.
+        assert_eq!(snap("40", speeds).as_deref(), Some("40"));
+        // Equally close to two entries: which one the image shows is unknown.
+        assert_eq!(snap("4", ["40", "45"]), None);
+        assert_eq!(snap("60", speeds), None);
+        // One entry closest: taken.
+        assert_eq!(snap("400", speeds).as_deref(), Some("40"));
+        // The same entry listed twice is no tie.
+        assert_eq!(snap("ST0P", ["STOP", "STOP"]).as_deref(), Some("STOP"));
     }
 
     #[test]
