@@ -8,7 +8,15 @@ bash scripts/install.sh
 bash scripts/validate-deploy.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Suites left out by name, never by passing: ROADSIGN_LEAVE_OUT=real_photos
+# where the public photos (../shared, never committed) are absent, as in the
+# GitHub workflow. Everything else runs, and a missing fixture fails.
+leave_out=()
+for suite in ${ROADSIGN_LEAVE_OUT:-}; do
+  echo "[test] leaving out the test suite '$suite' (ROADSIGN_LEAVE_OUT)" >&2
+  leave_out+=(--skip "$suite")
+done
 cargo llvm-cov --workspace --locked --fail-under-lines 80 \
-  --ignore-filename-regex '(^|/)tests/' --summary-only
+  --ignore-filename-regex '(^|/)tests/' --summary-only ${leave_out[@]+-- "${leave_out[@]}"}
 # The Kubeflow specs the tests compiled, loaded by the real kfp SDK.
 bash scripts/validate-deploy.sh --kubeflow

@@ -77,7 +77,8 @@ fn predictions_find_and_read_signs_and_draw_them() {
         .unwrap_or_else(|| panic!("no stop sign near {truth_box:?}: {json}"));
     assert_eq!(found["text"], "STOP", "{json}");
     let confidence = found["text_confidence"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&confidence));
+    // A clean STOP read right is a confident read.
+    assert!(confidence > 0.5 && confidence <= 1.0, "{confidence}");
 
     // The same image as a raw PNG body.
     let png = encode(&scene, ImageFormat::Png);

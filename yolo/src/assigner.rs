@@ -271,7 +271,9 @@ mod tests {
             &zeros,
             &Tensor::zeros([1, 1, 1], (Kind::Float, Device::Cpu)),
         );
-        assert!(!out.foreground.any().int64_value(&[]) != 0);
+        // A padding row (all-zero box, mask 0) makes no anchor foreground.
+        assert_eq!(out.foreground.any().int64_value(&[]), 0);
+        assert_eq!(out.scores.sum(Kind::Float).double_value(&[]), 0.0);
         let empty = Tensor::zeros([1, 0, 4], (Kind::Float, Device::Cpu));
         let out = assigner.assign(
             &pd_scores,
