@@ -30,8 +30,9 @@ ENV LD_LIBRARY_PATH=/opt/libtorch/lib
 WORKDIR /app
 COPY pipelines.yml catalog.yml parameters.yml ./
 COPY conf/ conf/
-COPY models/yolov8n-roadsign-synthetic.safetensors data/06_models/yolov8.safetensors
-RUN chown -R roadsign:roadsign /app/data
+# The shipped model: served until a run trains one into data/06_models/.
+COPY models/yolov8n-roadsign-synthetic.safetensors models/
+RUN mkdir -p /app/data && chown -R roadsign:roadsign /app/data
 USER 10001
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \

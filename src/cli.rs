@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// Parameter overrides, `serve.workers=4,predict.conf=0.3`.
     #[arg(long)]
     pub params: Vec<String>,
+    /// The model file (default: the catalog's `model` once a run trained
+    /// it, else the shipped models/yolov8n-roadsign-synthetic.safetensors).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -127,7 +131,8 @@ pub struct PredictArgs {
     /// Configuration environment: conf/NAME/*.yml merged over the root files.
     #[arg(long)]
     pub env: Option<String>,
-    /// The model file (default: the project's data/06_models/yolov8.safetensors).
+    /// The model file (default: the catalog's `model` once a run trained
+    /// it, else the shipped models/yolov8n-roadsign-synthetic.safetensors).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Minimum confidence of a detection (default: params predict.conf).

@@ -229,14 +229,11 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
 
     let tracking = cli.project_dir.join("data").join("09_tracking");
     if args.dry_run {
-        let (bound, missing) = run::prepare(&pipeline, &mut catalog, &registry, false)?;
+        // The same checks as a real run: what would stop it stops the plan.
+        let bound = run::prepare(&pipeline, &mut catalog, &registry)?;
         let mut plan = Plan::new(&name, &pipeline);
-        match missing {
-            Some(missing) => eprintln!("warning: a real run would stop here: {missing}"),
-            None if !args.force => {
-                plan.up_to_date = run::predict_up_to_date(&pipeline, &bound, &catalog, &tracking);
-            }
-            None => {}
+        if !args.force {
+            plan.up_to_date = run::predict_up_to_date(&pipeline, &bound, &catalog, &tracking);
         }
         let text = match args.format {
             PlanFormat::Json => plan.to_json(),

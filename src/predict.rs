@@ -44,18 +44,8 @@ fn overrides(args: &PredictArgs) -> Vec<String> {
 }
 
 pub fn predict_command(cli: &Cli, args: &PredictArgs) -> Result<()> {
-    let model = args
-        .model
-        .clone()
-        .unwrap_or_else(|| cli.project_dir.join("data/06_models/yolov8.safetensors"));
-    if !model.exists() {
-        bail!(
-            "no model at {}: train one with `roadsign run` or pass --model FILE",
-            model.display()
-        );
-    }
     let config = crate::commands::load_config(cli, &args.env, &overrides(args))?;
-    let predictor = predictor::start(&config, Some(&model))?;
+    let predictor = predictor::start(&config, args.model.as_deref())?;
     let mut failed = 0;
     for file in &args.files {
         let done = if is_video(file) {

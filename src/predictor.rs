@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use nodes::detection::dataset::Picture;
 use nodes::detection::ModelFile;
 use nodes::predict::{Jpeg, Prediction, SignDetector, SignReader};
@@ -25,20 +25,72 @@ pub struct Predictor {
     pub reader: Arc<SignReader>,
 }
 
+/// The model shipped with the project (and the image), relative to the
+/// project folder: what serving and predicting use until a run trains one.
+pub const SHIPPED_MODEL: &str = "models/yolov8n-roadsign-synthetic.safetensors";
+
+/// Reads a model file; a missing, unreadable or malformed one is a
+/// configuration error (exit 2) that names the file.
+fn read_model(path: &Path) -> Result<ModelFile, runner::Error> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        runner::Error::invalid(format!("cannot read the model {}: {e}", path.display()))
+    })?;
+    ModelFile::from_bytes(bytes)
+        .map_err(|e| runner::Error::invalid(format!("{} is not a model file: {e}", path.display())))
+}
+
+/// The model to serve: the file given (`--model`), else the catalog's
+/// `model` once a run has written it, else the shipped model, said so in
+/// the log.
+fn choose_model(
+    config: &ProjectConfig,
+    catalog: &Catalog,
+    model: Option<&Path>,
+) -> Result<ModelFile, runner::Error> {
+    if let Some(path) = model {
+        return read_model(path);
+    }
+    let trained = catalog.get("model").and_then(|d| d.file_location());
+    match trained {
+        Some(location) if location.exists() => {
+            let data = catalog.load("model").map_err(|e| {
+                runner::Error::invalid(format!("the model {}: {e}", location.display()))
+            })?;
+            data.downcast_ref::<ModelFile>().cloned().ok_or_else(|| {
+                runner::Error::invalid(format!(
+                    "dataset 'model' ({}) does not hold a model file",
+                    location.display()
+                ))
+            })
+        }
+        _ => {
+            let shipped = config.root.join(SHIPPED_MODEL);
+            if !shipped.is_file() {
+                return Err(runner::Error::invalid(format!(
+                    "no model: nothing at {} (train one with `roadsign run`) and no shipped model at {}; or pass --model FILE",
+                    trained.map_or_else(|| "the catalog's 'model'".to_string(), |l| l.display()),
+                    shipped.display()
+                )));
+            }
+            tracing::warn!(
+                "no trained model at {}: using the shipped model {}",
+                trained.map_or_else(|| "the catalog's 'model'".to_string(), |l| l.display()),
+                shipped.display()
+            );
+            read_model(&shipped)
+        }
+    }
+}
+
 /// Builds the predict pipeline of the project and runs its start-up nodes
 /// (model checked, Tesseract configured). `model` replaces the catalog's.
 pub fn start(config: &ProjectConfig, model: Option<&Path>) -> Result<Predictor> {
     let pipeline = PipelineBuilder::new(config).build(&[PIPELINE.to_string()])?;
     let mut catalog = Catalog::from_config(config, &dataset_types())?;
-    if let Some(path) = model {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read the model {}", path.display()))?;
-        let file = ModelFile::from_bytes(bytes)
-            .with_context(|| format!("{} is not a model file", path.display()))?;
-        let dataset = runner::catalog::MemoryDataset::new("model");
-        dataset.save(&Data::new(file))?;
-        catalog.insert("model", Arc::new(dataset));
-    }
+    let file = choose_model(config, &catalog, model)?;
+    let dataset = runner::catalog::MemoryDataset::new("model");
+    dataset.save(&Data::new(file))?;
+    catalog.insert("model", Arc::new(dataset));
     let service = PipelineService::start(
         &pipeline,
         &mut catalog,

@@ -138,3 +138,101 @@ fn a_killed_run_leaves_no_partial_dataset_and_resumes_the_rest() {
         3
     );
 }
+
+#[test]
+fn switching_environments_back_and_forth_reruns_nothing_unchanged() {
+    let p = repo_project();
+    // A second environment that writes the class table and its summary
+    // elsewhere, as `--env real` writes its model and reports.
+    p.write(
+        "conf/other/catalog.yml",
+        "class_table:\n  type: polars.CSVDataset\n  filepath: data/03_primary/other/classes.csv\n\
+         class_summary:\n  type: json.JSONDataset\n  filepath: data/08_reporting/other/classes.json\n",
+    );
+    let base = ["run", "--pipeline", "classes"];
+    let other = ["run", "--pipeline", "classes", "--env", "other"];
+    assert!(summary(&p, &base).contains("2 node(s) completed in"));
+    assert!(summary(&p, &other).contains("2 node(s) completed in"));
+    assert!(p.file("data/08_reporting/other/classes.json").is_file());
+    for _ in 0..2 {
+        let line = summary(&p, &base);
+        assert!(line.contains("0 node(s) completed, 2 up to date"), "{line}");
+        let line = summary(&p, &other);
+        assert!(line.contains("0 node(s) completed, 2 up to date"), "{line}");
+    }
+    // a selection of one node, then the whole pipeline again
+    let one = [
+        "run",
+        "--pipeline",
+        "classes",
+        "--nodes",
+        "summarize_classes",
+    ];
+    assert!(summary(&p, &one).contains("0 node(s) completed, 1 up to date"));
+    assert!(summary(&p, &base).contains("0 node(s) completed, 2 up to date"));
+    // what one environment changes reruns there only, and a change of a file
+    // the other environment wrote is still seen
+    std::fs::remove_file(p.file("data/08_reporting/other/classes.json")).unwrap();
+    assert!(summary(&p, &base).contains("0 node(s) completed, 2 up to date"));
+    assert!(summary(&p, &other).contains("1 node(s) completed, 1 up to date"));
+    p.write("data/08_reporting/classes.json", "{}");
+    assert!(summary(&p, &base).contains("1 node(s) completed, 1 up to date"));
+    assert!(summary(&p, &other).contains("0 node(s) completed, 2 up to date"));
+}
+
+/// Runs roadsign in the project under a given umask, as a shell would.
+fn run_with_umask(p: &Project, mask: &str, args: &[&str]) {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
+        .arg(assert_cmd::cargo::cargo_bin("roadsign"))
+        .args(args)
+        .arg("--project-dir")
+        .arg(p.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{args:?} under umask {mask}");
+}
+
+#[test]
+fn outputs_are_written_with_the_permissions_the_umask_gives() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = repo_project();
+    let small = "data_generation.scenes=2,data_generation.width=128,data_generation.height=128";
+    let args = [
+        "run",
+        "--force",
+        "--pipelines",
+        "classes,data_generation",
+        "--params",
+        small,
+    ];
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for (mask, file, folder) in [("022", 0o644, 0o755), ("027", 0o640, 0o750)] {
+        run_with_umask(&p, mask, &args);
+        // files written through a temporary file, and whole folders
+        assert_eq!(
+            mode(&p.file("data/03_primary/classes.csv")),
+            file,
+            "umask {mask}"
+        );
+        assert_eq!(
+            mode(&p.file("data/08_reporting/classes.json")),
+            file,
+            "umask {mask}"
+        );
+        assert_eq!(
+            mode(&p.file("data/01_raw/road_signs")),
+            folder,
+            "umask {mask}"
+        );
+        let image = std::fs::read_dir(p.file("data/01_raw/road_signs/images"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert_eq!(mode(&image), file, "umask {mask}");
+    }
+}

@@ -39,11 +39,40 @@ pipelines:
     parameters: {params:preprocess: params:eu_preprocess}
 "#;
 
+/// Every dataset of PIPELINES is a stored JSON file, written up front: a
+/// selection's free inputs then exist, as a real run needs them to.
+const DATASETS: [&str; 12] = [
+    "raw_signs",
+    "train_set",
+    "val_set",
+    "model",
+    "metrics",
+    "crops",
+    "texts",
+    "eu_raw_signs",
+    "eu.train_set",
+    "eu_val_set",
+    "eu.model",
+    "eu.metrics",
+];
+
 fn project() -> Project {
-    Project::new(&[
+    let catalog: String = DATASETS
+        .iter()
+        .map(|d| format!("{d}:\n  type: json.JSONDataset\n  filepath: data/{d}.json\n"))
+        .collect();
+    let p = Project::new(&[
         ("pipelines.yml", PIPELINES),
-        ("parameters.yml", "preprocess: {}\ntrain: {}\n"),
-    ])
+        ("catalog.yml", &catalog),
+        (
+            "parameters.yml",
+            "preprocess: {}\ntrain: {}\neu_preprocess: {}\neu: {train: {}}\n",
+        ),
+    ]);
+    for d in DATASETS {
+        p.write(&format!("data/{d}.json"), "{}");
+    }
+    p
 }
 
 #[test]
@@ -171,10 +200,18 @@ fn comma_lists_are_read_like_kedros_cli() {
 
 #[test]
 fn transcoded_datasets_link_their_writer_and_readers() {
-    let p = Project::new(&[(
-        "pipelines.yml",
-        "pipelines:\n  __default__:\n    nodes:\n      - {func: noop, name: w, inputs: in, outputs: d@pandas}\n      - {func: noop, name: r, inputs: d@spark, outputs: out}\n",
-    )]);
+    let p = Project::new(&[
+        (
+            "pipelines.yml",
+            "pipelines:\n  __default__:\n    nodes:\n      - {func: noop, name: w, inputs: in, outputs: d@pandas}\n      - {func: noop, name: r, inputs: d@spark, outputs: out}\n",
+        ),
+        (
+            "catalog.yml",
+            "in:\n  type: text.TextDataset\n  filepath: data/in.txt\nd@pandas:\n  type: text.TextDataset\n  filepath: data/d.txt\nd@spark:\n  type: text.TextDataset\n  filepath: data/d.txt\n",
+        ),
+    ]);
+    p.write("data/in.txt", "in");
+    p.write("data/d.txt", "d");
     let plan = p.plan(&[]);
     assert_eq!(plan_names(&plan), ["w", "r"]);
     assert_eq!(plan["free_inputs"], json!(["in"]));

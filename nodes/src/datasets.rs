@@ -693,31 +693,10 @@ impl Dataset for Mp4Dataset {
                 format!("saves a VideoClip, got {}", data.type_desc()),
             )
         })?;
-        if self.location.is_remote() {
-            // ffmpeg writes a local file; the store gets its bytes.
-            let tmp = tempfile::Builder::new()
-                .suffix(".mp4")
-                .tempfile()
-                .map_err(|e| Error::dataset(&self.name, e))?;
-            encode_mp4(clip, tmp.path()).map_err(|e| Error::dataset(&self.name, e))?;
-            let bytes = std::fs::read(tmp.path()).map_err(|e| Error::dataset(&self.name, e))?;
-            return self
-                .location
-                .write_atomic(move |w| w.write_all(&bytes).map_err(|e| e.to_string()));
-        }
-        // ffmpeg writes a temporary file that is renamed into place.
-        let path = self.location.path();
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| Error::dataset(&self.name, e))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .suffix(".mp4")
-            .tempfile_in(dir)
-            .map_err(|e| Error::dataset(&self.name, e))?;
-        encode_mp4(clip, tmp.path()).map_err(|e| Error::dataset(&self.name, e))?;
-        tmp.persist(path)
-            .map_err(|e| Error::dataset(&self.name, e.error))?;
-        Ok(())
+        // ffmpeg writes a staged file that the location commits.
+        self.location.write_via_path(".mp4", |path| {
+            encode_mp4(clip, path).map_err(|e| e.to_string())
+        })
     }
 
     fn file_location(&self) -> Option<&FileLocation> {

@@ -522,7 +522,13 @@ pub fn serve_command(cli: &Cli, args: &ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, settings, &args.host, args.port))?;
+    runtime.block_on(serve(
+        config,
+        settings,
+        args.model.clone(),
+        &args.host,
+        args.port,
+    ))?;
     // Jobs abandoned by timed-out requests may still run on the workers:
     // joining them could outlast the grace period, so exit here, once the
     // drain is over (exit still runs the process's exit handlers).
@@ -532,6 +538,7 @@ pub fn serve_command(cli: &Cli, args: &ServeArgs) -> Result<()> {
 async fn serve(
     config: runner::ProjectConfig,
     settings: Settings,
+    model: Option<std::path::PathBuf>,
     host: &str,
     port: u16,
 ) -> Result<()> {
@@ -562,7 +569,7 @@ async fn serve(
         .spawn(move || {
             let started = Instant::now();
             let result = (|| -> Result<()> {
-                let predictor = Arc::new(predictor::start(&config, None)?);
+                let predictor = Arc::new(predictor::start(&config, model.as_deref())?);
                 let pool = WorkerPool::new(workers, queue)?;
                 let engine = Engine { predictor, pool };
                 warm_up(&engine)?;

@@ -42,16 +42,20 @@ impl Project {
         std::fs::read_to_string(self.file(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
-    /// Runs `roadsign ARGS --project-dir DIR`.
-    pub fn roadsign(&self, args: &[&str]) -> Output {
-        assert_cmd::Command::cargo_bin("roadsign")
-            .unwrap()
+    /// `roadsign ARGS --project-dir DIR`, to add environment variables to.
+    pub fn command(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut command = assert_cmd::Command::cargo_bin("roadsign").unwrap();
+        command
             .args(args)
             .arg("--project-dir")
             .arg(self.path())
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    /// Runs `roadsign ARGS --project-dir DIR`.
+    pub fn roadsign(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     /// Runs and expects success; returns stdout.

@@ -556,13 +556,7 @@ impl FileLocation {
             }
             return Ok(());
         }
-        let target = self.write_path()?;
-        let dir = target.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| self.error("cannot create the folder of", e))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(dir)
-            .map_err(|e| self.error("cannot create a temporary file for", e))?;
+        let (target, mut tmp) = self.stage_beside("")?;
         {
             let mut writer = std::io::BufWriter::new(tmp.as_file_mut());
             write(&mut writer).map_err(|e| self.error("cannot write", e))?;
@@ -571,16 +565,58 @@ impl FileLocation {
         tmp.as_file()
             .sync_all()
             .map_err(|e| self.error("cannot sync", e))?;
+        self.commit(tmp, &target)
+    }
+
+    /// A staged file in the folder a local write lands in, and that place.
+    fn stage_beside(&self, suffix: &str) -> Result<(PathBuf, tempfile::NamedTempFile), Error> {
+        let target = self.write_path()?;
+        let dir = target.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| self.error("cannot create the folder of", e))?;
+        let tmp = staging(Staged::File)
+            .suffix(suffix)
+            .tempfile_in(dir)
+            .map_err(|e| self.error("cannot create a temporary file for", e))?;
+        Ok((target, tmp))
+    }
+
+    /// Renames a staged file into place (one rename: readers see the old
+    /// file or the new one, never a part).
+    fn commit(&self, tmp: tempfile::NamedTempFile, target: &Path) -> Result<(), Error> {
         // persist_noclobber: two savers of one version cannot both win.
         let persisted = match &self.versioning {
-            Some(_) => tmp.persist_noclobber(&target),
-            None => tmp.persist(&target),
+            Some(_) => tmp.persist_noclobber(target),
+            None => tmp.persist(target),
         };
         persisted.map_err(|e| self.error("cannot move into place", e.error))?;
         if let Some(v) = &self.versioning {
             v.saved.store(true, Ordering::SeqCst);
         }
         Ok(())
+    }
+
+    /// Lets a writer that needs a file name (a tool such as ffmpeg) fill a
+    /// staged file, then commits it as [`FileLocation::write_atomic`] does:
+    /// renamed into place, or uploaded whole to an object store. `suffix`
+    /// keeps the extension tools read the format from.
+    pub fn write_via_path(
+        &self,
+        suffix: &str,
+        fill: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Result<(), Error> {
+        if self.remote.is_some() {
+            let tmp = staging(Staged::File)
+                .suffix(suffix)
+                .tempfile()
+                .map_err(|e| self.remote_error("cannot stage", e))?;
+            fill(tmp.path()).map_err(|e| self.remote_error("cannot write", e))?;
+            let bytes =
+                std::fs::read(tmp.path()).map_err(|e| self.remote_error("cannot stage", e))?;
+            return self.write_atomic(move |w| w.write_all(&bytes).map_err(|e| e.to_string()));
+        }
+        let (target, tmp) = self.stage_beside(suffix)?;
+        fill(tmp.path()).map_err(|e| self.error("cannot write", e))?;
+        self.commit(tmp, &target)
     }
 
     /// Writes a whole folder atomically: `fill` populates a temporary folder
@@ -637,8 +673,7 @@ impl FileLocation {
         let parent = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)
             .map_err(|e| self.error("cannot create the folder of", e))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
+        let tmp = staging(Staged::Folder)
             .tempdir_in(parent)
             .map_err(|e| self.error("cannot create a temporary folder for", e))?;
         fill(tmp.path()).map_err(|e| self.error("cannot write", e))?;
@@ -674,9 +709,66 @@ impl FileLocation {
     }
 }
 
+/// What a staged write creates beside its target.
+#[derive(Clone, Copy)]
+enum Staged {
+    File,
+    Folder,
+}
+
+/// A temporary file or folder with the permissions a plain create would get:
+/// rw-rw-rw- or rwxrwxrwx less the process's umask (0644 and 0755 under the
+/// usual 022). A temporary file's own default, 0600, would make every output
+/// private to the user who ran the pipeline.
+fn staging(kind: Staged) -> tempfile::Builder<'static, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match kind {
+            Staged::File => 0o666,
+            Staged::Folder => 0o777,
+        };
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = kind;
+    builder
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tools_write_through_a_staged_path_locally_and_to_object_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Location::default();
+        let tool = |path: &Path| std::fs::write(path, b"clip").map_err(|e| e.to_string());
+        let local = FileLocation::resolve("clip", "out/clip.mp4", dir.path(), &at).unwrap();
+        local.write_via_path(".mp4", tool).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("out/clip.mp4")).unwrap(),
+            b"clip"
+        );
+        // nothing staged is left beside the target
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("out")).unwrap().count(),
+            1
+        );
+        // a failing tool leaves the previous file as it was
+        let failed = local.write_via_path(".mp4", |_| Err("ffmpeg failed".to_string()));
+        assert!(failed.unwrap_err().to_string().contains("ffmpeg failed"));
+        assert_eq!(
+            std::fs::read(dir.path().join("out/clip.mp4")).unwrap(),
+            b"clip"
+        );
+        let remote =
+            FileLocation::resolve("clip", "memory://unit-tool/clip.mp4", dir.path(), &at).unwrap();
+        remote.write_via_path(".mp4", tool).unwrap();
+        assert_eq!(remote.read().unwrap(), b"clip");
+    }
 
     #[test]
     fn object_store_locations_save_load_version_and_fingerprint() {

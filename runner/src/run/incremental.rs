@@ -2,12 +2,18 @@
 //! recorded the same fingerprint for it and its persisted outputs still have
 //! the recorded fingerprints. The fingerprint covers the function (name and
 //! version), the node's inputs (parameter values, stored content, or the
-//! fingerprint of the node that produced in-memory data) and its outputs'
-//! names.
+//! fingerprint of the node that produced in-memory data) and its outputs
+//! (names and where they are stored).
+//!
+//! A node keeps several entries, one per fingerprint: what it read and wrote
+//! under one environment or selection does not erase what it did under
+//! another, so switching `--env` back and forth reruns nothing that is
+//! unchanged.
 //!
 //! The state is an append-only log, `state.jsonl`, one line per completed
 //! node, flushed as each node completes: a killed run keeps what it finished.
-//! It is compacted (rewritten atomically) at the end of a run.
+//! It is compacted (rewritten atomically) at the end of a run, keeping the
+//! latest [`ENTRIES_PER_NODE`] entries of each node.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -23,6 +29,10 @@ use crate::error::Error;
 use crate::fingerprint;
 use crate::pipeline::is_parameter;
 
+/// How many fingerprints of one node the compacted state keeps (the most
+/// recent ones): enough for a handful of environments and selections.
+pub const ENTRIES_PER_NODE: usize = 8;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
     pub node: String,
@@ -33,9 +43,17 @@ pub struct Entry {
 
 pub struct State {
     path: PathBuf,
-    /// Per node, the latest completed entry (earlier runs, then this one).
-    entries: Mutex<HashMap<String, Entry>>,
+    /// Per node, its completed entries, oldest first, one per fingerprint
+    /// (earlier runs, then this one).
+    entries: Mutex<HashMap<String, Vec<Entry>>>,
     log: Mutex<Option<File>>,
+}
+
+/// Adds an entry as the node's latest, replacing one of the same fingerprint.
+fn remember(entries: &mut HashMap<String, Vec<Entry>>, entry: Entry) {
+    let list = entries.entry(entry.node.clone()).or_default();
+    list.retain(|e| e.fingerprint != entry.fingerprint);
+    list.push(entry);
 }
 
 impl State {
@@ -46,7 +64,7 @@ impl State {
         if let Ok(file) = File::open(&path) {
             for line in BufReader::new(file).lines().map_while(Result::ok) {
                 if let Ok(entry) = serde_json::from_str::<Entry>(&line) {
-                    recorded.insert(entry.node.clone(), entry);
+                    remember(&mut recorded, entry);
                 }
             }
         }
@@ -57,23 +75,26 @@ impl State {
         })
     }
 
-    /// The last completed entry of a node. A node is decided before it runs,
-    /// so this is always what an earlier run recorded.
-    pub fn recorded(&self, node: &str) -> Option<Entry> {
+    /// The completed entry of a node with this fingerprint. A node is
+    /// decided before it runs, so this is always what an earlier run recorded.
+    pub fn recorded(&self, node: &str, fingerprint: &str) -> Option<Entry> {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(node)
+            .get(node)?
+            .iter()
+            .rev()
+            .find(|e| e.fingerprint == fingerprint)
             .cloned()
     }
 
     /// Appends one completed node to the log, right away.
     pub fn record(&self, entry: Entry) {
         let line = serde_json::to_string(&entry).unwrap_or_default();
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.node.clone(), entry);
+        remember(
+            &mut self.entries.lock().unwrap_or_else(|p| p.into_inner()),
+            entry,
+        );
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         if log.is_none() {
             let opened = std::fs::create_dir_all(self.path.parent().unwrap_or(Path::new(".")))
@@ -95,7 +116,8 @@ impl State {
         }
     }
 
-    /// Rewrites the log with one line per node (temporary file + rename).
+    /// Rewrites the log with the latest entries of each node, oldest first
+    /// (temporary file + rename).
     pub fn compact(&self) {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.is_empty() {
@@ -105,7 +127,11 @@ impl State {
         names.sort();
         let text: String = names
             .iter()
-            .map(|n| serde_json::to_string(&entries[*n]).unwrap_or_default() + "\n")
+            .flat_map(|n| {
+                let list = &entries[*n];
+                list[list.len().saturating_sub(ENTRIES_PER_NODE)..].iter()
+            })
+            .map(|e| serde_json::to_string(e).unwrap_or_default() + "\n")
             .collect();
         let tmp = self.path.with_extension("jsonl.tmp");
         let done = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &self.path));
@@ -124,7 +150,7 @@ pub fn node_fingerprint(
     memory: &HashMap<String, String>,
 ) -> Option<String> {
     let mut parts: Vec<String> = vec![
-        "node-v1".into(),
+        "node-v2".into(),
         node.function.name.clone(),
         node.function.version.clone(),
     ];
@@ -140,7 +166,14 @@ pub fn node_fingerprint(
         parts.push(fp);
     }
     parts.push("->".into());
-    parts.extend(node.outputs.iter().cloned());
+    for output in &node.outputs {
+        parts.push(output.clone());
+        // Where it is written: two environments that store an output in
+        // different places keep an entry each.
+        if let Some(location) = catalog.get(output).and_then(|d| d.file_location()) {
+            parts.push(location.display());
+        }
+    }
     Some(fingerprint::of_parts(parts.iter().map(String::as_str)))
 }
 
@@ -168,11 +201,10 @@ pub fn output_fingerprints(
 
 /// Whether a node with this fingerprint is up to date.
 pub fn is_up_to_date(state: &State, node: &BoundNode, catalog: &Catalog, fp: &str) -> bool {
-    let Some(entry) = state.recorded(&node.node.name) else {
+    let Some(entry) = state.recorded(&node.node.name, fp) else {
         return false;
     };
-    entry.fingerprint == fp
-        && output_fingerprints(node, catalog)
-            .iter()
-            .all(|(d, now)| now.is_some() && entry.outputs.get(d) == Some(now))
+    output_fingerprints(node, catalog)
+        .iter()
+        .all(|(d, now)| now.is_some() && entry.outputs.get(d) == Some(now))
 }

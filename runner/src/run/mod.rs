@@ -110,6 +110,30 @@ pub fn check_free_inputs(pipeline: &Pipeline, catalog: &Catalog) -> Result<(), E
     )))
 }
 
+/// Checks that every free input stored in a file or an object store holds
+/// something. A pipeline run on its own (`--pipeline ocr` after
+/// `--pipeline detection`) thereby reads what an earlier run persisted, or
+/// stops before its first node saying what is missing, never midway.
+pub fn check_inputs_stored(pipeline: &Pipeline, catalog: &Catalog) -> Result<(), Error> {
+    let mut absent = Vec::new();
+    for input in pipeline.inputs().iter().filter(|d| !is_parameter(d)) {
+        let Some(location) = catalog.get(input).and_then(|d| d.file_location()) else {
+            continue;
+        };
+        if !catalog.exists(input)? {
+            absent.push(format!("'{input}' ({})", location.display()));
+        }
+    }
+    if absent.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "Pipeline input(s) {} do not exist yet: run the nodes that write them first \
+         (the pipeline that produces them, or the default pipeline), or select them too",
+        absent.join(", ")
+    )))
+}
+
 /// Validates and runs a pipeline.
 pub fn run(
     pipeline: &Pipeline,
@@ -117,7 +141,7 @@ pub fn run(
     registry: &FunctionRegistry,
     options: &RunOptions,
 ) -> Result<RunReport, Error> {
-    let (bound, _) = prepare(pipeline, catalog, registry, true)?;
+    let bound = prepare(pipeline, catalog, registry)?;
     let state = match &options.state_dir {
         Some(dir) => Some(State::open(dir)?),
         None => None,
@@ -142,17 +166,14 @@ pub fn run(
     report
 }
 
-/// Everything checked before a run (or a dry run): factory datasets
-/// resolved, pinned versions, free inputs, functions bound and typed.
-///
-/// Free inputs that nothing provides stop a run (`require_inputs`), before
-/// binding; a dry run gets them back as the second value, to warn about.
+/// Everything checked before a run, and by a dry run alike: factory
+/// datasets resolved, pinned versions, writable outputs, functions bound
+/// and typed, free inputs declared and stored.
 pub fn prepare(
     pipeline: &Pipeline,
     catalog: &mut Catalog,
     registry: &FunctionRegistry,
-    require_inputs: bool,
-) -> Result<(Vec<BoundNode>, Option<Error>), Error> {
+) -> Result<Vec<BoundNode>, Error> {
     catalog.resolve(&pipeline.datasets())?;
     catalog.check_load_versions(&pipeline.all_outputs())?;
     for output in pipeline.all_outputs() {
@@ -164,13 +185,12 @@ pub fn prepare(
             )));
         }
     }
-    let missing = match check_free_inputs(pipeline, catalog) {
-        Err(error) if require_inputs => return Err(error),
-        checked => checked.err(),
-    };
+    // Definition errors (arity, types) first: they hold whatever was run before.
     let bound = bind(pipeline, registry, catalog)?;
+    check_free_inputs(pipeline, catalog)?;
+    check_inputs_stored(pipeline, catalog)?;
     catalog.add_memory_datasets(&pipeline.datasets());
-    Ok((bound, missing))
+    Ok(bound)
 }
 
 /// The nodes a run would skip as up to date: those whose fingerprint and
