@@ -40,6 +40,18 @@ if [ ! -x "$deps/moto/bin/moto_server" ]; then
   "$deps/moto/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.2.5"
 fi
 
+# A v2 (Open Inference Protocol) client nobody here wrote, for the KServe
+# tests: NVIDIA's tritonclient, with jsonschema and PyYAML to check answers
+# against the protocol's OpenAPI file.
+if [ ! -f "$deps/v2client/.installed-v1" ]; then
+  say "installing tritonclient into .deps/v2client"
+  rm -rf "$deps/v2client"
+  python3 -m venv "$deps/v2client"
+  "$deps/v2client/bin/pip" install --quiet --disable-pip-version-check \
+    "tritonclient[http]==2.73.0" "jsonschema==4.26.0" "PyYAML==6.0.3"
+  touch "$deps/v2client/.installed-v1"
+fi
+
 components=$(rustup component list --installed 2>/dev/null || true)
 for c in rustfmt clippy llvm-tools; do
   if ! grep -q "^$c" <<<"$components"; then

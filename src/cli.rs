@@ -120,6 +120,23 @@ pub struct StressArgs {
     /// Print the report as JSON.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// `predict`: multipart `file` to /predict (or the URL's route); `v2`:
+    /// the Open Inference Protocol's infer route of `--model`, the image as a
+    /// BYTES tensor with the binary data extension, outputs binary too.
+    #[arg(long, value_enum, default_value_t = Protocol::Predict)]
+    pub protocol: Protocol,
+    /// The model name on the v2 routes (`GET /v2/models/NAME` answers 200).
+    #[arg(long, default_value = "yolov8")]
+    pub model: String,
+    /// Images per v2 request (one BYTES tensor of this many copies).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Predict,
+    V2,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -8,7 +8,11 @@ use std::sync::Arc;
 use anyhow::{anyhow, Result};
 use nodes::detection::dataset::Picture;
 use nodes::detection::ModelFile;
-use nodes::predict::{Jpeg, Prediction, SignDetector, SignReader};
+use nodes::predict::{
+    prepare_rois, read_sign_texts, Detections, ImageSize, Jpeg, Prediction, SignDetector,
+    SignReader,
+};
+use nodes::NodesError;
 use runner::{Catalog, Data, Dataset, PipelineBuilder, PipelineService, ProjectConfig, TypeDesc};
 
 use crate::commands::{dataset_types, registry};
@@ -23,6 +27,10 @@ pub struct Predictor {
     pub service: PipelineService,
     pub detector: Arc<SignDetector>,
     pub reader: Arc<SignReader>,
+    /// What the model is called: its file's `name` metadata, else the file's stem.
+    pub model_name: String,
+    /// Its `version` metadata (the training's start), else `1`.
+    pub model_version: String,
 }
 
 /// The model shipped with the project (and the image), relative to the
@@ -46,9 +54,14 @@ fn choose_model(
     config: &ProjectConfig,
     catalog: &Catalog,
     model: Option<&Path>,
-) -> Result<ModelFile, runner::Error> {
+) -> Result<(ModelFile, String), runner::Error> {
+    let stem = |path: &str| {
+        Path::new(path)
+            .file_stem()
+            .map_or_else(|| "model".to_string(), |s| s.to_string_lossy().into_owned())
+    };
     if let Some(path) = model {
-        return read_model(path);
+        return Ok((read_model(path)?, stem(&path.to_string_lossy())));
     }
     let trained = catalog.get("model").and_then(|d| d.file_location());
     match trained {
@@ -56,12 +69,14 @@ fn choose_model(
             let data = catalog.load("model").map_err(|e| {
                 runner::Error::invalid(format!("the model {}: {e}", location.display()))
             })?;
-            data.downcast_ref::<ModelFile>().cloned().ok_or_else(|| {
+            let file = data.downcast_ref::<ModelFile>().cloned().ok_or_else(|| {
                 runner::Error::invalid(format!(
                     "dataset 'model' ({}) does not hold a model file",
                     location.display()
                 ))
-            })
+            })?;
+            let name = location.display();
+            Ok((file, stem(name.trim_end_matches(" (versioned)"))))
         }
         _ => {
             let shipped = config.root.join(SHIPPED_MODEL);
@@ -77,7 +92,7 @@ fn choose_model(
                 trained.map_or_else(|| "the catalog's 'model'".to_string(), |l| l.display()),
                 shipped.display()
             );
-            read_model(&shipped)
+            Ok((read_model(&shipped)?, stem(SHIPPED_MODEL)))
         }
     }
 }
@@ -87,7 +102,9 @@ fn choose_model(
 pub fn start(config: &ProjectConfig, model: Option<&Path>) -> Result<Predictor> {
     let pipeline = PipelineBuilder::new(config).build(&[PIPELINE.to_string()])?;
     let mut catalog = Catalog::from_config(config, &dataset_types())?;
-    let file = choose_model(config, &catalog, model)?;
+    let (file, stem) = choose_model(config, &catalog, model)?;
+    let model_name = file.info.name.clone().unwrap_or(stem);
+    let model_version = file.info.version.clone().unwrap_or_else(|| "1".to_string());
     let dataset = runner::catalog::MemoryDataset::new("model");
     dataset.save(&Data::new(file))?;
     catalog.insert("model", Arc::new(dataset));
@@ -103,6 +120,8 @@ pub fn start(config: &ProjectConfig, model: Option<&Path>) -> Result<Predictor> 
         service,
         detector,
         reader,
+        model_name,
+        model_version,
     })
 }
 
@@ -123,7 +142,57 @@ fn take<T: Clone + 'static>(
         .ok_or_else(|| runner::CallFailure::Request(format!("the pipeline gave no '{name}'")))
 }
 
+/// How one request wants the detector run (Open Inference Protocol
+/// parameters); `None` keeps the served setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DetectSettings {
+    pub conf: Option<f32>,
+    pub iou: Option<f32>,
+    pub imgsz: Option<u32>,
+}
+
 impl Predictor {
+    /// The signs of several images, read: the detector runs once on the
+    /// whole batch, then each image's regions are prepared and read by the
+    /// predict pipeline's own node functions.
+    pub fn predict_batch(
+        &self,
+        images: Vec<image::RgbImage>,
+        settings: DetectSettings,
+    ) -> Result<Vec<Prediction>, NodesError> {
+        let detector = &self.detector;
+        let nms = yolo::nms::NmsConfig {
+            conf: settings.conf.unwrap_or(detector.nms.conf),
+            iou: settings.iou.unwrap_or(detector.nms.iou),
+            ..detector.nms
+        };
+        let imgsz = settings.imgsz.unwrap_or(detector.imgsz);
+        let started = std::time::Instant::now();
+        let refs: Vec<&image::RgbImage> = images.iter().collect();
+        let found = detector.detect_batch(&refs, imgsz, &nms)?;
+        let detect_ms = started.elapsed().as_secs_f64() * 1000.0 / images.len().max(1) as f64;
+        images
+            .into_iter()
+            .zip(found)
+            .map(|(image, signs)| {
+                let detections = Detections {
+                    image: ImageSize {
+                        width: image.width(),
+                        height: image.height(),
+                    },
+                    signs,
+                    detect_ms,
+                };
+                let regions = prepare_rois(
+                    Arc::clone(&self.reader),
+                    Arc::new(Picture(image)),
+                    detections,
+                );
+                read_sign_texts(Arc::clone(&self.reader), regions)
+            })
+            .collect()
+    }
+
     fn call(
         &self,
         image: image::RgbImage,

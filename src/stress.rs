@@ -1,7 +1,8 @@
 //! `roadsign stress`: N requests over W concurrent clients, each on its own
-//! keep-alive HTTP/1.1 connection, posting the image as multipart `file`;
-//! prints status counts, mean, p50, p95, p99 latency and requests/s, and
-//! fails if any request failed.
+//! keep-alive HTTP/1.1 connection, posting the image as multipart `file`
+//! (or, with `--protocol v2`, as an Open Inference Protocol request of
+//! `--batch` images); prints status counts, mean, p50, p95, p99 latency,
+//! requests/s and images/s, and fails if any request failed.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,12 +18,12 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::net::TcpStream;
 
-use crate::cli::{PlanFormat, StressArgs};
+use crate::cli::{PlanFormat, Protocol, StressArgs};
 
 const BOUNDARY: &str = "roadsign-stress-boundary-7MA4YWxkTrZu0gW";
 
-/// The URL to load: a bare server URL means its `/predict`.
-fn target(url: &str) -> Result<(String, Uri)> {
+/// The URL to load: a bare server URL means `default_path`.
+fn target(url: &str, default_path: &str) -> Result<(String, Uri)> {
     let uri: Uri = url.parse().with_context(|| format!("not a URL: {url}"))?;
     if uri.scheme_str() != Some("http") {
         bail!("only http:// URLs are supported, not {url}");
@@ -37,7 +38,7 @@ fn target(url: &str) -> Result<(String, Uri)> {
         format!("{authority}:80")
     };
     let path = match uri.path_and_query().map(|p| p.as_str()) {
-        None | Some("") | Some("/") => "/predict".to_string(),
+        None | Some("") | Some("/") => default_path.to_string(),
         Some(p) => p.to_string(),
     };
     Ok((
@@ -82,13 +83,41 @@ fn payload(args: &StressArgs) -> Result<(Vec<u8>, String, String)> {
     }
 }
 
+/// An Open Inference Protocol request of `batch` copies of the image: one
+/// BYTES tensor with the binary data extension, every output as binary data.
+/// Returns the body and its JSON header's length.
+fn v2_request(image: &[u8], batch: usize) -> (Vec<u8>, usize) {
+    let mut data = Vec::with_capacity((image.len() + 4) * batch);
+    for _ in 0..batch {
+        data.extend((image.len() as u32).to_le_bytes());
+        data.extend(image);
+    }
+    let header = serde_json::json!({
+        "inputs": [{"name": "image", "shape": [batch], "datatype": "BYTES",
+                    "parameters": {"binary_data_size": data.len()}}],
+        "parameters": {"binary_data_output": true},
+    })
+    .to_string();
+    let length = header.len();
+    let mut body = header.into_bytes();
+    body.extend(data);
+    (body, length)
+}
+
 /// One request's outcome: its status (or the transport error) and latency.
 type Outcome = (Result<u16, String>, Duration);
+
+/// What every request of a run sends: its body and headers.
+#[derive(Clone)]
+struct Payload {
+    body: Bytes,
+    headers: Vec<(&'static str, String)>,
+}
 
 async fn client(
     authority: String,
     uri: Uri,
-    body: Bytes,
+    payload: Payload,
     remaining: Arc<AtomicUsize>,
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
@@ -124,13 +153,12 @@ async fn client(
                 }
             }
             let s = sender.as_mut().expect("connected above");
-            let request = Request::post(uri.clone())
-                .header("host", authority.as_str())
-                .header(
-                    "content-type",
-                    format!("multipart/form-data; boundary={BOUNDARY}"),
-                )
-                .body(Full::new(body.clone()))
+            let mut request = Request::post(uri.clone()).header("host", authority.as_str());
+            for (name, value) in &payload.headers {
+                request = request.header(*name, value.as_str());
+            }
+            let request = request
+                .body(Full::new(payload.body.clone()))
                 .map_err(|e| e.to_string())?;
             let response = s.send_request(request).await.map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
@@ -163,6 +191,9 @@ pub struct Report {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub requests_per_s: f64,
+    /// Images per request (a v2 batch), and images answered per second.
+    pub batch: usize,
+    pub images_per_s: f64,
     pub wall_s: f64,
 }
 
@@ -175,7 +206,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn report(url: String, workers: usize, outcomes: &[Outcome], wall: Duration) -> Report {
+fn report(
+    url: String,
+    workers: usize,
+    batch: usize,
+    outcomes: &[Outcome],
+    wall: Duration,
+) -> Report {
     let mut statuses = BTreeMap::new();
     let mut failed = 0;
     for (result, _) in outcomes {
@@ -214,20 +251,49 @@ fn report(url: String, workers: usize, outcomes: &[Outcome], wall: Duration) -> 
         p95_ms: percentile(&ms, 95.0),
         p99_ms: percentile(&ms, 99.0),
         requests_per_s: outcomes.len() as f64 / wall.as_secs_f64().max(1e-9),
+        batch,
+        images_per_s: (outcomes.len() * batch) as f64 / wall.as_secs_f64().max(1e-9),
         wall_s: wall.as_secs_f64(),
     }
 }
 
 pub fn stress_command(args: &StressArgs) -> Result<()> {
-    if args.requests == 0 || args.workers == 0 {
-        bail!("--requests and --workers must be at least 1");
+    if args.requests == 0 || args.workers == 0 || args.batch == 0 {
+        return Err(
+            runner::Error::invalid("--requests, --workers and --batch must be at least 1").into(),
+        );
     }
-    let (authority, uri) = target(&args.url)?;
+    if args.batch > 1 && args.protocol != Protocol::V2 {
+        return Err(runner::Error::invalid("--batch needs --protocol v2").into());
+    }
+    let default_path = match args.protocol {
+        Protocol::Predict => "/predict".to_string(),
+        Protocol::V2 => format!("/v2/models/{}/infer", args.model),
+    };
+    let (authority, uri) = target(&args.url, &default_path)?;
     let (image, name, kind) = payload(args)?;
     if let Some(path) = &args.save_file {
         std::fs::write(path, &image).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let body = Bytes::from(multipart(&image, &name, &kind));
+    let payload = match args.protocol {
+        Protocol::Predict => Payload {
+            body: Bytes::from(multipart(&image, &name, &kind)),
+            headers: vec![(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )],
+        },
+        Protocol::V2 => {
+            let (body, length) = v2_request(&image, args.batch);
+            Payload {
+                body: Bytes::from(body),
+                headers: vec![
+                    ("content-type", "application/octet-stream".to_string()),
+                    ("inference-header-content-length", length.to_string()),
+                ],
+            }
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -240,7 +306,7 @@ pub fn stress_command(args: &StressArgs) -> Result<()> {
                 tokio::spawn(client(
                     authority.clone(),
                     uri.clone(),
-                    body.clone(),
+                    payload.clone(),
                     Arc::clone(&remaining),
                 ))
             })
@@ -251,7 +317,13 @@ pub fn stress_command(args: &StressArgs) -> Result<()> {
         }
         all
     });
-    let report = report(uri.to_string(), args.workers, &outcomes, started.elapsed());
+    let report = report(
+        uri.to_string(),
+        args.workers,
+        args.batch,
+        &outcomes,
+        started.elapsed(),
+    );
     match args.format {
         PlanFormat::Json => println!("{}", serde_json::to_string(&report)?),
         PlanFormat::Text => {
@@ -269,7 +341,10 @@ pub fn stress_command(args: &StressArgs) -> Result<()> {
                 "latency ms  mean {:.1}  p50 {:.1}  p95 {:.1}  p99 {:.1}",
                 report.mean_ms, report.p50_ms, report.p95_ms, report.p99_ms
             );
-            println!("throughput  {:.2} requests/s", report.requests_per_s);
+            println!(
+                "throughput  {:.2} requests/s, {:.2} images/s",
+                report.requests_per_s, report.images_per_s
+            );
         }
     }
     if let Some(error) = outcomes.iter().find_map(|(r, _)| r.as_ref().err()) {
@@ -287,14 +362,25 @@ mod tests {
 
     #[test]
     fn targets_default_to_predict() {
-        let (authority, uri) = target("http://127.0.0.1:5000").unwrap();
+        let (authority, uri) = target("http://127.0.0.1:5000", "/predict").unwrap();
         assert_eq!(authority, "127.0.0.1:5000");
         assert_eq!(uri.to_string(), "http://127.0.0.1:5000/predict");
-        let (authority, uri) = target("http://localhost/predict/image").unwrap();
+        let (authority, uri) = target("http://localhost/predict/image", "/predict").unwrap();
         assert_eq!(authority, "localhost:80");
         assert_eq!(uri.path(), "/predict/image");
-        assert!(target("https://x").is_err());
-        assert!(target("not a url").is_err());
+        let (_, uri) = target("http://127.0.0.1:5000/", "/v2/models/m/infer").unwrap();
+        assert_eq!(uri.path(), "/v2/models/m/infer");
+        assert!(target("https://x", "/").is_err());
+        assert!(target("not a url", "/").is_err());
+    }
+
+    #[test]
+    fn v2_requests_carry_the_batch_as_binary_bytes() {
+        let (body, length) = v2_request(b"IMG", 2);
+        let header: serde_json::Value = serde_json::from_slice(&body[..length]).unwrap();
+        assert_eq!(header["inputs"][0]["shape"], serde_json::json!([2]));
+        assert_eq!(header["inputs"][0]["parameters"]["binary_data_size"], 14);
+        assert_eq!(&body[length..], b"\x03\0\0\0IMG\x03\0\0\0IMG");
     }
 
     #[test]
@@ -309,7 +395,7 @@ mod tests {
                 (status, Duration::from_millis(i))
             })
             .collect();
-        let r = report("u".into(), 4, &outcomes, Duration::from_secs(2));
+        let r = report("u".into(), 4, 3, &outcomes, Duration::from_secs(2));
         assert_eq!(r.statuses["200"], 90);
         assert_eq!(r.statuses["503"], 9);
         assert_eq!(r.statuses["error"], 1);
@@ -317,6 +403,7 @@ mod tests {
         assert_eq!((r.p50_ms, r.p95_ms, r.p99_ms), (50.0, 95.0, 99.0));
         assert!((r.mean_ms - 50.5).abs() < 1e-9);
         assert!((r.requests_per_s - 50.0).abs() < 1e-9);
+        assert!((r.images_per_s - 150.0).abs() < 1e-9);
     }
 
     #[test]

@@ -97,6 +97,54 @@ fn manifests_agree_with_each_other_and_with_the_server() {
     }
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/ready");
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/health");
+
+    // KServe: the same image, command, port, resources, grace period and
+    // scaling as the Deployment and its HPA, probes on the protocol's health
+    // routes, and the runtime it names.
+    let isvc = load("k8s/inferenceservice.yaml");
+    let runtime = load("k8s/servingruntime.yaml");
+    let predictor = &isvc["spec"]["predictor"];
+    let model = &predictor["model"];
+    assert_eq!(isvc["apiVersion"], "serving.kserve.io/v1beta1");
+    assert_eq!(model["protocolVersion"], "v2");
+    for key in ["image", "args", "resources", "env"] {
+        assert_eq!(model[key], container[key], "InferenceService {key}");
+    }
+    assert_eq!(model["ports"][0]["containerPort"].as_u64(), Some(port));
+    assert_eq!(predictor["minReplicas"], hpa["spec"]["minReplicas"]);
+    assert_eq!(predictor["maxReplicas"], hpa["spec"]["maxReplicas"]);
+    assert_eq!(predictor["scaleMetric"], "cpu");
+    assert_eq!(
+        predictor["scaleTarget"],
+        hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"]
+    );
+    assert_eq!(
+        predictor["terminationGracePeriodSeconds"].as_f64(),
+        Some(grace)
+    );
+    for (probe, path) in [
+        ("startupProbe", "/v2/health/ready"),
+        ("readinessProbe", "/v2/health/ready"),
+        ("livenessProbe", "/v2/health/live"),
+    ] {
+        let probe_spec = &model[probe]["httpGet"];
+        assert_eq!(probe_spec["path"], path, "{probe}");
+        assert_eq!(probe_spec["port"].as_u64(), Some(port), "{probe}");
+        assert_eq!(get(&server.address, path).status, 200, "{probe} {path}");
+    }
+    assert_eq!(runtime["metadata"]["name"], model["runtime"]);
+    assert_eq!(
+        runtime["spec"]["supportedModelFormats"][0]["name"],
+        model["modelFormat"]["name"]
+    );
+    assert_eq!(runtime["spec"]["protocolVersions"][0], "v2");
+    let runtime_container = &runtime["spec"]["containers"][0];
+    for key in ["image", "args", "resources"] {
+        assert_eq!(
+            runtime_container[key], container[key],
+            "ServingRuntime {key}"
+        );
+    }
     let healthcheck = text("Dockerfile");
     assert!(healthcheck.contains("HEALTHCHECK") && healthcheck.contains(":5000/health"));
 }

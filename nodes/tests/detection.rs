@@ -34,6 +34,8 @@ fn model_file(names: &[&str]) -> ModelFile {
         names: names.iter().map(|s| s.to_string()).collect(),
         scale: Scale::N,
         imgsz: 64,
+        name: None,
+        version: None,
     };
     ModelFile::from_bytes(Detector::new(info, tch::Device::Cpu).to_bytes().unwrap()).unwrap()
 }

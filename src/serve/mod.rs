@@ -10,6 +10,7 @@
 mod metrics;
 mod pool;
 mod upload;
+mod v2;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -55,6 +56,11 @@ pub struct Settings {
     pub drain_s: f64,
     /// libtorch threads per inference (0: libtorch's default, one per core).
     pub torch_threads: usize,
+    /// The model's name on the Open Inference Protocol routes (default: the
+    /// model file's `name` metadata, else its file stem).
+    pub model_name: Option<String>,
+    /// Images one `/v2/.../infer` request may carry.
+    pub max_batch: usize,
 }
 
 impl Default for Settings {
@@ -71,6 +77,8 @@ impl Default for Settings {
             max_video_pixels: 1920 * 1080,
             drain_s: 25.0,
             torch_threads: 1,
+            model_name: None,
+            max_batch: 8,
         }
     }
 }
@@ -92,6 +100,8 @@ fn megabytes(mb: f64) -> usize {
 struct Engine {
     predictor: Arc<Predictor>,
     pool: WorkerPool,
+    /// The model's name and version on the v2 routes.
+    identity: v2::ModelIdentity,
 }
 
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -218,6 +228,8 @@ async fn handle(
     let path = request.uri().path().to_string();
     let route = if path.starts_with("/progress/") {
         "/progress"
+    } else if let Some(v2_route) = v2::route(&path) {
+        v2_route.label()
     } else {
         ROUTES
             .iter()
@@ -275,6 +287,7 @@ async fn route_request(
         ("/predict", &Method::POST) => predict(state, request, false).await,
         ("/predict/image", &Method::POST) => predict(state, request, true).await,
         ("/predict/video", &Method::POST) => video(state, request).await,
+        (label, _) if label.starts_with("/v2") => v2_request(state, path, request).await,
         ("other", _) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no route {path}: see SPEC §7 (/, /predict, /predict/image, /predict/video, /health, /ready, /metrics)"),
@@ -358,6 +371,119 @@ async fn predict(
                 .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
             Ok(respond(StatusCode::OK, "application/json", body))
         }
+    })
+    .await
+}
+
+/// The Open Inference Protocol's routes (see [`v2`]).
+async fn v2_request(
+    state: &Arc<AppState>,
+    path: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let Some(route) = v2::route(path) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no route {path}"),
+        ));
+    };
+    let method = request.method().clone();
+    let wanted = match route {
+        v2::Route::Infer(_) => Method::POST,
+        _ => Method::GET,
+    };
+    if method != wanted {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {path}"),
+        ));
+    }
+    match route {
+        v2::Route::Server => Ok(json(StatusCode::OK, &v2::server_metadata())),
+        v2::Route::Live => Ok(json(StatusCode::OK, &serde_json::json!({"live": true}))),
+        v2::Route::Ready => {
+            state.engine()?;
+            Ok(json(StatusCode::OK, &serde_json::json!({"ready": true})))
+        }
+        v2::Route::Model(model) => {
+            let engine = state.engine()?;
+            engine.identity.check(&model)?;
+            Ok(json(StatusCode::OK, &engine.identity.metadata()))
+        }
+        v2::Route::ModelReady(model) => {
+            let engine = state.engine()?;
+            engine.identity.check(&model)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"name": engine.identity.name, "ready": true}),
+            ))
+        }
+        v2::Route::Infer(model) => {
+            let engine = state.engine()?;
+            engine.identity.check(&model)?;
+            infer(state, request).await
+        }
+    }
+}
+
+/// `POST /v2/models/{name}/infer`: the body is read on the executor, then
+/// parsed, decoded, detected and read on a worker, as `/predict` is.
+async fn infer(
+    state: &Arc<AppState>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let engine = state.engine()?;
+    let predictor = Arc::clone(&engine.predictor);
+    let identity = engine.identity.clone();
+    let header_length = match request.headers().get(v2::HEADER_LENGTH) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("Inference-Header-Content-Length is not a length")
+                })?,
+        ),
+    };
+    let _permit = state.upload_permit()?;
+    let upload = state
+        .read_body(request, state.settings.max_upload_mb)
+        .await?;
+    let limits = v2::RequestLimits {
+        max_batch: state.settings.max_batch.max(1),
+        max_pixels: state.settings.max_pixels,
+    };
+    on_worker(state, state.settings.timeout_s, move || {
+        let parsed = v2::parse_request(&upload.bytes, header_length, &limits)?;
+        let images = parsed
+            .images
+            .into_iter()
+            .map(|image| image.decode(limits.max_pixels))
+            .collect::<Result<Vec<_>, _>>()?;
+        let predictions = predictor
+            .predict_batch(images, parsed.settings)
+            .map_err(|e| ApiError::new(failure_status(&e), e.to_string()))?;
+        let (header, binary) = v2::response(
+            &identity,
+            parsed.id.as_deref(),
+            &predictions,
+            parsed.batched,
+            &parsed.outputs,
+        );
+        let header = header.to_string();
+        if !parsed.outputs.iter().any(|o| o.binary) {
+            return Ok(respond(StatusCode::OK, "application/json", header));
+        }
+        let length = header.len();
+        let mut body = header.into_bytes();
+        body.extend(binary);
+        let mut response = respond(StatusCode::OK, "application/octet-stream", body);
+        response
+            .headers_mut()
+            .insert(v2::HEADER_LENGTH, hyper::header::HeaderValue::from(length));
+        Ok(response)
     })
     .await
 }
@@ -549,6 +675,7 @@ async fn serve(
     eprintln!("roadsign serve: listening on http://{address} (ready once the model is warm)");
     let workers = settings.workers();
     let queue = settings.queue;
+    let model_name = settings.model_name.clone();
     nodes::predict::set_torch_threads(settings.torch_threads);
     let drain = Duration::from_secs_f64(settings.drain_s.max(0.0));
     let state = Arc::new(AppState {
@@ -571,7 +698,15 @@ async fn serve(
             let result = (|| -> Result<()> {
                 let predictor = Arc::new(predictor::start(&config, model.as_deref())?);
                 let pool = WorkerPool::new(workers, queue)?;
-                let engine = Engine { predictor, pool };
+                let identity = v2::ModelIdentity {
+                    name: model_name.unwrap_or_else(|| predictor.model_name.clone()),
+                    version: predictor.model_version.clone(),
+                };
+                let engine = Engine {
+                    predictor,
+                    pool,
+                    identity,
+                };
                 warm_up(&engine)?;
                 let _ = start_state.engine.set(engine);
                 eprintln!(

@@ -45,6 +45,8 @@ fn main() {
                 names: (0..9).map(|i| format!("c{i}")).collect(),
                 scale: Scale::N,
                 imgsz: 640,
+                name: None,
+                version: None,
             },
             Device::Cpu,
         ),

@@ -317,6 +317,8 @@ pub fn train(
         names: names.clone(),
         scale,
         imgsz: config.imgsz as i64,
+        name: None,
+        version: None,
     };
     tch::manual_seed(config.seed as i64);
     let mut model = Detector::new(info.clone(), device);

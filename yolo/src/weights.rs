@@ -19,6 +19,10 @@ pub struct ModelInfo {
     pub scale: Scale,
     /// The image size it was trained at.
     pub imgsz: i64,
+    /// What a server calls the model (`name` metadata), when the file says.
+    pub name: Option<String>,
+    /// Its version (`version` metadata), when the file says.
+    pub version: Option<String>,
 }
 
 /// A detector ready to use: its variables, the network and its description.
@@ -131,7 +135,7 @@ impl Detector {
             .map(|(name, tensor)| HostTensor::new(&tensor).map(|t| (name, t)))
             .collect::<Result<_>>()?;
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             (
                 "names".to_string(),
                 serde_json::to_string(&self.info.names).expect("strings serialise"),
@@ -140,6 +144,12 @@ impl Detector {
             ("imgsz".to_string(), self.info.imgsz.to_string()),
             ("format".to_string(), "pt".to_string()),
         ]);
+        let identity = [("name", &self.info.name), ("version", &self.info.version)];
+        for (key, value) in identity {
+            if let Some(value) = value {
+                metadata.insert(key.to_string(), value.clone());
+            }
+        }
         safetensors::tensor::serialize(tensors, &Some(metadata))
             .map_err(|e| YoloError::Config(format!("serialising the model: {e:?}")))
     }
@@ -214,6 +224,8 @@ fn infer_info(
         names,
         scale,
         imgsz,
+        name: metadata.get("name").cloned(),
+        version: metadata.get("version").cloned(),
     })
 }
 
@@ -279,6 +291,8 @@ mod tests {
             names: vec!["stop".into(), "yield".into()],
             scale: Scale::N,
             imgsz: 320,
+            name: Some("signs".into()),
+            version: Some("2026-12-03T06.52.35.000Z".into()),
         };
         let detector = Detector::new(info.clone(), Device::Cpu);
         let path = dir.path().join("m.safetensors");

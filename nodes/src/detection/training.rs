@@ -57,6 +57,8 @@ pub fn train_yolo(
     let style = ProgressStyle::with_template("epoch {prefix} {bar:25} {pos}/{len} {msg}")
         .expect("static template");
     bar.set_style(style);
+    // The model's version: when its training started, as run ids are written.
+    let started = runner::catalog::storage::timestamp_version(std::time::SystemTime::now());
     let outcome = train(&train_set, &val_set, data.classes.clone(), &config, &mut |event| match event {
         Progress::EpochStart { epoch, epochs, batches } => {
             bar.reset();
@@ -92,8 +94,9 @@ pub fn train_yolo(
     })
     .map_err(|e| NodesError::Model(e.to_string()))?;
     bar.finish_and_clear();
-    let bytes = outcome
-        .best
+    let mut best = outcome.best;
+    best.info.version = Some(started);
+    let bytes = best
         .to_bytes()
         .map_err(|e| NodesError::Model(e.to_string()))?;
     Ok((

@@ -123,12 +123,28 @@ impl SignDetector {
 
     /// The signs of `image`, without text.
     pub fn detect(&self, image: &RgbImage) -> Result<Vec<SignDetection>, NodesError> {
-        let found = self.with_detector(|d| {
-            yolo::predict::detect(&d.model, &[image], self.imgsz, 1, &self.nms)
-                .pop()
-                .unwrap_or_default()
-        })?;
-        Ok(found
+        Ok(self
+            .detect_batch(&[image], self.imgsz, &self.nms)?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// The signs of several images, through the network as one batch, at
+    /// `imgsz` and with `nms` (a request's own settings).
+    pub fn detect_batch(
+        &self,
+        images: &[&RgbImage],
+        imgsz: u32,
+        nms: &NmsConfig,
+    ) -> Result<Vec<Vec<SignDetection>>, NodesError> {
+        let found = self
+            .with_detector(|d| yolo::predict::detect(&d.model, images, imgsz, images.len(), nms))?;
+        Ok(found.into_iter().map(|signs| self.named(signs)).collect())
+    }
+
+    /// Detections with their class names, rounded as the API reports them.
+    fn named(&self, found: Vec<yolo::metrics::Detection>) -> Vec<SignDetection> {
+        found
             .into_iter()
             .map(|d| SignDetection {
                 class: self
@@ -144,7 +160,7 @@ impl SignDetector {
                 text: None,
                 text_confidence: None,
             })
-            .collect())
+            .collect()
     }
 }
 
