@@ -13,6 +13,7 @@ use nodes::predict::{
     SignReader,
 };
 use nodes::NodesError;
+use rayon::prelude::*;
 use runner::{Catalog, Data, Dataset, PipelineBuilder, PipelineService, ProjectConfig, TypeDesc};
 
 use crate::commands::{dataset_types, registry};
@@ -152,9 +153,12 @@ pub struct DetectSettings {
 }
 
 impl Predictor {
-    /// The signs of several images, read: the detector runs once on the
-    /// whole batch, then each image's regions are prepared and read by the
-    /// predict pipeline's own node functions.
+    /// The signs of several images, read. The batch is cut into one part
+    /// per core, each part one forward pass of the detector on its own
+    /// thread (each thread keeps its own libtorch module: a server runs
+    /// libtorch one thread per inference), then every image's regions are
+    /// prepared and read by the predict pipeline's own node functions. One
+    /// image stays on the calling worker.
     pub fn predict_batch(
         &self,
         images: Vec<image::RgbImage>,
@@ -167,30 +171,40 @@ impl Predictor {
             ..detector.nms
         };
         let imgsz = settings.imgsz.unwrap_or(detector.imgsz);
-        let started = std::time::Instant::now();
-        let refs: Vec<&image::RgbImage> = images.iter().collect();
-        let found = detector.detect_batch(&refs, imgsz, &nms)?;
-        let detect_ms = started.elapsed().as_secs_f64() * 1000.0 / images.len().max(1) as f64;
-        images
-            .into_iter()
-            .zip(found)
-            .map(|(image, signs)| {
-                let detections = Detections {
-                    image: ImageSize {
-                        width: image.width(),
-                        height: image.height(),
-                    },
-                    signs,
-                    detect_ms,
-                };
-                let regions = prepare_rois(
-                    Arc::clone(&self.reader),
-                    Arc::new(Picture(image)),
-                    detections,
-                );
-                read_sign_texts(Arc::clone(&self.reader), regions)
-            })
-            .collect()
+        let part = images.len().div_ceil(rayon::current_num_threads()).max(1);
+        let detect = |part: &[image::RgbImage]| {
+            let started = std::time::Instant::now();
+            let refs: Vec<&image::RgbImage> = part.iter().collect();
+            let found = detector.detect_batch(&refs, imgsz, &nms)?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0 / part.len() as f64;
+            Ok::<_, NodesError>(found.into_iter().map(move |signs| (signs, ms)))
+        };
+        let read = |(image, (signs, detect_ms)): (image::RgbImage, (Vec<_>, f64))| {
+            let detections = Detections {
+                image: ImageSize {
+                    width: image.width(),
+                    height: image.height(),
+                },
+                signs,
+                detect_ms,
+            };
+            let regions = prepare_rois(
+                Arc::clone(&self.reader),
+                Arc::new(Picture(image)),
+                detections,
+            );
+            read_sign_texts(Arc::clone(&self.reader), regions)
+        };
+        if images.len() == 1 {
+            let found: Vec<_> = detect(&images)?.collect();
+            return images.into_iter().zip(found).map(read).collect();
+        }
+        let parts: Vec<_> = images
+            .par_chunks(part)
+            .map(detect)
+            .collect::<Result<_, _>>()?;
+        let found: Vec<_> = parts.into_iter().flatten().collect();
+        images.into_par_iter().zip(found).map(read).collect()
     }
 
     fn call(

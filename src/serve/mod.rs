@@ -29,6 +29,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use nodes::predict::video::{annotate_video, VideoLimits};
 use nodes::NodesError;
+use rayon::prelude::*;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -457,11 +458,15 @@ async fn infer(
     };
     on_worker(state, state.settings.timeout_s, move || {
         let parsed = v2::parse_request(&upload.bytes, header_length, &limits)?;
-        let images = parsed
-            .images
-            .into_iter()
-            .map(|image| image.decode(limits.max_pixels))
-            .collect::<Result<Vec<_>, _>>()?;
+        let decode = |image: v2::ImageInput| image.decode(limits.max_pixels);
+        let images: Vec<_> = match parsed.images.len() {
+            1 => parsed
+                .images
+                .into_iter()
+                .map(decode)
+                .collect::<Result<_, _>>(),
+            _ => parsed.images.into_par_iter().map(decode).collect(),
+        }?;
         let predictions = predictor
             .predict_batch(images, parsed.settings)
             .map_err(|e| ApiError::new(failure_status(&e), e.to_string()))?;
