@@ -128,8 +128,9 @@ pub fn check_inputs_stored(pipeline: &Pipeline, catalog: &Catalog) -> Result<(),
         return Ok(());
     }
     Err(Error::invalid(format!(
-        "Pipeline input(s) {} do not exist yet: run the nodes that write them first \
-         (the pipeline that produces them, or the default pipeline), or select them too",
+        "Pipeline input(s) {} do not exist yet: run the pipeline that writes them first \
+         (or the default pipeline), select the nodes that write them too, or point the \
+         catalog at where they are",
         absent.join(", ")
     )))
 }
