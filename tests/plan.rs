@@ -319,3 +319,72 @@ fn invalid_pipelines_are_reported_with_file_and_line() {
         ],
     );
 }
+
+/// A small deterministic generator (xorshift), for reproducible random pipelines.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Random pipelines of noop nodes over in-memory datasets, some reading a
+/// dataset nothing produces: the dry run stops exactly where the run stops,
+/// with the same error and exit status, and passes exactly when it passes.
+#[test]
+fn dry_runs_fail_exactly_as_runs_on_random_pipelines() {
+    let mut random = Random(0x5eed_cafe);
+    let mut failing = 0;
+    for case in 0..12 {
+        let nodes = 2 + random.below(5);
+        let mut yaml = String::from("pipelines:\n  __default__:\n    nodes:\n");
+        for i in 0..nodes {
+            // each input: an earlier node's output, or (sometimes) a
+            // dataset nothing produces and the catalog does not declare
+            let inputs: Vec<String> = (0..1 + random.below(2))
+                .map(|_| match random.below(6) {
+                    0 => format!("missing_{case}_{i}"),
+                    _ if i > 0 => format!("d{}", random.below(i)),
+                    _ => format!("params:p{}", random.below(2)),
+                })
+                .collect();
+            yaml.push_str(&format!(
+                "      - {{func: noop, name: n{i}, inputs: [{}], outputs: d{i}}}\n",
+                inputs.join(", ")
+            ));
+        }
+        let p = Project::new(&[
+            ("pipelines.yml", &yaml),
+            ("parameters.yml", "p0: 1\np1: 2\n"),
+        ]);
+        let run = p.roadsign(&["run"]);
+        let dry = p.roadsign(&["run", "--dry-run"]);
+        assert_eq!(run.status.code(), dry.status.code(), "{yaml}");
+        if run.status.success() {
+            continue;
+        }
+        failing += 1;
+        assert_eq!(run.status.code(), Some(2), "{yaml}");
+        let first_line = |out: &std::process::Output| {
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(first_line(&run), first_line(&dry), "{yaml}");
+        assert!(
+            first_line(&dry).contains("not found in the catalog"),
+            "{yaml}"
+        );
+        assert!(dry.stdout.is_empty(), "no plan after a failed check");
+    }
+    assert!(
+        failing > 0 && failing < 12,
+        "both kinds of pipeline drawn: {failing} failing"
+    );
+}
