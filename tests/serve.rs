@@ -371,11 +371,30 @@ fn videos_round_trip_with_their_frames_and_sound() {
     let project = project_with_model();
     let server = Server::ready(&project, &["serve.max_video_s=4"]);
     let address = server.address.as_str();
-    let reply = request(
+    // The server issues progress ids; one it did not issue is refused.
+    let issued = request(address, "POST", "/progress", &[], b"").unwrap();
+    assert_eq!(issued.status, 201, "{}", issued.text());
+    let id = issued.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32, "128 random bits: {id}");
+    let other = request(address, "POST", "/progress", &[], b"")
+        .unwrap()
+        .json();
+    assert_ne!(other["id"].as_str().unwrap(), id);
+    let chosen = request(
         address,
         "POST",
         "/predict/video",
         &[("Content-Type", &form_type()), ("X-Progress-Id", "clip-1")],
+        &form("file", "short.mp4", "video/mp4", &short),
+    )
+    .unwrap();
+    assert_eq!(chosen.status, 400, "{}", chosen.text());
+    assert_eq!(get(address, "/progress/clip-1").status, 404);
+    let reply = request(
+        address,
+        "POST",
+        "/predict/video",
+        &[("Content-Type", &form_type()), ("X-Progress-Id", &id)],
         &form("file", "short.mp4", "video/mp4", &short),
     )
     .unwrap();
@@ -384,7 +403,7 @@ fn videos_round_trip_with_their_frames_and_sound() {
     let summary: serde_json::Value =
         serde_json::from_str(reply.header("x-roadsign-summary").unwrap()).unwrap();
     assert_eq!(summary["frames"], 40);
-    let progress = get(address, "/progress/clip-1").json();
+    let progress = get(address, &format!("/progress/{id}")).json();
     assert_eq!(
         progress,
         serde_json::json!({"done": 40, "total": 40, "finished": true})
@@ -493,4 +512,79 @@ fn predict_writes_an_annotated_copy_of_a_video() {
     let annotated = project.file("clip.annotated.mp4");
     assert_eq!(summary["annotated"], annotated.to_str().unwrap());
     assert!(annotated.metadata().unwrap().len() > 1000);
+}
+
+/// HTTP manners: HEAD wherever GET is, `Allow` on every 405, `nosniff` on
+/// every answer, a CSP without framing on the GUI, error bodies without
+/// server paths or tool output, and input the server cannot draw answered 4xx.
+#[test]
+fn http_manners() {
+    let project = project_with_model();
+    let server = Server::ready(&project, &[]);
+    let address = server.address.as_str();
+    for path in [
+        "/",
+        "/health",
+        "/ready",
+        "/metrics",
+        "/v2",
+        "/v2/health/live",
+    ] {
+        let get_reply = get(address, path);
+        let head = request(address, "HEAD", path, &[], b"").unwrap();
+        assert_eq!(head.status, 200, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path} has no body");
+        assert_eq!(
+            head.header("content-type"),
+            get_reply.header("content-type"),
+            "{path}"
+        );
+        assert_eq!(
+            get_reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    for (method, path, allow) in [
+        ("GET", "/predict", "POST"),
+        ("DELETE", "/", "GET, HEAD"),
+        ("POST", "/health", "GET, HEAD"),
+        ("GET", "/progress", "POST"),
+        ("PUT", "/v2/models/yolov8/infer", "POST"),
+        ("POST", "/v2/health/ready", "GET, HEAD"),
+    ] {
+        let reply = request(address, method, path, &[], b"").unwrap();
+        assert_eq!(reply.status, 405, "{method} {path}");
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    }
+    let gui = get(address, "/");
+    let policy = gui.header("content-security-policy").unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(
+        policy.contains("script-src 'sha256-") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
+    assert_eq!(gui.header("x-frame-options"), Some("DENY"));
+
+    // A video ffmpeg cannot read: said so, without the upload's temporary
+    // path or ffprobe's own words.
+    let reply = post_file(
+        address,
+        "/predict/video",
+        "video/mp4",
+        b"not a video at all",
+    );
+    assert_eq!(reply.status, 400);
+    let error = reply.json()["error"].as_str().unwrap().to_string();
+    assert_eq!(error, "the upload is not a video ffmpeg can read");
+    // 70000x1 pixels decode, but no JPEG can hold them: the input's fault.
+    let mut png = Vec::new();
+    RgbImage::new(70_000, 1)
+        .write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
+        .unwrap();
+    let reply = post_file(address, "/predict/image", "image/png", &png);
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert!(reply.json()["error"].as_str().unwrap().contains("JPEG"));
+    assert_healthy(address);
 }

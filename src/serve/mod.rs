@@ -105,7 +105,7 @@ struct Engine {
     identity: v2::ModelIdentity,
 }
 
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 struct Progress {
     done: usize,
     total: usize,
@@ -120,8 +120,21 @@ struct AppState {
     engine: OnceLock<Engine>,
     draining: AtomicBool,
     metrics: Metrics,
-    progress: Mutex<HashMap<String, Progress>>,
+    /// Video progress by id; ids are issued by `POST /progress` only.
+    progress: Mutex<HashMap<String, Tracked>>,
 }
+
+/// A video's progress, and when its id was issued.
+#[derive(Clone, Copy, Debug)]
+struct Tracked {
+    progress: Progress,
+    issued: Instant,
+}
+
+/// How many video progress ids are kept at most.
+const PROGRESS_IDS: usize = 1000;
+/// An issued id whose video never came may be dropped after this long.
+const UNUSED_ID_S: u64 = 60;
 
 impl AppState {
     /// A place for one more upload, or 503.
@@ -165,12 +178,53 @@ impl AppState {
         }
     }
 
-    fn set_progress(&self, id: &str, progress: Progress) {
+    /// Updates an issued id's progress (an id not issued is ignored).
+    fn set_progress(&self, id: &str, update: impl FnOnce(&mut Progress)) {
         let mut map = self.progress.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 1000 {
-            map.retain(|_, p| !p.finished);
+        if let Some(tracked) = map.get_mut(id) {
+            update(&mut tracked.progress);
         }
-        map.insert(id.to_string(), progress);
+    }
+
+    fn progress_of(&self, id: &str) -> Option<Progress> {
+        let map = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).map(|t| t.progress)
+    }
+
+    /// A new unguessable progress id (128 random bits). When the table is
+    /// full, finished videos go first, then ids whose video never came;
+    /// videos being processed are never dropped.
+    fn issue_progress_id(&self) -> Result<String, ApiError> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("no randomness: {e}"),
+            )
+        })?;
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut map = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= PROGRESS_IDS {
+            map.retain(|_, t| !t.progress.finished);
+        }
+        if map.len() >= PROGRESS_IDS {
+            let stale = Duration::from_secs(UNUSED_ID_S);
+            map.retain(|_, t| t.progress.total > 0 || t.issued.elapsed() < stale);
+        }
+        if map.len() >= PROGRESS_IDS {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many videos are being followed; try again shortly",
+            ));
+        }
+        map.insert(
+            id.clone(),
+            Tracked {
+                progress: Progress::default(),
+                issued: Instant::now(),
+            },
+        );
+        Ok(id)
     }
 }
 
@@ -191,8 +245,30 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
 
 impl ApiError {
     fn into_response(self) -> Response<Body> {
-        json(self.status, &serde_json::json!({ "error": self.message }))
+        let mut response = json(self.status, &serde_json::json!({ "error": self.message }));
+        if let Some(allow) = self.allow {
+            response.headers_mut().insert(
+                hyper::header::ALLOW,
+                hyper::header::HeaderValue::from_static(allow),
+            );
+        }
+        response
     }
+}
+
+/// What a client is told of a node failure: what was wrong with its input,
+/// without server paths or tool output (those go to the log); for our own
+/// faults only that the server failed.
+fn client_error(error: &NodesError) -> ApiError {
+    let status = failure_status(error);
+    tracing::warn!(status = status.as_u16(), "request failed: {error}");
+    let message = match error {
+        NodesError::Limit(limit) => limit.clone(),
+        NodesError::Video(_) => "the upload is not a video ffmpeg can read".to_string(),
+        NodesError::Image(_) => "the image cannot be read".to_string(),
+        _ => "the server failed on this request (see its log)".to_string(),
+    };
+    ApiError::new(status, message)
 }
 
 /// The status of a node failure: bad input the nodes found is the client's
@@ -207,6 +283,31 @@ fn failure_status(error: &NodesError) -> StatusCode {
 }
 
 const GUI: &str = include_str!("gui.html");
+
+/// The GUI's Content-Security-Policy: its own inline script and style only
+/// (by their SHA-256), fetches to this server, images and videos it made
+/// into blobs, and no framing (clickjacking).
+fn gui_policy() -> &'static str {
+    static POLICY: OnceLock<String> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = |open: &str, close: &str| {
+            let body = GUI
+                .split_once(open)
+                .and_then(|(_, rest)| rest.split_once(close))
+                .map_or("", |(body, _)| body);
+            let digest = sha2::Sha256::digest(body.as_bytes());
+            format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+        };
+        format!(
+            "default-src 'none'; script-src {}; style-src {}; img-src blob: data:; media-src blob:; \
+             connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            hash("<script>", "</script>"),
+            hash("<style>", "</style>")
+        )
+    })
+}
 
 /// Known routes, as metric labels (anything else is "other").
 const ROUTES: [&str; 8] = [
@@ -238,9 +339,14 @@ async fn handle(
             .copied()
             .unwrap_or("other")
     };
-    let response = route_request(&state, route, &path, request)
+    let mut response = route_request(&state, route, &path, request)
         .await
         .unwrap_or_else(ApiError::into_response);
+    // No response is to be read as another type than it says.
+    response.headers_mut().insert(
+        "x-content-type-options",
+        hyper::header::HeaderValue::from_static("nosniff"),
+    );
     drop(in_flight);
     state
         .metrics
@@ -255,15 +361,21 @@ async fn route_request(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let method = request.method().clone();
-    match (route, &method) {
-        ("/", &Method::GET) => {
+    // HEAD wherever GET is (hyper sends the headers, not the body).
+    let read = method == Method::GET || method == Method::HEAD;
+    match (route, read, &method) {
+        ("/", true, _) => {
             let mut page = respond(StatusCode::OK, "text/html; charset=utf-8", GUI);
-            page.headers_mut()
-                .insert(CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-cache"));
+            let headers = page.headers_mut();
+            headers.insert(CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-cache"));
+            if let Ok(policy) = gui_policy().parse() {
+                headers.insert("content-security-policy", policy);
+            }
+            headers.insert("x-frame-options", hyper::header::HeaderValue::from_static("DENY"));
             Ok(page)
         }
-        ("/health", &Method::GET) => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
-        ("/ready", &Method::GET) => {
+        ("/health", true, _) => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        ("/ready", true, _) => {
             if state.is_ready() {
                 Ok(json(StatusCode::OK, &serde_json::json!({"status": "ready"})))
             } else {
@@ -272,31 +384,44 @@ async fn route_request(
                 }))
             }
         }
-        ("/metrics", &Method::GET) => Ok(respond(
+        ("/metrics", true, _) => Ok(respond(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
             state.metrics.render(state.is_ready()),
         )),
-        ("/progress", &Method::GET) => {
+        ("/progress", _, &Method::POST) if path == "/progress" => Ok(json(
+            StatusCode::CREATED,
+            &serde_json::json!({"id": state.issue_progress_id()?}),
+        )),
+        ("/progress", true, _) if path != "/progress" => {
             let id = path.trim_start_matches("/progress/");
-            let map = state.progress.lock().unwrap_or_else(|p| p.into_inner());
-            match map.get(id) {
+            match state.progress_of(id) {
                 Some(p) => Ok(json(StatusCode::OK, &serde_json::to_value(p).unwrap_or_default())),
-                None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no video in progress with id {id}"))),
+                None => Err(ApiError::new(StatusCode::NOT_FOUND, "no video followed with this id")),
             }
         }
-        ("/predict", &Method::POST) => predict(state, request, false).await,
-        ("/predict/image", &Method::POST) => predict(state, request, true).await,
-        ("/predict/video", &Method::POST) => video(state, request).await,
-        (label, _) if label.starts_with("/v2") => v2_request(state, path, request).await,
-        ("other", _) => Err(ApiError::new(
+        ("/predict", _, &Method::POST) => predict(state, request, false).await,
+        ("/predict/image", _, &Method::POST) => predict(state, request, true).await,
+        ("/predict/video", _, &Method::POST) => video(state, request).await,
+        (label, _, _) if label.starts_with("/v2") => v2_request(state, path, request).await,
+        ("other", _, _) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no route {path}: see SPEC §7 (/, /predict, /predict/image, /predict/video, /health, /ready, /metrics)"),
         )),
-        _ => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{method} is not allowed on {path}"),
+        _ => Err(ApiError::method_not_allowed(
+            method.as_str(),
+            path,
+            allowed_methods(route, path),
         )),
+    }
+}
+
+/// The methods a route answers (its 405's `Allow` header).
+fn allowed_methods(route: &str, path: &str) -> &'static str {
+    match route {
+        "/predict" | "/predict/image" | "/predict/video" | "/v2/models/infer" => "POST",
+        "/progress" if path == "/progress" => "POST",
+        _ => "GET, HEAD",
     }
 }
 
@@ -353,8 +478,19 @@ async fn predict(
     on_worker(state, state.settings.timeout_s, move || {
         let image = decode_image(&upload, max_pixels)?;
         let internal = |e: runner::CallFailure| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            tracing::warn!("request failed: {e}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the server failed on this request (see its log)",
+            )
         };
+        if annotated && image.width().max(image.height()) > JPEG_MAX_SIDE {
+            return Err(ApiError::too_large(format!(
+                "a {}x{} image cannot be drawn as a JPEG (at most {JPEG_MAX_SIDE} pixels a side)",
+                image.width(),
+                image.height()
+            )));
+        }
         if annotated {
             let (prediction, jpeg) = predictor.predict_annotated(image).map_err(internal)?;
             let mut response = respond(StatusCode::OK, "image/jpeg", jpeg.0);
@@ -389,14 +525,15 @@ async fn v2_request(
         ));
     };
     let method = request.method().clone();
-    let wanted = match route {
-        v2::Route::Infer(_) => Method::POST,
-        _ => Method::GET,
+    let allowed = match route {
+        v2::Route::Infer(_) => method == Method::POST,
+        _ => method == Method::GET || method == Method::HEAD,
     };
-    if method != wanted {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{method} is not allowed on {path}"),
+    if !allowed {
+        return Err(ApiError::method_not_allowed(
+            method.as_str(),
+            path,
+            allowed_methods(route.label(), path),
         ));
     }
     match route {
@@ -469,7 +606,7 @@ async fn infer(
         }?;
         let predictions = predictor
             .predict_batch(images, parsed.settings)
-            .map_err(|e| ApiError::new(failure_status(&e), e.to_string()))?;
+            .map_err(|e| client_error(&e))?;
         let (header, binary) = v2::response(
             &identity,
             parsed.id.as_deref(),
@@ -493,6 +630,9 @@ async fn infer(
     .await
 }
 
+/// The largest side a JPEG can have: the annotated image is one.
+const JPEG_MAX_SIDE: u32 = 65_535;
+
 /// JSON with every non-ASCII character escaped (header values are ASCII).
 fn ascii_json(value: &serde_json::Value) -> String {
     let mut out = String::new();
@@ -509,15 +649,19 @@ fn ascii_json(value: &serde_json::Value) -> String {
     out
 }
 
-/// A client-chosen id to follow a video's progress (`/progress/ID`).
-fn progress_id(request: &Request<Incoming>) -> Option<String> {
-    let id = request.headers().get("x-progress-id")?.to_str().ok()?;
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    ok.then(|| id.to_string())
+/// The id to follow a video's progress by (`x-progress-id`), which must be
+/// one `POST /progress` issued and no other video uses yet.
+fn progress_id(state: &AppState, request: &Request<Incoming>) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get("x-progress-id") else {
+        return Ok(None);
+    };
+    let id = value.to_str().unwrap_or_default();
+    match state.progress_of(id) {
+        Some(p) if p == Progress::default() => Ok(Some(id.to_string())),
+        _ => Err(ApiError::bad_request(
+            "unknown or used x-progress-id: POST /progress issues one per video",
+        )),
+    }
 }
 
 fn annotate_upload(
@@ -538,7 +682,7 @@ fn annotate_upload(
         limits,
         progress,
     )
-    .map_err(|e| ApiError::new(failure_status(&e), e.to_string()))?;
+    .map_err(|e| client_error(&e))?;
     let bytes = std::fs::read(&output).map_err(io)?;
     Ok((bytes, serde_json::to_string(&summary).unwrap_or_default()))
 }
@@ -548,7 +692,7 @@ async fn video(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let predictor = Arc::clone(&state.engine()?.predictor);
-    let id = progress_id(&request);
+    let id = progress_id(state, &request)?;
     let _permit = state.upload_permit()?;
     let upload = state
         .read_body(request, state.settings.max_video_mb)
@@ -563,29 +707,17 @@ async fn video(
     let result = on_worker(state, state.settings.video_timeout_s, move || {
         let report = |done, total| {
             if let Some(id) = &job_id {
-                job_state.set_progress(
-                    id,
-                    Progress {
-                        done,
-                        total,
-                        finished: false,
-                    },
-                );
+                job_state.set_progress(id, |p| {
+                    p.done = done;
+                    p.total = total;
+                });
             }
         };
         annotate_upload(&upload, &predictor, &limits, &report)
     })
     .await;
     if let Some(id) = &id {
-        let mut last = state
-            .progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .copied()
-            .unwrap_or_default();
-        last.finished = true;
-        state.set_progress(id, last);
+        state.set_progress(id, |p| p.finished = true);
     }
     let (bytes, summary) = result?;
     let mut response = respond(StatusCode::OK, "video/mp4", bytes);

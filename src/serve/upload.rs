@@ -10,11 +10,13 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, StatusCode};
 use image::{ImageFormat, ImageReader, Limits, RgbImage};
 
-/// An error answer: its status and message (`{"error": "..."}`).
+/// An error answer: its status and message (`{"error": "..."}`), and for a
+/// 405 the methods the route allows (its `Allow` header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -22,6 +24,16 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            allow: None,
+        }
+    }
+    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> ApiError {
+        ApiError {
+            allow: Some(allow),
+            ..ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed on {path} (allowed: {allow})"),
+            )
         }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
