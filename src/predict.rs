@@ -109,10 +109,7 @@ fn predict_video(predictor: &Predictor, file: &Path, format: PlanFormat) -> Resu
         &output,
         &predictor.detector,
         &predictor.reader,
-        &VideoLimits {
-            max_seconds: f64::INFINITY,
-            max_pixels: u64::MAX,
-        },
+        &VideoLimits::none(),
         &|_, _| {},
     )?;
     match format {

@@ -588,3 +588,156 @@ fn http_manners() {
     assert!(reply.json()["error"].as_str().unwrap().contains("JPEG"));
     assert_healthy(address);
 }
+
+/// The server's ffmpeg children, now.
+fn ffmpeg_children(server: &Server) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args(["-P", &server.child.id().to_string(), "ffmpeg"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Waits until the server has no ffmpeg child left, at most `seconds`.
+fn no_ffmpeg_left(server: &Server, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if ffmpeg_children(server) == 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Video work is bounded by what is decoded, not by what the file claims:
+/// a clip declaring 1000 fps is cut at `max_video_s` × `max_video_fps`
+/// frames; sound longer than the pictures ends with them; a job past its
+/// deadline is cancelled (504, its ffmpeg children killed), and so is one
+/// whose client left.
+#[test]
+fn video_jobs_are_bounded_and_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = dir.path().join("fast.mp4");
+    common::make_clip(&fast, 1000, 1, false);
+    let long_sound = dir.path().join("long-sound.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=10:duration=1",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=8"])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .arg(&long_sound)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let slow = dir.path().join("slow.mp4");
+    common::make_clip(&slow, 25, 8, false);
+
+    let project = project_with_model();
+    let post = |address: &str, path: &std::path::Path| {
+        let started = std::time::Instant::now();
+        let reply = request(
+            address,
+            "POST",
+            "/predict/video",
+            &[("Content-Type", &form_type())],
+            &form(
+                "file",
+                "clip.mp4",
+                "video/mp4",
+                &std::fs::read(path).unwrap(),
+            ),
+        )
+        .unwrap();
+        (reply, started.elapsed())
+    };
+    let server = Server::ready(&project, &["serve.max_video_s=2", "serve.max_video_fps=10"]);
+    // 1000 frames declared as one second: over 2 s × 10 frames, refused
+    // once 21 are decoded, not after all of them.
+    let (reply, _) = post(&server.address, &fast);
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert!(reply.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("limit of 2 s"));
+    // One second of pictures and eight of sound: one second back.
+    let (reply, _) = post(&server.address, &long_sound);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let out = dir.path().join("back.mp4");
+    std::fs::write(&out, &reply.body).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let seconds: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        seconds < 1.6,
+        "the sound was cut with the pictures: {seconds} s"
+    );
+    // 200 frames do not fit in a second: 504 at the deadline, children killed.
+    let server = Server::ready(&project, &["serve.video_timeout_s=1"]);
+    let (reply, took) = post(&server.address, &slow);
+    assert_eq!(reply.status, 504, "{}", reply.text());
+    assert!(
+        took < Duration::from_secs(4),
+        "answered at the deadline: {took:?}"
+    );
+    assert!(
+        no_ffmpeg_left(&server, 5),
+        "ffmpeg children left after the deadline"
+    );
+    // A client that leaves: its job is cancelled too.
+    let server = Server::ready(&project, &["serve.video_timeout_s=60"]);
+    let body = form(
+        "file",
+        "clip.mp4",
+        "video/mp4",
+        &std::fs::read(&slow).unwrap(),
+    );
+    {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(&server.address).unwrap();
+        write!(
+            stream,
+            "POST /predict/video HTTP/1.1\r\nHost: x\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            form_type(),
+            body.len()
+        )
+        .unwrap();
+        stream.write_all(&body).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while ffmpeg_children(&server) == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(ffmpeg_children(&server) > 0, "the job started");
+    } // the client leaves here
+    assert!(
+        no_ffmpeg_left(&server, 5),
+        "ffmpeg children left after the client left"
+    );
+    assert_healthy(&server.address);
+    // Nothing is in flight but this request.
+    let metrics = get(&server.address, "/metrics").text();
+    assert!(
+        metrics.contains("roadsign_http_requests_in_flight 1\n"),
+        "{metrics}"
+    );
+}

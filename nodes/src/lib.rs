@@ -49,6 +49,10 @@ pub enum NodesError {
     /// An input over a configured limit (size, duration, pixels).
     #[error("{0}")]
     Limit(String),
+    /// A job stopped before its end: its deadline passed, its client left,
+    /// or the server is shutting down.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     /// An external program (ffmpeg) is missing or failed on valid input.
     #[error("{0}")]
     Tool(String),

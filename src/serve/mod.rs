@@ -52,6 +52,8 @@ pub struct Settings {
     pub max_upload_mb: f64,
     pub max_video_mb: f64,
     pub max_video_s: f64,
+    /// Frames counted per second of `max_video_s`, whatever rate a video declares.
+    pub max_video_fps: f64,
     pub max_pixels: u64,
     pub max_video_pixels: u64,
     pub drain_s: f64,
@@ -74,6 +76,7 @@ impl Default for Settings {
             max_upload_mb: 20.0,
             max_video_mb: 200.0,
             max_video_s: 120.0,
+            max_video_fps: 60.0,
             max_pixels: 40_000_000,
             max_video_pixels: 1920 * 1080,
             drain_s: 25.0,
@@ -263,7 +266,7 @@ fn client_error(error: &NodesError) -> ApiError {
     let status = failure_status(error);
     tracing::warn!(status = status.as_u16(), "request failed: {error}");
     let message = match error {
-        NodesError::Limit(limit) => limit.clone(),
+        NodesError::Limit(limit) | NodesError::Cancelled(limit) => limit.clone(),
         NodesError::Video(_) => "the upload is not a video ffmpeg can read".to_string(),
         NodesError::Image(_) => "the image cannot be read".to_string(),
         _ => "the server failed on this request (see its log)".to_string(),
@@ -276,6 +279,7 @@ fn client_error(error: &NodesError) -> ApiError {
 fn failure_status(error: &NodesError) -> StatusCode {
     match error {
         NodesError::Limit(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        NodesError::Cancelled(_) => StatusCode::GATEWAY_TIMEOUT,
         NodesError::Video(_) | NodesError::Image(_) => StatusCode::BAD_REQUEST,
         // ffmpeg missing or failing on input it accepted: our fault.
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -457,8 +461,10 @@ where
             StatusCode::INTERNAL_SERVER_ERROR,
             "the worker stopped",
         )),
+        // The job is told to stop by whoever gave it a cancel flag (videos):
+        // the answer does not wait for it.
         Err(_) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::GATEWAY_TIMEOUT,
             format!("timed out after {timeout_s} s"),
         )),
     }
@@ -630,6 +636,15 @@ async fn infer(
     .await
 }
 
+/// Sets a job's cancel flag when the request that started it is over.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// The largest side a JPEG can have: the annotated image is one.
 const JPEG_MAX_SIDE: u32 = 65_535;
 
@@ -698,9 +713,16 @@ async fn video(
         .read_body(request, state.settings.max_video_mb)
         .await?;
     check_video_type(&upload)?;
+    // Stops the job at its deadline, and when this request ends before it
+    // (timed out, or the client left and hyper dropped this future).
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
     let limits = VideoLimits {
         max_seconds: state.settings.max_video_s,
         max_pixels: state.settings.max_video_pixels,
+        max_fps: state.settings.max_video_fps,
+        deadline: Some(Instant::now() + Duration::from_secs_f64(state.settings.video_timeout_s)),
+        cancel: Some(cancel),
     };
     let job_state = Arc::clone(state);
     let job_id = id.clone();

@@ -9,6 +9,8 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use image::RgbImage;
@@ -18,11 +20,19 @@ use super::{draw_predictions, SignDetection, SignDetector, SignReader};
 use crate::synth::clip::ffmpeg_missing;
 use crate::NodesError;
 
-/// What a video may be.
+/// What a video may be, and how long its job may take.
 #[derive(Clone, Debug)]
 pub struct VideoLimits {
     pub max_seconds: f64,
     pub max_pixels: u64,
+    /// Frames counted per second of the limit, whatever rate the file
+    /// declares (a file may declare 1000 fps to pass off thousands of frames
+    /// as a second): at most `max_seconds` × this many frames are decoded.
+    pub max_fps: f64,
+    /// The job stops when this passes (checked at every frame).
+    pub deadline: Option<Instant>,
+    /// The job stops when this turns true (the client left, the server drains).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for VideoLimits {
@@ -30,7 +40,38 @@ impl Default for VideoLimits {
         VideoLimits {
             max_seconds: 120.0,
             max_pixels: 1920 * 1080,
+            max_fps: 60.0,
+            deadline: None,
+            cancel: None,
         }
+    }
+}
+
+impl VideoLimits {
+    /// No limit at all (`roadsign predict` on the user's own files).
+    pub fn none() -> VideoLimits {
+        VideoLimits {
+            max_seconds: f64::INFINITY,
+            max_pixels: u64::MAX,
+            max_fps: f64::INFINITY,
+            deadline: None,
+            cancel: None,
+        }
+    }
+
+    /// Why the job must stop now, if it must.
+    fn stop_reason(&self) -> Option<String> {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
+        {
+            return Some("the request was cancelled".into());
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some("the video took longer than the time allowed".into());
+        }
+        None
     }
 }
 
@@ -316,16 +357,21 @@ pub fn annotate_video(
     let (w, h) = (info.width, info.height);
     let (decoder_log, decoder_messages) = stderr_file()?;
     let (encoder_log, encoder_messages) = stderr_file()?;
-    // The declared duration may be missing or forged: the decoder stops at
-    // the limit, and more frames than the limit allows are refused below.
-    // No limit (`roadsign predict`): infinite seconds, no frame cap.
+    // The declared duration and rate may be missing or forged: frames are
+    // counted as they are decoded, at most the limit's seconds at the
+    // declared rate or at `max_fps`, whichever is lower; every stream (audio
+    // too) is cut at the limit. No limit (`roadsign predict`): no cap.
     let max_frames = limits
         .max_seconds
         .is_finite()
-        .then(|| (limits.max_seconds * info.fps.max(1.0)).ceil() as usize + 1);
+        .then(|| (limits.max_seconds * info.fps.max(1.0).min(limits.max_fps)).ceil() as usize + 1);
     let frame_cap: Vec<String> = match max_frames {
         Some(n) => vec!["-frames:v".into(), (n + 1).to_string()],
         None => Vec::new(),
+    };
+    let time_cap: Vec<String> = match limits.max_seconds.is_finite() {
+        true => vec!["-t".into(), format!("{}", limits.max_seconds)],
+        false => Vec::new(),
     };
     let mut decoder = Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin", "-noautorotate"])
@@ -334,6 +380,7 @@ pub fn annotate_video(
         .arg(input)
         .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
         .args(&frame_cap)
+        .args(&time_cap)
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -361,6 +408,9 @@ pub fn annotate_video(
             "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
         ])
         .args(["-c:a", "aac", "-movflags", "+faststart", "-f", "mp4"])
+        // The sound ends with the pictures, and within the limit.
+        .arg("-shortest")
+        .args(&time_cap)
         .arg(output)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -383,6 +433,9 @@ pub fn annotate_video(
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(e) => return Err(video_error("reading frames", e)),
+            }
+            if let Some(reason) = limits.stop_reason() {
+                return Err(NodesError::Cancelled(reason));
             }
             if max_frames.is_some_and(|n| summary.frames >= n) {
                 return Err(NodesError::Limit(format!(
