@@ -741,3 +741,61 @@ fn video_jobs_are_bounded_and_cancelled() {
         "{metrics}"
     );
 }
+
+/// SIGTERM while a video is being processed: the drain ends at `drain_s`,
+/// the job is stopped, the process exits 0 well inside the Deployment's
+/// grace period, and neither an ffmpeg process nor a temporary file of the
+/// server is left.
+#[test]
+fn sigterm_stops_video_jobs_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = dir.path().join("slow.mp4");
+    common::make_clip(&slow, 25, 8, false);
+    let tmp = tempfile::tempdir().unwrap();
+    let project = project_with_model();
+    let mut server =
+        Server::start_with_env(&project, &["serve.drain_s=1"], &[("TMPDIR", tmp.path())]);
+    server.wait_ready();
+    let address = server.address.clone();
+    let body = form(
+        "file",
+        "clip.mp4",
+        "video/mp4",
+        &std::fs::read(&slow).unwrap(),
+    );
+    let upload = std::thread::spawn(move || {
+        request(
+            &address,
+            "POST",
+            "/predict/video",
+            &[("Content-Type", &form_type())],
+            &body,
+        )
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ffmpeg_children(&server) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ffmpeg_children(&server) > 0, "the job started");
+    let started = std::time::Instant::now();
+    server.terminate();
+    let status = server.wait_exit(10);
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "exited {:?} after SIGTERM (grace period 30 s, drain 1 s)",
+        started.elapsed()
+    );
+    // The client got an answer or a closed connection, never a hang.
+    let _ = upload.join().unwrap();
+    let leftover = std::process::Command::new("pgrep")
+        .args(["-f", &tmp.path().display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&leftover.stdout).trim().is_empty(),
+        "processes still use the server's temporary folder"
+    );
+    let files: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(files.is_empty(), "temporary files left: {files:?}");
+}

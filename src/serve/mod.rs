@@ -125,6 +125,25 @@ struct AppState {
     metrics: Metrics,
     /// Video progress by id; ids are issued by `POST /progress` only.
     progress: Mutex<HashMap<String, Tracked>>,
+    /// The cancel flags of video jobs that may still run, and how many run.
+    jobs: Mutex<Vec<std::sync::Weak<AtomicBool>>>,
+    running_jobs: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a video job as running on its worker until it returns.
+struct Running<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn start(count: &'a std::sync::atomic::AtomicUsize) -> Running<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Running(count)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A video's progress, and when its id was issued.
@@ -178,6 +197,27 @@ impl AppState {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not ready: the model is loading",
             )),
+        }
+    }
+
+    /// Keeps a video job's cancel flag, to stop it if the server shuts down.
+    fn register_job(&self, cancel: &Arc<AtomicBool>) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.retain(|j| j.strong_count() > 0);
+        jobs.push(Arc::downgrade(cancel));
+    }
+
+    /// Stops every video job (each at its next frame, killing its ffmpeg
+    /// children and removing its files), and waits up to `wait` for them.
+    fn cancel_jobs(&self, wait: Duration) {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        for cancel in jobs.iter().filter_map(std::sync::Weak::upgrade) {
+            cancel.store(true, Ordering::SeqCst);
+        }
+        drop(jobs);
+        let deadline = Instant::now() + wait;
+        while self.running_jobs.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -717,6 +757,7 @@ async fn video(
     // (timed out, or the client left and hyper dropped this future).
     let cancel = Arc::new(AtomicBool::new(false));
     let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
+    state.register_job(&cancel);
     let limits = VideoLimits {
         max_seconds: state.settings.max_video_s,
         max_pixels: state.settings.max_video_pixels,
@@ -727,6 +768,7 @@ async fn video(
     let job_state = Arc::clone(state);
     let job_id = id.clone();
     let result = on_worker(state, state.settings.video_timeout_s, move || {
+        let _running = Running::start(&job_state.running_jobs);
         let report = |done, total| {
             if let Some(id) = &job_id {
                 job_state.set_progress(id, |p| {
@@ -844,6 +886,8 @@ async fn serve(
         draining: AtomicBool::new(false),
         metrics: Metrics::default(),
         progress: Mutex::new(HashMap::new()),
+        jobs: Mutex::new(Vec::new()),
+        running_jobs: std::sync::atomic::AtomicUsize::new(0),
     });
 
     // Start-up off the executor: a failure ends the process (a supervisor
@@ -924,7 +968,13 @@ async fn serve(
     );
     match tokio::time::timeout(drain, graceful.shutdown()).await {
         Ok(()) => eprintln!("roadsign serve: drained, bye"),
-        Err(_) => eprintln!("roadsign serve: drain time over, closing the remaining connections"),
+        Err(_) => {
+            eprintln!("roadsign serve: drain time over, stopping video jobs and closing the remaining connections");
+            // Jobs stop at their next frame: a second or two at most.
+            let state = Arc::clone(&state);
+            let _ = tokio::task::spawn_blocking(move || state.cancel_jobs(Duration::from_secs(3)))
+                .await;
+        }
     }
     Ok(())
 }

@@ -33,7 +33,19 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits for its listening line (not for /ready).
     pub fn start(project: &Project, params: &[&str]) -> Server {
+        Server::start_with_env(project, params, &[])
+    }
+
+    /// As [`Server::start`], with extra environment variables.
+    pub fn start_with_env(
+        project: &Project,
+        params: &[&str],
+        env: &[(&str, &std::path::Path)],
+    ) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_roadsign"));
+        for (name, value) in env {
+            command.env(name, value);
+        }
         command
             .args(["serve", "--port", "0", "--project-dir"])
             .arg(project.path())
