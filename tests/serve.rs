@@ -799,3 +799,106 @@ fn sigterm_stops_video_jobs_and_leaves_nothing_behind() {
     let files: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(files.is_empty(), "temporary files left: {files:?}");
 }
+
+/// Sends a request head declaring `length` bytes, then trickles the body at
+/// about 1 KiB/s until the server answers; returns the status line.
+fn trickle(address: &str, path: &str, content_type: &str, length: usize) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
+    )
+    .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut answer = Vec::new();
+    while std::time::Instant::now() < deadline {
+        let _ = stream.write_all(&[0u8; 200]);
+        let mut chunk = [0u8; 4096];
+        if let Ok(n) = stream.read(&mut chunk) {
+            answer.extend_from_slice(&chunk[..n]);
+            if n == 0 || answer.windows(2).any(|w| w == b"\r\n") {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Admission: the declared type is checked from the headers before any
+/// body is read; slow senders are cut with 408 and cannot starve others;
+/// videos have a pool of their own (one per worker) that images never wait on.
+#[test]
+fn uploads_are_admitted_fairly() {
+    let project = project_with_model();
+    let server = Server::ready(
+        &project,
+        &[
+            "serve.workers=1",
+            "serve.queue=1",
+            "serve.min_upload_kib_s=16",
+        ],
+    );
+    let address = server.address.clone();
+    // A declared type the route cannot take: 415 before the (huge) body.
+    let reply = request(
+        &address,
+        "POST",
+        "/predict",
+        &[("Content-Type", "text/plain")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(reply.status, 415, "{}", reply.text());
+    // Two slow senders take both image places; both are cut with 408 ...
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let address = address.clone();
+            std::thread::spawn(move || trickle(&address, "/predict", "image/jpeg", 1 << 20))
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    for sender in slow {
+        let status = sender.join().unwrap();
+        assert!(status.contains(" 408 "), "{status}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // ... and a real upload then gets through.
+    let (scene, _) = nodes::synth::sample_scene(320, 320, 1, &["stop"], 3);
+    let jpeg = encode(&scene, ImageFormat::Jpeg);
+    let ok = post_file(&address, "/predict", "image/jpeg", &jpeg);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+
+    // One worker, one video at a time: a second video gets 503 at once, an
+    // image still gets through meanwhile.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    common::make_clip(&clip, 25, 3, false);
+    let bytes = std::fs::read(&clip).unwrap();
+    let first = {
+        let (address, bytes) = (address.clone(), bytes.clone());
+        std::thread::spawn(move || post_file(&address, "/predict/video", "video/mp4", &bytes))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ffmpeg_children(&server) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = post_file(&address, "/predict/video", "video/mp4", &bytes);
+    assert_eq!(second.status, 503, "{}", second.text());
+    assert!(second.json()["error"].as_str().unwrap().contains("video"));
+    // The image waits for the worker in the queue, not for a video place.
+    let image = post_file(&address, "/predict", "image/jpeg", &jpeg);
+    assert_eq!(image.status, 200, "{}", image.text());
+    assert_eq!(first.join().unwrap().status, 200);
+}

@@ -64,6 +64,9 @@ pub struct Settings {
     pub model_name: Option<String>,
     /// Images one `/v2/.../infer` request may carry.
     pub max_batch: usize,
+    /// A body must arrive at this rate on average (after a second): slower
+    /// senders are cut with 408, so that they cannot hold every upload slot.
+    pub min_upload_kib_s: f64,
 }
 
 impl Default for Settings {
@@ -83,6 +86,7 @@ impl Default for Settings {
             torch_threads: 1,
             model_name: None,
             max_batch: 8,
+            min_upload_kib_s: 64.0,
         }
     }
 }
@@ -117,9 +121,13 @@ struct Progress {
 
 struct AppState {
     settings: Settings,
-    /// Uploads being read or processed: bodies are held in memory, so their
-    /// number is bounded (workers + queue); beyond it, 503 at once.
+    /// Image uploads being read or processed: bodies are held in memory, so
+    /// their number is bounded (workers + queue); beyond it, 503 at once.
     uploads: tokio::sync::Semaphore,
+    /// Video uploads being read or processed: at most one per worker (a
+    /// video is long work and a large body), in a pool of their own so that
+    /// videos never take the images' places.
+    video_uploads: tokio::sync::Semaphore,
     engine: OnceLock<Engine>,
     draining: AtomicBool,
     metrics: Metrics,
@@ -169,11 +177,25 @@ impl AppState {
         })
     }
 
-    /// Reads the upload within the request timeout (a client trickling its
-    /// body would otherwise hold the permit for ever).
+    /// A place for one more video, or 503.
+    fn video_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.video_uploads.try_acquire().map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded: every worker has a video; try again shortly",
+            )
+        })
+    }
+
+    /// Reads the upload at the minimum rate and within the request timeout
+    /// (a client trickling its body would otherwise hold the permit).
     async fn read_body(&self, request: Request<Incoming>, max_mb: f64) -> Result<Upload, ApiError> {
         let limit = Duration::from_secs_f64(self.settings.timeout_s);
-        match tokio::time::timeout(limit, read_upload(request, megabytes(max_mb))).await {
+        let rate = upload::MinimumRate {
+            bytes_per_s: self.settings.min_upload_kib_s * 1024.0,
+            grace: Duration::from_secs(1),
+        };
+        match tokio::time::timeout(limit, read_upload(request, megabytes(max_mb), rate)).await {
             Ok(upload) => upload,
             Err(_) => Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
@@ -516,6 +538,7 @@ async fn predict(
     annotated: bool,
 ) -> Result<Response<Body>, ApiError> {
     let predictor = Arc::clone(&state.engine()?.predictor);
+    upload::check_declared_type(&request, upload::Accepts::Image)?;
     let _permit = state.upload_permit()?;
     let upload = state
         .read_body(request, state.settings.max_upload_mb)
@@ -631,6 +654,7 @@ async fn infer(
                 })?,
         ),
     };
+    upload::check_declared_type(&request, upload::Accepts::Inference)?;
     let _permit = state.upload_permit()?;
     let upload = state
         .read_body(request, state.settings.max_upload_mb)
@@ -748,7 +772,8 @@ async fn video(
 ) -> Result<Response<Body>, ApiError> {
     let predictor = Arc::clone(&state.engine()?.predictor);
     let id = progress_id(state, &request)?;
-    let _permit = state.upload_permit()?;
+    upload::check_declared_type(&request, upload::Accepts::Video)?;
+    let _permit = state.video_permit()?;
     let upload = state
         .read_body(request, state.settings.max_video_mb)
         .await?;
@@ -881,6 +906,7 @@ async fn serve(
     let drain = Duration::from_secs_f64(settings.drain_s.max(0.0));
     let state = Arc::new(AppState {
         uploads: tokio::sync::Semaphore::new(workers + queue),
+        video_uploads: tokio::sync::Semaphore::new(workers),
         settings,
         engine: OnceLock::new(),
         draining: AtomicBool::new(false),

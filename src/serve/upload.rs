@@ -4,7 +4,7 @@
 //! a decompression bomb is refused from its header, before any allocation).
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, StatusCode};
@@ -64,9 +64,108 @@ fn essence(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// What a route takes, checked from the request's headers before its body
+/// is read (or any admission permit taken).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepts {
+    /// An image, raw or as a form's `file`.
+    Image,
+    /// A video, raw or as a form's `file`.
+    Video,
+    /// An Open Inference Protocol request: JSON, or JSON and binary data.
+    Inference,
+}
+
+/// Refuses (415) a declared type the route cannot take; no type is taken
+/// (the bytes decide).
+pub fn check_declared_type(request: &Request<Incoming>, accepts: Accepts) -> Result<(), ApiError> {
+    let Some(declared) = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| essence(v.to_str().unwrap_or("?")))
+    else {
+        return Ok(());
+    };
+    let generic = GENERIC_TYPES.contains(&declared.as_str());
+    let fits = match accepts {
+        Accepts::Image => {
+            declared == "multipart/form-data" || IMAGE_TYPES.iter().any(|(t, _)| *t == declared)
+        }
+        Accepts::Video => {
+            declared == "multipart/form-data" || VIDEO_TYPES.contains(&declared.as_str())
+        }
+        Accepts::Inference => declared == "application/json",
+    };
+    if fits || generic {
+        return Ok(());
+    }
+    Err(ApiError::unsupported(match accepts {
+        Accepts::Image => format!("unsupported type {declared}: send JPEG, PNG or WebP"),
+        Accepts::Video => format!("unsupported type {declared}: send MP4, WebM or AVI"),
+        Accepts::Inference => format!("unsupported type {declared}: send application/json"),
+    }))
+}
+
+/// How fast a body must arrive: after `grace`, at least `bytes_per_s` on
+/// average, or the upload is cut (408) and its admission permit freed.
+#[derive(Clone, Copy, Debug)]
+pub struct MinimumRate {
+    pub bytes_per_s: f64,
+    pub grace: std::time::Duration,
+}
+
+/// Reads a body up to `max_bytes` (413 beyond), at `rate` at least (408 below).
+async fn read_body_at_rate(
+    request: Request<Incoming>,
+    max_bytes: usize,
+    rate: MinimumRate,
+) -> Result<Bytes, ApiError> {
+    let mut body = request.into_body();
+    let mut received = bytes::BytesMut::new();
+    let started = tokio::time::Instant::now();
+    loop {
+        // By when the next bytes are due for the average to hold.
+        let due = started
+            + rate.grace
+            + std::time::Duration::from_secs_f64(received.len() as f64 / rate.bytes_per_s.max(1.0));
+        let frame = match tokio::time::timeout_at(due, body.frame()).await {
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the upload arrives slower than {:.0} KiB/s",
+                        rate.bytes_per_s / 1024.0
+                    ),
+                ))
+            }
+            Ok(None) => return Ok(received.freeze()),
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::bad_request(format!(
+                    "the upload could not be read: {e}"
+                )))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if received.len() + data.len() > max_bytes {
+                return Err(ApiError::too_large(format!(
+                    "the upload is over the limit of {} MiB",
+                    max_bytes / (1024 * 1024)
+                )));
+            }
+            received.extend_from_slice(&data);
+        }
+    }
+}
+
 /// Reads the uploaded file of a request: the multipart field `file`, or the
-/// whole body when it is not a form. Bodies over `max_bytes` get 413.
-pub async fn read_upload(request: Request<Incoming>, max_bytes: usize) -> Result<Upload, ApiError> {
+/// whole body when it is not a form. Bodies over `max_bytes` get 413, bodies
+/// arriving slower than `rate` 408.
+pub async fn read_upload(
+    request: Request<Incoming>,
+    max_bytes: usize,
+    rate: MinimumRate,
+) -> Result<Upload, ApiError> {
     let too_large = || {
         ApiError::too_large(format!(
             "the upload is over the limit of {} MiB",
@@ -86,17 +185,7 @@ pub async fn read_upload(request: Request<Incoming>, max_bytes: usize) -> Result
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    let body = Limited::new(request.into_body(), max_bytes)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                too_large()
-            } else {
-                ApiError::bad_request(format!("the upload could not be read: {e}"))
-            }
-        })?
-        .to_bytes();
+    let body = read_body_at_rate(request, max_bytes, rate).await?;
     match content_type.as_deref().map(essence).as_deref() {
         Some("multipart/form-data") => {
             let boundary = multer::parse_boundary(content_type.as_deref().unwrap_or(""))
