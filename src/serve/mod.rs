@@ -55,6 +55,8 @@ pub struct Settings {
     /// Frames counted per second of `max_video_s`, whatever rate a video declares.
     pub max_video_fps: f64,
     pub max_pixels: u64,
+    /// Memory one image's decoding may take (16-bit and alpha counted).
+    pub max_decode_mb: f64,
     pub max_video_pixels: u64,
     pub drain_s: f64,
     /// libtorch threads per inference (0: libtorch's default, one per core).
@@ -81,6 +83,7 @@ impl Default for Settings {
             max_video_s: 120.0,
             max_video_fps: 60.0,
             max_pixels: 40_000_000,
+            max_decode_mb: 256.0,
             max_video_pixels: 1920 * 1080,
             drain_s: 25.0,
             torch_threads: 1,
@@ -92,6 +95,13 @@ impl Default for Settings {
 }
 
 impl Settings {
+    fn image_limits(&self) -> upload::ImageLimits {
+        upload::ImageLimits {
+            max_pixels: self.max_pixels,
+            max_decode_bytes: megabytes(self.max_decode_mb) as u64,
+        }
+    }
+
     fn workers(&self) -> usize {
         match self.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -543,9 +553,9 @@ async fn predict(
     let upload = state
         .read_body(request, state.settings.max_upload_mb)
         .await?;
-    let max_pixels = state.settings.max_pixels;
+    let image_limits = state.settings.image_limits();
     on_worker(state, state.settings.timeout_s, move || {
-        let image = decode_image(&upload, max_pixels)?;
+        let image = decode_image(&upload, &image_limits)?;
         let internal = |e: runner::CallFailure| {
             tracing::warn!("request failed: {e}");
             ApiError::new(
@@ -663,9 +673,10 @@ async fn infer(
         max_batch: state.settings.max_batch.max(1),
         max_pixels: state.settings.max_pixels,
     };
+    let image_limits = state.settings.image_limits();
     on_worker(state, state.settings.timeout_s, move || {
         let parsed = v2::parse_request(&upload.bytes, header_length, &limits)?;
-        let decode = |image: v2::ImageInput| image.decode(limits.max_pixels);
+        let decode = |image: v2::ImageInput| image.decode(&image_limits);
         let images: Vec<_> = match parsed.images.len() {
             1 => parsed
                 .images

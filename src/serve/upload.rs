@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, StatusCode};
-use image::{ImageFormat, ImageReader, Limits, RgbImage};
+use image::{ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
 /// An error answer: its status and message (`{"error": "..."}`), and for a
 /// 405 the methods the route allows (its `Allow` header).
@@ -240,9 +240,22 @@ const IMAGE_TYPES: [(&str, ImageFormat); 4] = [
 /// Types that say nothing of the content (the bytes decide).
 const GENERIC_TYPES: [&str; 2] = ["application/octet-stream", "binary/octet-stream"];
 
+/// What decoding one image may take.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageLimits {
+    /// Pixels the image may declare.
+    pub max_pixels: u64,
+    /// Memory its decoding may take: the decoded pixels at the file's own
+    /// depth and channels (16-bit and alpha counted) and their RGB copy. A
+    /// small PNG may declare 6000x6000 16-bit RGBA: 288 MB to decode.
+    pub max_decode_bytes: u64,
+}
+
 /// Checks the declared type and the bytes of an image upload, and decodes it
-/// to RGB unless it declares more than `max_pixels` pixels.
-pub fn decode_image(upload: &Upload, max_pixels: u64) -> Result<RgbImage, ApiError> {
+/// to RGB unless it declares more than `max_pixels` pixels or would take
+/// more than `max_decode_bytes` to decode.
+pub fn decode_image(upload: &Upload, limits: &ImageLimits) -> Result<RgbImage, ApiError> {
+    let max_pixels = limits.max_pixels;
     let declared = upload.content_type.as_deref();
     if let Some(declared) = declared {
         let known = IMAGE_TYPES.iter().any(|(t, _)| *t == declared);
@@ -278,12 +291,24 @@ pub fn decode_image(upload: &Upload, max_pixels: u64) -> Result<RgbImage, ApiErr
             "the image declares {w}x{h} pixels, over the limit of {max_pixels}"
         )));
     }
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(w);
-    limits.max_image_height = Some(h);
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
+    let depth = reader()
+        .into_decoder()
+        .map(|d| d.color_type().bytes_per_pixel() as u64)
+        .map_err(|e| ApiError::bad_request(format!("the image cannot be read: {e}")))?;
+    let needed = w as u64 * h as u64 * (depth + 3);
+    if needed > limits.max_decode_bytes {
+        return Err(ApiError::too_large(format!(
+            "decoding this {w}x{h} image at {depth} bytes a pixel takes {} MiB, over the limit of {} MiB",
+            needed >> 20,
+            limits.max_decode_bytes >> 20
+        )));
+    }
+    let mut decoder_limits = Limits::default();
+    decoder_limits.max_image_width = Some(w);
+    decoder_limits.max_image_height = Some(h);
+    decoder_limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
     let mut reader = reader();
-    reader.limits(limits);
+    reader.limits(decoder_limits);
     let image = reader
         .decode()
         .map_err(|e| ApiError::bad_request(format!("the image cannot be decoded: {e}")))?;
@@ -339,6 +364,33 @@ mod tests {
         }
     }
 
+    fn pixels(max_pixels: u64) -> ImageLimits {
+        ImageLimits {
+            max_pixels,
+            max_decode_bytes: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn images_that_take_too_much_memory_to_decode_are_refused_from_their_header() {
+        // 1000x1000 16-bit RGBA: 8 bytes a pixel, and 3 for the RGB copy.
+        let rgba16 = image::ImageBuffer::<image::Rgba<u16>, _>::new(1000, 1000);
+        let mut png16 = Vec::new();
+        rgba16
+            .write_to(&mut std::io::Cursor::new(&mut png16), ImageFormat::Png)
+            .unwrap();
+        let budget = |mb: u64| ImageLimits {
+            max_pixels: 40_000_000,
+            max_decode_bytes: mb << 20,
+        };
+        let err = decode_image(&upload(png16.clone(), None), &budget(10)).unwrap_err();
+        assert_eq!(err.status, 413, "{}", err.message);
+        assert!(err.message.contains("8 bytes a pixel"), "{}", err.message);
+        assert!(decode_image(&upload(png16, None), &budget(11)).is_ok());
+        // The same size in 8-bit RGB fits the budget the 16-bit one did not.
+        assert!(decode_image(&upload(png(1000, 1000), None), &budget(6)).is_ok());
+    }
+
     fn png(w: u32, h: u32) -> Vec<u8> {
         let mut out = Vec::new();
         RgbImage::new(w, h)
@@ -349,11 +401,11 @@ mod tests {
 
     #[test]
     fn images_decode_and_bad_ones_get_their_status() {
-        let ok = decode_image(&upload(png(8, 6), Some("image/png")), 1000).unwrap();
+        let ok = decode_image(&upload(png(8, 6), Some("image/png")), &pixels(1000)).unwrap();
         assert_eq!(ok.dimensions(), (8, 6));
-        let raw = decode_image(&upload(png(8, 6), None), 1000).unwrap();
+        let raw = decode_image(&upload(png(8, 6), None), &pixels(1000)).unwrap();
         assert_eq!(raw.dimensions(), (8, 6));
-        let status = |u: Upload, max| decode_image(&u, max).unwrap_err().status;
+        let status = |u: Upload, max| decode_image(&u, &pixels(max)).unwrap_err().status;
         assert_eq!(status(upload(png(8, 6), Some("text/plain")), 1000), 415);
         assert_eq!(status(upload(b"GIF89a......".to_vec(), None), 1000), 415);
         assert_eq!(status(upload(b"garbage bytes".to_vec(), None), 1000), 400);
@@ -368,7 +420,7 @@ mod tests {
     fn a_png_declaring_a_huge_size_is_refused_from_its_header() {
         // A valid PNG header declaring 100000 x 100000 pixels, and no data.
         let bomb = bomb::png_declaring(100_000, 100_000);
-        let err = decode_image(&upload(bomb, Some("image/png")), 40_000_000).unwrap_err();
+        let err = decode_image(&upload(bomb, Some("image/png")), &pixels(40_000_000)).unwrap_err();
         assert_eq!(err.status, 413, "{}", err.message);
         assert!(err.message.contains("100000x100000"));
     }
@@ -380,10 +432,10 @@ mod tests {
             .write_to(&mut std::io::Cursor::new(&mut jpeg), ImageFormat::Jpeg)
             .unwrap();
         assert!(jpeg_is_complete(&jpeg));
-        assert!(decode_image(&upload(jpeg.clone(), Some("image/jpeg")), 10_000).is_ok());
+        assert!(decode_image(&upload(jpeg.clone(), Some("image/jpeg")), &pixels(10_000)).is_ok());
         let cut = jpeg[..jpeg.len() * 2 / 3].to_vec();
         assert!(!jpeg_is_complete(&cut));
-        let err = decode_image(&upload(cut, Some("image/jpeg")), 10_000).unwrap_err();
+        let err = decode_image(&upload(cut, Some("image/jpeg")), &pixels(10_000)).unwrap_err();
         assert_eq!(err.status, 400);
         assert!(err.message.contains("truncated"));
         assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xD9]));

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use nodes::predict::Prediction;
 
-use super::upload::{decode_image, ApiError, Upload};
+use super::upload::{decode_image, ApiError, ImageLimits, Upload};
 use crate::predictor::DetectSettings;
 
 /// The binary tensor data extension's header: the JSON part's length.
@@ -266,7 +266,7 @@ pub enum ImageInput {
 
 impl ImageInput {
     /// The image as RGB pixels; an encoded one is checked as an upload is.
-    pub fn decode(self, max_pixels: u64) -> Result<RgbImage, ApiError> {
+    pub fn decode(self, limits: &ImageLimits) -> Result<RgbImage, ApiError> {
         match self {
             ImageInput::Pixels(image) => Ok(image),
             ImageInput::Encoded(bytes) => decode_image(
@@ -274,7 +274,7 @@ impl ImageInput {
                     bytes,
                     content_type: None,
                 },
-                max_pixels,
+                limits,
             ),
         }
     }
@@ -806,7 +806,10 @@ mod tests {
             .into_iter()
             .next()
             .unwrap()
-            .decode(100)
+            .decode(&ImageLimits {
+                max_pixels: 100,
+                max_decode_bytes: u64::MAX,
+            })
             .unwrap();
         assert_eq!(decoded.dimensions(), (4, 3));
         assert_eq!(request.outputs.len(), 4);
