@@ -125,9 +125,10 @@ pub struct StressArgs {
     /// BYTES tensor with the binary data extension, outputs binary too.
     #[arg(long, value_enum, default_value_t = Protocol::Predict)]
     pub protocol: Protocol,
-    /// The model name on the v2 routes (`GET /v2/models/NAME` answers 200).
-    #[arg(long, default_value = "yolov8")]
-    pub model: String,
+    /// The model name on the v2 routes (`GET /v2/models/NAME` answers 200);
+    /// needed with `--protocol v2`.
+    #[arg(long, required_if_eq("protocol", "v2"))]
+    pub model: Option<String>,
     /// Images per v2 request (one BYTES tensor of this many copies).
     #[arg(long, default_value_t = 1)]
     pub batch: usize,

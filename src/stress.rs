@@ -268,7 +268,10 @@ pub fn stress_command(args: &StressArgs) -> Result<()> {
     }
     let default_path = match args.protocol {
         Protocol::Predict => "/predict".to_string(),
-        Protocol::V2 => format!("/v2/models/{}/infer", args.model),
+        Protocol::V2 => format!(
+            "/v2/models/{}/infer",
+            args.model.as_deref().unwrap_or_default()
+        ),
     };
     let (authority, uri) = target(&args.url, &default_path)?;
     let (image, name, kind) = payload(args)?;

@@ -164,11 +164,12 @@ impl Drop for Running<'_> {
     }
 }
 
-/// A video's progress, and when its id was issued.
+/// A video's progress, when its id was issued, and whether a video took it.
 #[derive(Clone, Copy, Debug)]
 struct Tracked {
     progress: Progress,
     issued: Instant,
+    claimed: bool,
 }
 
 /// How many video progress ids are kept at most.
@@ -261,6 +262,19 @@ impl AppState {
         }
     }
 
+    /// Takes an issued id for one video: false when it was not issued or
+    /// another video has it.
+    fn claim_progress_id(&self, id: &str) -> bool {
+        let mut map = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(id) {
+            Some(tracked) if !tracked.claimed => {
+                tracked.claimed = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn progress_of(&self, id: &str) -> Option<Progress> {
         let map = self.progress.lock().unwrap_or_else(|p| p.into_inner());
         map.get(id).map(|t| t.progress)
@@ -284,7 +298,7 @@ impl AppState {
         }
         if map.len() >= PROGRESS_IDS {
             let stale = Duration::from_secs(UNUSED_ID_S);
-            map.retain(|_, t| t.progress.total > 0 || t.issued.elapsed() < stale);
+            map.retain(|_, t| t.claimed || t.issued.elapsed() < stale);
         }
         if map.len() >= PROGRESS_IDS {
             return Err(ApiError::new(
@@ -297,6 +311,7 @@ impl AppState {
             Tracked {
                 progress: Progress::default(),
                 issued: Instant::now(),
+                claimed: false,
             },
         );
         Ok(id)
@@ -676,6 +691,11 @@ async fn infer(
     let image_limits = state.settings.image_limits();
     on_worker(state, state.settings.timeout_s, move || {
         let parsed = v2::parse_request(&upload.bytes, header_length, &limits)?;
+        // The decode budget is the request's: its images share it.
+        let image_limits = upload::ImageLimits {
+            max_decode_bytes: image_limits.max_decode_bytes / parsed.images.len().max(1) as u64,
+            ..image_limits
+        };
         let decode = |image: v2::ImageInput| image.decode(&image_limits);
         let images: Vec<_> = match parsed.images.len() {
             1 => parsed
@@ -746,12 +766,12 @@ fn progress_id(state: &AppState, request: &Request<Incoming>) -> Result<Option<S
         return Ok(None);
     };
     let id = value.to_str().unwrap_or_default();
-    match state.progress_of(id) {
-        Some(p) if p == Progress::default() => Ok(Some(id.to_string())),
-        _ => Err(ApiError::bad_request(
-            "unknown or used x-progress-id: POST /progress issues one per video",
-        )),
+    if state.claim_progress_id(id) {
+        return Ok(Some(id.to_string()));
     }
+    Err(ApiError::bad_request(
+        "unknown or used x-progress-id: POST /progress issues one per video",
+    ))
 }
 
 fn annotate_upload(

@@ -15,7 +15,7 @@ use hyper::StatusCode;
 use image::RgbImage;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use nodes::predict::Prediction;
 
@@ -166,10 +166,21 @@ struct RequestJson {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
-    parameters: Map<String, Value>,
+    parameters: RequestParameters,
     inputs: Vec<InputJson>,
     #[serde(default)]
     outputs: Option<Vec<OutputJson>>,
+}
+
+/// The request parameters roadsign reads. Others are skipped as they are
+/// parsed, never kept: a parameter may be as large as the body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RequestParameters {
+    conf: Option<f64>,
+    iou: Option<f64>,
+    imgsz: Option<u64>,
+    binary_data_output: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,17 +189,33 @@ struct InputJson {
     shape: Vec<i64>,
     datatype: String,
     #[serde(default)]
-    parameters: Map<String, Value>,
+    parameters: InputParameters,
     #[serde(default)]
     data: Option<FlatData>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct InputParameters {
+    binary_data_size: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
 struct OutputJson {
     name: String,
     #[serde(default)]
-    parameters: Map<String, Value>,
+    parameters: OutputParameters,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OutputParameters {
+    binary_data: Option<bool>,
+}
+
+/// Strings a request's tensor data may hold (encoded images, one each): far
+/// more than any batch, few enough that their bookkeeping stays small.
+const MAX_STRINGS: usize = 1024;
 
 /// Tensor data as JSON gives it (nested or flat, row-major), flattened as it
 /// is read: bytes for numbers (only UINT8 tensors are numeric here), strings
@@ -246,6 +273,9 @@ impl<'de> Visitor<'de> for Flatten<'_> {
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        if self.0.strings.len() >= MAX_STRINGS {
+            return Err(E::custom(format!("more than {MAX_STRINGS} strings")));
+        }
         self.0.strings.push(v.to_string());
         Ok(())
     }
@@ -334,12 +364,9 @@ pub fn parse_request(
             inputs.len()
         ))
     })?;
-    let raw = match input.parameters.get("binary_data_size") {
+    let raw = match input.parameters.binary_data_size {
         Some(size) => {
-            let size = size
-                .as_u64()
-                .ok_or_else(|| bad("binary_data_size must be a whole number"))?
-                as usize;
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
             if size > binary.len() {
                 return Err(bad(format!(
                     "input '{}' has {size} bytes of binary data, the body only {}",
@@ -358,7 +385,7 @@ pub fn parse_request(
         )));
     }
     let images = match input.datatype.as_str() {
-        "BYTES" => encoded_images(&input, raw)?,
+        "BYTES" => encoded_images(&input, raw, limits)?,
         "UINT8" => pixel_images(&input, raw, limits)?,
         other => {
             return Err(bad(format!(
@@ -403,7 +430,11 @@ fn dimensions(input: &InputJson) -> Result<(Vec<usize>, usize), ApiError> {
 
 /// Encoded images of a BYTES input: base64 strings in JSON, or the binary
 /// extension's elements (a 4-byte little-endian length, then the bytes).
-fn encoded_images(input: &InputJson, raw: Option<Bytes>) -> Result<Vec<ImageInput>, ApiError> {
+fn encoded_images(
+    input: &InputJson,
+    raw: Option<Bytes>,
+    limits: &RequestLimits,
+) -> Result<Vec<ImageInput>, ApiError> {
     let (dims, count) = dimensions(input)?;
     if dims.len() != 1 {
         return Err(bad(format!(
@@ -411,10 +442,22 @@ fn encoded_images(input: &InputJson, raw: Option<Bytes>) -> Result<Vec<ImageInpu
             input.name
         )));
     }
+    if count > limits.max_batch {
+        return Err(ApiError::too_large(format!(
+            "{count} images in one request, over the limit of {}",
+            limits.max_batch
+        )));
+    }
     let elements: Vec<Bytes> = match (raw, &input.data) {
         (Some(mut raw), _) => {
             let mut out = Vec::new();
             while !raw.is_empty() {
+                if out.len() == count {
+                    return Err(bad(format!(
+                        "input '{}' has shape [{count}] but more elements",
+                        input.name
+                    )));
+                }
                 if raw.len() < 4 {
                     return Err(bad("BYTES binary data ends inside an element's length"));
                 }
@@ -519,14 +562,14 @@ fn pixel_images(
         .collect()
 }
 
-/// The outputs asked for (all four when the request names none), each as
-/// binary data when its `binary_data` parameter or the request's
-/// `binary_data_output` says so.
+/// The outputs asked for (all four when the request names none, each at
+/// most once), each as binary data when its `binary_data` parameter or the
+/// request's `binary_data_output` says so.
 fn wanted_outputs(
     outputs: Option<Vec<OutputJson>>,
-    parameters: &Map<String, Value>,
+    parameters: &RequestParameters,
 ) -> Result<Vec<WantedOutput>, ApiError> {
-    let all_binary = flag(parameters, "binary_data_output")?.unwrap_or(false);
+    let all_binary = parameters.binary_data_output.unwrap_or(false);
     let Some(outputs) = outputs else {
         return Ok(OUTPUTS
             .into_iter()
@@ -536,61 +579,45 @@ fn wanted_outputs(
             })
             .collect());
     };
-    outputs
-        .iter()
-        .map(|o| {
-            let name = OUTPUTS.into_iter().find(|n| *n == o.name).ok_or_else(|| {
-                bad(format!(
-                    "unknown output '{}' (the model has boxes, scores, classes, texts)",
-                    o.name
-                ))
-            })?;
-            Ok(WantedOutput {
-                name,
-                binary: flag(&o.parameters, "binary_data")?.unwrap_or(all_binary),
-            })
-        })
-        .collect()
-}
-
-fn flag(parameters: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
-    match parameters.get(key) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(bad(format!(
-            "parameter {key} must be true or false, not {other}"
-        ))),
+    let mut wanted: Vec<WantedOutput> = Vec::new();
+    for o in &outputs {
+        let name = OUTPUTS.into_iter().find(|n| *n == o.name).ok_or_else(|| {
+            bad(format!(
+                "unknown output '{}' (the model has boxes, scores, classes, texts)",
+                o.name
+            ))
+        })?;
+        if wanted.iter().any(|w| w.name == name) {
+            return Err(bad(format!("output '{name}' is asked for twice")));
+        }
+        wanted.push(WantedOutput {
+            name,
+            binary: o.parameters.binary_data.unwrap_or(all_binary),
+        });
     }
+    Ok(wanted)
 }
 
 /// The detector settings a request may give: `conf` and `iou` in [0, 1],
 /// `imgsz` a multiple of 32 up to 1920.
-fn settings(parameters: &Map<String, Value>) -> Result<DetectSettings, ApiError> {
-    let fraction = |key: &str| -> Result<Option<f32>, ApiError> {
-        match parameters.get(key) {
-            None => Ok(None),
-            Some(v) => match v.as_f64() {
-                Some(x) if (0.0..=1.0).contains(&x) => Ok(Some(x as f32)),
-                _ => Err(bad(format!(
-                    "parameter {key} must be a number in [0, 1], not {v}"
-                ))),
-            },
-        }
+fn settings(parameters: &RequestParameters) -> Result<DetectSettings, ApiError> {
+    let fraction = |key: &str, value: Option<f64>| match value {
+        Some(x) if !(0.0..=1.0).contains(&x) => Err(bad(format!(
+            "parameter {key} must be a number in [0, 1], not {x}"
+        ))),
+        other => Ok(other.map(|x| x as f32)),
     };
-    let imgsz = match parameters.get("imgsz") {
-        None => None,
-        Some(v) => match v.as_u64() {
-            Some(s) if (32..=1920).contains(&s) && s % 32 == 0 => Some(s as u32),
-            _ => {
-                return Err(bad(format!(
-                    "parameter imgsz must be a multiple of 32 from 32 to 1920, not {v}"
-                )))
-            }
-        },
+    let imgsz = match parameters.imgsz {
+        Some(s) if !((32..=1920).contains(&s) && s % 32 == 0) => {
+            return Err(bad(format!(
+                "parameter imgsz must be a multiple of 32 from 32 to 1920, not {s}"
+            )))
+        }
+        other => other.map(|s| s as u32),
     };
     Ok(DetectSettings {
-        conf: fraction("conf")?,
-        iou: fraction("iou")?,
+        conf: fraction("conf", parameters.conf)?,
+        iou: fraction("iou", parameters.iou)?,
         imgsz,
     })
 }
@@ -909,6 +936,17 @@ mod tests {
             400
         );
         assert_eq!(with("outputs", json!([{"name": "masks"}])), 400);
+        assert_eq!(
+            with("outputs", json!([{"name": "boxes"}, {"name": "boxes"}])),
+            400
+        );
+        // unknown parameters are skipped, whatever their size
+        assert!(parse({
+            let mut body = ok.clone();
+            body["parameters"] = json!({"sequence_id": [1, 2, 3], "priority": 1});
+            body
+        })
+        .is_ok());
         assert_eq!(
             parse_request(&Bytes::from_static(b"{}"), Some(10), &LIMITS)
                 .unwrap_err()

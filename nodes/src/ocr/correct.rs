@@ -88,26 +88,30 @@ impl Vocabulary {
         }
     }
 
-    /// A speed: the read's digits, with letters that look like digits
-    /// (`5O`) read as those digits when that gives a valid speed, else
-    /// without them (a ring read as `(` or `O` is noise). A valid speed is
-    /// kept as read; anything else snaps to the one speed a single edit away,
-    /// or stays as read when none or several are.
+    /// A speed: the read's digits, with letters that look like digits read
+    /// as those digits when they stand after the first digit (`5O`, `1L0`)
+    /// and that gives a valid speed; before it they are the sign's ring
+    /// (`|20`, `I10`), never a digit. A valid speed is kept as read; anything
+    /// else snaps to the one speed a single edit away, or stays as read when
+    /// none or several are.
     fn speed(&self, read: &str) -> String {
         let valid = |s: &String| self.speeds.contains(s);
-        let lookalike: String = read
+        let digits: String = read.chars().filter(char::is_ascii_digit).collect();
+        let number = read
+            .find(|c: char| c.is_ascii_digit())
+            .map_or("", |at| &read[at..]);
+        let lookalike: String = number
             .chars()
             .filter_map(|c| match c {
                 '0'..='9' => Some(c),
-                'O' | 'Q' | 'D' => Some('0'),
-                'I' | 'L' | '|' => Some('1'),
+                'O' | 'Q' => Some('0'),
+                'I' | 'L' => Some('1'),
                 'Z' => Some('2'),
                 'S' => Some('5'),
                 'B' => Some('8'),
                 _ => None,
             })
             .collect();
-        let digits: String = read.chars().filter(char::is_ascii_digit).collect();
         if valid(&lookalike) {
             return lookalike;
         }
@@ -200,6 +204,11 @@ mod tests {
             ("speed_limit", "100", "100"),
             ("speed_limit", "(30)", "30"),
             ("speed_limit", "O50O", "50"),
+            // A ring read before the number is no digit; D is no zero.
+            ("speed_limit", "|20", "20"),
+            ("speed_limit", "I10", "10"),
+            ("speed_limit", "5D", "5"),
+            ("speed_limit", "1L0", "110"),
             // One speed an edit away is taken; several are not guessed at.
             ("speed_limit", "1110", "110"),
             ("speed_limit", "1300", "1300"),

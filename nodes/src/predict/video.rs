@@ -358,9 +358,11 @@ pub fn annotate_video(
     let (decoder_log, decoder_messages) = stderr_file()?;
     let (encoder_log, encoder_messages) = stderr_file()?;
     // The declared duration and rate may be missing or forged: frames are
-    // counted as they are decoded, at most the limit's seconds at the
-    // declared rate or at `max_fps`, whichever is lower; every stream (audio
-    // too) is cut at the limit. No limit (`roadsign predict`): no cap.
+    // counted as they are decoded, and a video with more than the limit's
+    // seconds at the declared rate or at `max_fps`, whichever is lower, is
+    // refused (never cut short in silence); the output's streams (audio too)
+    // end with the pictures, within the limit. No limit (`roadsign
+    // predict`): no cap.
     let max_frames = limits
         .max_seconds
         .is_finite()
@@ -380,7 +382,6 @@ pub fn annotate_video(
         .arg(input)
         .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
         .args(&frame_cap)
-        .args(&time_cap)
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -437,10 +438,12 @@ pub fn annotate_video(
             if let Some(reason) = limits.stop_reason() {
                 return Err(NodesError::Cancelled(reason));
             }
-            if max_frames.is_some_and(|n| summary.frames >= n) {
+            if let Some(n) = max_frames.filter(|n| summary.frames >= *n) {
                 return Err(NodesError::Limit(format!(
-                    "the video runs past the limit of {:.0} s",
-                    limits.max_seconds
+                    "the video runs past the limit of {:.0} s ({} frames at {:.0} frames a second at most)",
+                    limits.max_seconds,
+                    n - 1,
+                    info.fps.max(1.0).min(limits.max_fps)
                 )));
             }
             let mut frame = RgbImage::from_raw(w, h, std::mem::take(&mut buffer))

@@ -616,6 +616,10 @@ impl FileLocation {
         }
         let (target, tmp) = self.stage_beside(suffix)?;
         fill(tmp.path()).map_err(|e| self.error("cannot write", e))?;
+        // What the tool wrote is on disk before the rename makes it visible.
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| self.error("cannot sync", e))?;
         self.commit(tmp, &target)
     }
 
