@@ -118,100 +118,81 @@ pub fn register_datasets(types: &mut DatasetTypes) {
 /// Registers every node function of the project. Each carries this crate's
 /// version: a new release reruns nodes whose results it may change.
 pub fn register(registry: &mut FunctionRegistry) {
-    const VERSION: &str = env!("CARGO_PKG_VERSION");
+    registry.default_version(env!("CARGO_PKG_VERSION"));
     registry
         .register("generate_synthetic_data", synth::generate_synthetic_data)
-        .version(VERSION)
         .args(&["params"])
         .describe("deterministic synthetic road scenes with French signs (Pascal VOC)");
     registry
         .register("generate_dashcam_clip", generate_dashcam_clip)
-        .version(VERSION)
         .args(&["params"])
         .describe("a dashcam-style clip where signs approach and grow");
     registry
         .register("load_data", prepare::load_data)
-        .version(VERSION)
         .args(&["raw", "params"])
         .describe("validate an annotated image set and map its classes");
     registry
         .register("preprocess_data", prepare::preprocess_data)
-        .version(VERSION)
         .args(&["data", "params"])
         .describe("deterministic class-stratified train/val/test split");
     registry
         .register("build_class_table", build_class_table)
-        .version(VERSION)
         .args(&["classes"])
         .describe("class table (id, name, has_text, description) from parameters");
     registry
         .register("summarize_classes", summarize_classes)
-        .version(VERSION)
         .args(&["table"])
         .describe("class counts for reports");
     registry
         .register("train_yolo", detection::training::train_yolo)
-        .version(VERSION)
         .args(&["data", "params"])
         .describe("YOLOv8 trained on the train split, best epoch by val mAP50-95");
     registry
         .register("evaluate_yolo", detection::evaluation::evaluate_yolo)
-        .version(VERSION)
         .args(&["model", "data", "history", "params"])
         .describe("mAP50, mAP50-95, per-class AP, confusion matrix and report figures");
     registry
         .register("prepare_ocr_data", ocr::prepare_ocr_data)
-        .version(VERSION)
         .args(&["signs", "model_input", "params"])
         .describe("regions of the ground-truth text signs, prepared per class");
     registry
         .register("detect_text_regions", ocr::detect_text_regions)
-        .version(VERSION)
         .args(&["model", "signs", "model_input", "params"])
         .describe("regions of the text signs the detector finds, matched to the ground truth");
     registry
         .register("configure_tesseract", ocr::engine::configure_tesseract)
-        .version(VERSION)
         .args(&["params"])
         .describe("Tesseract languages and modes per class; checks the language data");
     registry
         .register("run_ocr", ocr::run_ocr)
-        .version(VERSION)
         .args(&["ground_truth", "detected", "config", "params"])
         .describe("every region read in parallel (a Tesseract per thread), then corrected");
     registry
         .register("evaluate_ocr", ocr::evaluate::evaluate_ocr)
-        .version(VERSION)
         .args(&["readings"])
         .describe("CER, WER, exact match per class, end-to-end rate, table, worst reads");
     registry
         .register("load_detector", predict::load_detector)
-        .version(VERSION)
         .args(&["model", "params"])
         .describe("the detector checked once and its predict thresholds (start-up)");
     registry
         .register("load_sign_reader", predict::load_sign_reader)
-        .version(VERSION)
         .args(&["tesseract", "prepare", "correction"])
         .describe("Tesseract settings, crop preparation and vocabularies (start-up)");
     registry
         .register("detect_signs", predict::detect_signs)
-        .version(VERSION)
         .args(&["detector", "image"])
         .describe("the signs of one image");
     registry
         .register("prepare_rois", predict::prepare_rois)
-        .version(VERSION)
         .args(&["reader", "image", "detections"])
         .describe("the text area of every text-bearing sign, cropped and binarised");
     registry
         .register("read_sign_texts", predict::read_sign_texts)
-        .version(VERSION)
         .args(&["reader", "regions"])
         .describe("Tesseract on the prepared regions, corrected: the POST /predict answer");
     registry
         .register("annotate_image", predict::annotate_image)
-        .version(VERSION)
         .args(&["image", "prediction"])
         .describe("every box and its text drawn, as JPEG");
 }

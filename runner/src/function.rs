@@ -298,7 +298,22 @@ pub struct RegisteredFunction {
 }
 
 impl RegisteredFunction {
+    /// Names the function's arguments, in order.
+    ///
+    /// # Panics
+    /// When the function's arity is known and the count differs: a bug in
+    /// the program that wires the registry, caught when it starts.
     pub fn args(&mut self, names: &[&str]) -> &mut Self {
+        if let Some(types) = self.func.arg_types() {
+            assert_eq!(
+                types.len(),
+                names.len(),
+                "function '{}' takes {} argument(s), but .args() names {}: {names:?}",
+                self.name,
+                types.len(),
+                names.len()
+            );
+        }
         self.arg_names = Some(names.iter().map(|s| s.to_string()).collect());
         self
     }
@@ -350,6 +365,9 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[derive(Clone)]
 pub struct FunctionRegistry {
     functions: BTreeMap<String, RegisteredFunction>,
+    /// The version functions registered from now on carry (part of their
+    /// identity in incremental runs): the registering crate's, set once.
+    version: String,
 }
 
 impl Default for FunctionRegistry {
@@ -363,11 +381,20 @@ impl FunctionRegistry {
     pub fn new() -> Self {
         let mut registry = FunctionRegistry {
             functions: BTreeMap::new(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
         };
         registry
             .insert("noop", Arc::new(Noop))
             .describe("takes any inputs and produces each output as an empty value");
         registry
+    }
+
+    /// The version the functions registered after this call carry (a crate
+    /// registering its nodes sets its own, once); `.version()` still sets one
+    /// function's.
+    pub fn default_version(&mut self, version: &str) -> &mut Self {
+        self.version = version.to_string();
+        self
     }
 
     /// Registers a typed function under `name`.
@@ -398,7 +425,7 @@ impl FunctionRegistry {
             .entry(name.to_string())
             .or_insert(RegisteredFunction {
                 name: name.to_string(),
-                version: env!("CARGO_PKG_VERSION").to_string(),
+                version: self.version.clone(),
                 arg_names: None,
                 output_names: None,
                 description: String::new(),
@@ -562,5 +589,24 @@ mod tests {
         let mut r = FunctionRegistry::new();
         r.register("add", add);
         r.register("add", add);
+    }
+
+    #[test]
+    #[should_panic(expected = "function 'add' takes 2 argument(s), but .args() names 3")]
+    fn naming_more_arguments_than_the_function_takes_is_a_bug() {
+        FunctionRegistry::new()
+            .register("add", add)
+            .args(&["a", "b", "c"]);
+    }
+
+    #[test]
+    fn functions_carry_the_registry_version_unless_given_their_own() {
+        let mut r = FunctionRegistry::new();
+        r.default_version("7.1.0");
+        r.register("add", add).args(&["a", "b"]);
+        r.register("add2", add).version("9");
+        assert_eq!(r.get("add").unwrap().version, "7.1.0");
+        assert_eq!(r.get("add2").unwrap().version, "9");
+        assert_eq!(r.get("noop").unwrap().version, env!("CARGO_PKG_VERSION"));
     }
 }

@@ -92,12 +92,20 @@ impl DatasetTypes {
         factory(options)
     }
 
-    /// Adds a dataset type; a later registration under the same name replaces the earlier.
+    /// Adds a dataset type.
+    ///
+    /// # Panics
+    /// When `name` is already registered, as a function registered twice
+    /// does: a bug in the program that wires the types, not a user error.
     pub fn register(
         &mut self,
         name: &str,
         factory: impl Fn(EntryOptions<'_>) -> Result<Arc<dyn Dataset>, Error> + Send + Sync + 'static,
     ) {
+        assert!(
+            !self.factories.contains_key(name),
+            "dataset type '{name}' registered twice"
+        );
         self.factories.insert(name.to_string(), Arc::new(factory));
     }
 
@@ -404,6 +412,13 @@ c: {type: polars.CSVDataset, filepath: data/c.csv, save_args: {separator: ';'}}
 p: {type: polars.ParquetDataset, filepath: data/p.parquet, save_args: {compression: zstd}}
 m: {type: memory.MemoryDataset}
 ";
+
+    #[test]
+    #[should_panic(expected = "dataset type 'json.JSONDataset' registered twice")]
+    fn registering_a_dataset_type_twice_is_a_bug() {
+        let mut types = DatasetTypes::builtin();
+        types.register("json.JSONDataset", |_| Err(Error::invalid("never")));
+    }
 
     #[test]
     fn every_builtin_type_round_trips() {
