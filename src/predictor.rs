@@ -56,13 +56,12 @@ fn choose_model(
     catalog: &Catalog,
     model: Option<&Path>,
 ) -> Result<(ModelFile, String), runner::Error> {
-    let stem = |path: &str| {
-        Path::new(path)
-            .file_stem()
+    let stem = |path: &Path| {
+        path.file_stem()
             .map_or_else(|| "model".to_string(), |s| s.to_string_lossy().into_owned())
     };
     if let Some(path) = model {
-        return Ok((read_model(path)?, stem(&path.to_string_lossy())));
+        return Ok((read_model(path)?, stem(path)));
     }
     let trained = catalog.get("model").and_then(|d| d.file_location());
     match trained {
@@ -76,24 +75,23 @@ fn choose_model(
                     location.display()
                 ))
             })?;
-            let name = location.display();
-            Ok((file, stem(name.trim_end_matches(" (versioned)"))))
+            Ok((file, stem(location.path())))
         }
         _ => {
             let shipped = config.root.join(SHIPPED_MODEL);
+            let trained =
+                trained.map_or_else(|| "the catalog's 'model'".to_string(), |l| l.display());
             if !shipped.is_file() {
                 return Err(runner::Error::invalid(format!(
-                    "no model: nothing at {} (train one with `roadsign run`) and no shipped model at {}; or pass --model FILE",
-                    trained.map_or_else(|| "the catalog's 'model'".to_string(), |l| l.display()),
+                    "no model: nothing at {trained} (train one with `roadsign run`) and no shipped model at {}; or pass --model FILE",
                     shipped.display()
                 )));
             }
             tracing::warn!(
-                "no trained model at {}: using the shipped model {}",
-                trained.map_or_else(|| "the catalog's 'model'".to_string(), |l| l.display()),
+                "no trained model at {trained}: using the shipped model {}",
                 shipped.display()
             );
-            Ok((read_model(&shipped)?, stem(SHIPPED_MODEL)))
+            Ok((read_model(&shipped)?, stem(&shipped)))
         }
     }
 }

@@ -14,8 +14,8 @@ mod v2;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -144,15 +144,15 @@ struct AppState {
     /// Video progress by id; ids are issued by `POST /progress` only.
     progress: Mutex<HashMap<String, Tracked>>,
     /// The cancel flags of video jobs that may still run, and how many run.
-    jobs: Mutex<Vec<std::sync::Weak<AtomicBool>>>,
-    running_jobs: std::sync::atomic::AtomicUsize,
+    jobs: Mutex<Vec<Weak<AtomicBool>>>,
+    running_jobs: AtomicUsize,
 }
 
 /// Counts a video job as running on its worker until it returns.
-struct Running<'a>(&'a std::sync::atomic::AtomicUsize);
+struct Running<'a>(&'a AtomicUsize);
 
 impl<'a> Running<'a> {
-    fn start(count: &'a std::sync::atomic::AtomicUsize) -> Running<'a> {
+    fn start(count: &'a AtomicUsize) -> Running<'a> {
         count.fetch_add(1, Ordering::SeqCst);
         Running(count)
     }
@@ -244,7 +244,7 @@ impl AppState {
     /// children and removing its files), and waits up to `wait` for them.
     fn cancel_jobs(&self, wait: Duration) {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        for cancel in jobs.iter().filter_map(std::sync::Weak::upgrade) {
+        for cancel in jobs.iter().filter_map(Weak::upgrade) {
             cancel.store(true, Ordering::SeqCst);
         }
         drop(jobs);
@@ -619,16 +619,9 @@ async fn v2_request(
         ));
     };
     let method = request.method().clone();
-    let allowed = match route {
-        v2::Route::Infer(_) => method == Method::POST,
-        _ => method == Method::GET || method == Method::HEAD,
-    };
-    if !allowed {
-        return Err(ApiError::method_not_allowed(
-            method.as_str(),
-            path,
-            allowed_methods(route.label(), path),
-        ));
+    let allowed = allowed_methods(route.label(), path);
+    if !allowed.split(", ").any(|m| m == method.as_str()) {
+        return Err(ApiError::method_not_allowed(method.as_str(), path, allowed));
     }
     match route {
         v2::Route::Server => Ok(json(StatusCode::OK, &v2::server_metadata())),
@@ -944,7 +937,7 @@ async fn serve(
         metrics: Metrics::default(),
         progress: Mutex::new(HashMap::new()),
         jobs: Mutex::new(Vec::new()),
-        running_jobs: std::sync::atomic::AtomicUsize::new(0),
+        running_jobs: AtomicUsize::new(0),
     });
 
     // Start-up off the executor: a failure ends the process (a supervisor

@@ -336,6 +336,20 @@ pub struct RequestLimits {
     pub max_pixels: u64,
 }
 
+impl RequestLimits {
+    /// Refuses (413) more images than a request may carry, from the
+    /// input's shape, before any element is built.
+    fn check_batch(&self, images: usize) -> Result<(), ApiError> {
+        if images > self.max_batch {
+            return Err(ApiError::too_large(format!(
+                "{images} images in one request, over the limit of {}",
+                self.max_batch
+            )));
+        }
+        Ok(())
+    }
+}
+
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(message)
 }
@@ -397,13 +411,6 @@ pub fn parse_request(
     if images.is_empty() {
         return Err(bad("the request has no image"));
     }
-    if images.len() > limits.max_batch {
-        return Err(ApiError::too_large(format!(
-            "{} images in one request, over the limit of {}",
-            images.len(),
-            limits.max_batch
-        )));
-    }
     Ok(InferRequest {
         id: request.id,
         batched: images.len() > 1,
@@ -442,12 +449,7 @@ fn encoded_images(
             input.name
         )));
     }
-    if count > limits.max_batch {
-        return Err(ApiError::too_large(format!(
-            "{count} images in one request, over the limit of {}",
-            limits.max_batch
-        )));
-    }
+    limits.check_batch(count)?;
     let elements: Vec<Bytes> = match (raw, &input.data) {
         (Some(mut raw), _) => {
             let mut out = Vec::new();
@@ -530,15 +532,12 @@ fn pixel_images(
             limits.max_pixels
         )));
     }
-    if n > limits.max_batch {
-        return Err(ApiError::too_large(format!(
-            "{n} images in one request, over the limit of {}",
-            limits.max_batch
-        )));
-    }
-    let bytes: Vec<u8> = match (raw, &input.data) {
-        (Some(raw), _) => raw.to_vec(),
-        (None, Some(data)) if data.strings.is_empty() => data.numbers.clone(),
+    limits.check_batch(n)?;
+    // The pixels as they came (binary data, or the numbers parsed from
+    // JSON): each image copies its own part out once.
+    let bytes: &[u8] = match (&raw, &input.data) {
+        (Some(raw), _) => raw,
+        (None, Some(data)) if data.strings.is_empty() => &data.numbers,
         (None, Some(_)) => {
             return Err(bad(format!("input '{}' (UINT8) holds strings", input.name)))
         }

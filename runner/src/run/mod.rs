@@ -120,6 +120,7 @@ pub fn check_inputs_stored(pipeline: &Pipeline, catalog: &Catalog) -> Result<(),
         let Some(location) = catalog.get(input).and_then(|d| d.file_location()) else {
             continue;
         };
+        // The dataset's own test: a YOLO folder needs its data.yaml, say.
         if !catalog.exists(input)? {
             absent.push(format!("'{input}' ({})", location.display()));
         }
