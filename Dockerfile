@@ -14,8 +14,8 @@ WORKDIR /src
 COPY scripts/install-libtorch.sh scripts/
 RUN bash scripts/install-libtorch.sh && rm -rf .deps/wheels
 COPY . .
-RUN cargo build --release --locked --bin roadsign \
- && strip target/release/roadsign
+RUN cargo build --release --locked --bins \
+ && strip target/release/roadsign target/release/roadsign-ocr target/release/roadsign-torch
 
 # ---- runtime: the binary, libtorch's CPU libraries, Tesseract, ffmpeg ----
 FROM debian:bookworm-slim AS runtime
@@ -25,7 +25,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin roadsign
 COPY --from=builder /src/.deps/libtorch/lib/ /opt/libtorch/lib/
-COPY --from=builder /src/target/release/roadsign /usr/local/bin/roadsign
+# `roadsign` loads neither libtorch nor Tesseract; it hands the commands that
+# need them to roadsign-torch or roadsign-ocr, beside it.
+COPY --from=builder /src/target/release/roadsign /src/target/release/roadsign-ocr \
+     /src/target/release/roadsign-torch /usr/local/bin/
 ENV LD_LIBRARY_PATH=/opt/libtorch/lib
 WORKDIR /app
 COPY pipelines.yml catalog.yml parameters.yml ./

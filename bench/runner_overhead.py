@@ -24,9 +24,14 @@ project is timed for chain 1 and chain 1000, default logging and quiet.
 Only the standard library is used; kedro is imported only inside the Kedro
 worker subprocess (`--kedro-worker`), run with the Kedro venv's Python.
 
+`roadsign --version` is timed the same way (start-up alone).
+
 Usage:
   python3 bench/runner_overhead.py [--quick] [--roadsign PATH]
-      [--kedro-python PATH] [--no-kedro-cli] [--out FILE]
+      [--kedro-python PATH] [--no-kedro-cli] [--out FILE] [--json FILE]
+
+--out keeps the Markdown report, --json every figure (bench/guard.py reads
+the committed bench/results/runner_overhead.json).
 """
 
 import argparse
@@ -155,6 +160,15 @@ def roadsign_case(binary, proj, runner, reps):
     # --force: every repetition runs every node (a second run of an unchanged
     # project would otherwise skip them all as up to date)
     cmd = [binary, "run", "--project-dir", proj, "--runner", runner, "--force"]
+    return process_case(cmd, reps)
+
+
+def version_case(binary, reps):
+    """`roadsign --version`: start-up and exit, nothing else."""
+    return process_case([binary, "--version"], reps)
+
+
+def process_case(cmd, reps):
     env = dict(os.environ)
     env.pop("RUST_LOG", None)
     walls, rss, inner, count = [], [], [], None
@@ -364,6 +378,7 @@ def main():
     ap.add_argument("--no-kedro", action="store_true")
     ap.add_argument("--no-kedro-cli", action="store_true")
     ap.add_argument("--out", help="also write the Markdown report to this file")
+    ap.add_argument("--json", help="also write every figure as JSON to this file")
     ap.add_argument("--kedro-worker", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -397,6 +412,8 @@ def main():
     rows = []  # (shape, n, runner label, rs, kedro)
     kedro_import = []
     kedro_version = None
+    log("roadsign --version x7")
+    version = version_case(args.roadsign, 7)
     try:
         if use_kedro:
             r = subprocess.run(
@@ -513,6 +530,9 @@ def main():
           f"| {rs['reps']}/{kreps} |")
     p("")
 
+    p(f"**`roadsign --version` (whole process):** median {ms(version['median_s'])} ms, "
+      f"peak RSS {mib(version['peak_rss'])} MiB.")
+    p("")
     byk = {(s, n, r): rs for s, n, r, rs, _ in rows}
     starts = [byk[(s, 1, r)]["median_s"] for s in shapes for r in ("sequential", "parallel")
               if (s, 1, r) in byk]
@@ -559,6 +579,24 @@ def main():
 
     text = "\n".join(out)
     print(text)
+    if args.json:
+        figures = {
+            "started": started,
+            "mode": "quick" if args.quick else "full",
+            "machine": {"cpus": ncpu, "cpu": cpu, "load_start": load0, "load_end": load1},
+            "roadsign": args.roadsign,
+            "kedro_version": kedro_version,
+            "version": version,
+            "cases": [
+                {"shape": s, "nodes": n, "runner": r, "roadsign": rs, "kedro": kd}
+                for s, n, r, rs, kd in rows
+            ],
+            "kedro_import_s": kedro_import,
+            "kedro_cli": [{"nodes": n, "quiet": q, **res} for n, q, res in cli],
+        }
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:

@@ -20,3 +20,7 @@ cargo llvm-cov --workspace --locked --fail-under-lines 80 \
   --ignore-filename-regex '(^|/)tests/' --summary-only ${leave_out[@]+-- "${leave_out[@]}"}
 # The Kubeflow specs the tests compiled, loaded by the real kfp SDK.
 bash scripts/validate-deploy.sh --kubeflow
+# The release executables, and the guard against start-up and runner
+# regressions (more than 3x the committed bench/results/runner_overhead.json).
+cargo build --release --locked
+python3 bench/guard.py

@@ -1,48 +1,8 @@
-//! `roadsign`: the binary that wires the road-sign nodes into the generic
-//! runner and exposes the command line. Errors become exit codes here:
-//! 0 success, 2 usage or configuration (nothing ran), 1 a node failed.
+//! `roadsign`: the command users type. It links neither libtorch nor
+//! Tesseract, so that its start-up is a native program's (milliseconds, a
+//! few MiB); commands and runs that need them continue in `roadsign-ocr` or
+//! `roadsign-torch` (see `roadsign::engine`).
 
-mod cli;
-mod commands;
-mod predict;
-mod predictor;
-mod serve;
-mod stress;
-
-use std::io::IsTerminal;
-use std::process::ExitCode;
-
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
-
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
-
-fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    init_logging(cli.verbose);
-    // Nodes never see paths, but a few parameters name folders (training
-    // checkpoints): they are relative to the project, not to the shell.
-    if let Ok(dir) = std::path::absolute(&cli.project_dir) {
-        std::env::set_var("ROADSIGN_PROJECT_DIR", dir);
-    }
-    match commands::dispatch(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("{}", commands::describe_error(&err, &cli));
-            ExitCode::from(commands::exit_code(&err) as u8)
-        }
-    }
+fn main() -> std::process::ExitCode {
+    roadsign::main(None)
 }

@@ -14,6 +14,7 @@ pub mod ocr;
 pub mod plots;
 pub mod predict;
 pub mod prepare;
+pub mod signatures;
 pub mod synth;
 pub mod voc;
 
@@ -115,8 +116,9 @@ pub fn register_datasets(types: &mut DatasetTypes) {
     datasets::register(types);
 }
 
-/// Registers every node function of the project. Each carries this crate's
-/// version: a new release reruns nodes whose results it may change.
+/// Registers every node function of the project; those that run libtorch are
+/// declared only (see [`signatures`]). Each carries this crate's version: a
+/// new release reruns nodes whose results it may change.
 pub fn register(registry: &mut FunctionRegistry) {
     registry.default_version(env!("CARGO_PKG_VERSION"));
     registry
@@ -144,57 +146,30 @@ pub fn register(registry: &mut FunctionRegistry) {
         .args(&["table"])
         .describe("class counts for reports");
     registry
-        .register("train_yolo", detection::training::train_yolo)
-        .args(&["data", "params"])
-        .describe("YOLOv8 trained on the train split, best epoch by val mAP50-95");
-    registry
-        .register("evaluate_yolo", detection::evaluation::evaluate_yolo)
-        .args(&["model", "data", "history", "params"])
-        .describe("mAP50, mAP50-95, per-class AP, confusion matrix and report figures");
-    registry
         .register("prepare_ocr_data", ocr::prepare_ocr_data)
         .args(&["signs", "model_input", "params"])
         .describe("regions of the ground-truth text signs, prepared per class");
-    registry
-        .register("detect_text_regions", ocr::detect_text_regions)
-        .args(&["model", "signs", "model_input", "params"])
-        .describe("regions of the text signs the detector finds, matched to the ground truth");
     registry
         .register("configure_tesseract", ocr::engine::configure_tesseract)
         .args(&["params"])
         .describe("Tesseract languages and modes per class; checks the language data");
     registry
-        .register("run_ocr", ocr::run_ocr)
-        .args(&["ground_truth", "detected", "config", "params"])
-        .describe("every region read in parallel (a Tesseract per thread), then corrected");
-    registry
         .register("evaluate_ocr", ocr::evaluate::evaluate_ocr)
         .args(&["readings"])
         .describe("CER, WER, exact match per class, end-to-end rate, table, worst reads");
-    registry
-        .register("load_detector", predict::load_detector)
-        .args(&["model", "params"])
-        .describe("the detector checked once and its predict thresholds (start-up)");
     registry
         .register("load_sign_reader", predict::load_sign_reader)
         .args(&["tesseract", "prepare", "correction"])
         .describe("Tesseract settings, crop preparation and vocabularies (start-up)");
     registry
-        .register("detect_signs", predict::detect_signs)
-        .args(&["detector", "image"])
-        .describe("the signs of one image");
-    registry
         .register("prepare_rois", predict::prepare_rois)
         .args(&["reader", "image", "detections"])
         .describe("the text area of every text-bearing sign, cropped and binarised");
     registry
-        .register("read_sign_texts", predict::read_sign_texts)
-        .args(&["reader", "regions"])
-        .describe("Tesseract on the prepared regions, corrected: the POST /predict answer");
-    registry
         .register("annotate_image", predict::annotate_image)
         .args(&["image", "prediction"])
         .describe("every box and its text drawn, as JPEG");
+    signatures::declare(registry);
 }
 
 #[cfg(test)]

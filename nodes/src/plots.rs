@@ -19,8 +19,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, FontTransform};
-use yolo::metrics::{curve_grid, Detection, DetectionMetrics};
-use yolo::train::EpochRecord;
+use yolo_core::metrics::{curve_grid, Detection, DetectionMetrics};
+use yolo_core::train_config::EpochRecord;
 
 use crate::synth::text::font;
 use crate::NodesError;
@@ -707,7 +707,7 @@ pub fn prediction_grid(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yolo::metrics::{ClassCurve, ClassMetrics, CURVE_POINTS};
+    use yolo_core::metrics::{ClassCurve, ClassMetrics, CURVE_POINTS};
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("sign{i}")).collect()

@@ -33,6 +33,9 @@ pub enum CallError {
     Panicked(String),
     /// The function returned a different number of values than declared outputs.
     OutputCount { expected: usize, got: usize },
+    /// The function is only declared here: its body runs on an engine (a
+    /// heavy native library) that this program does not load.
+    EngineNotLoaded { engine: String },
 }
 
 impl std::fmt::Display for CallError {
@@ -43,6 +46,12 @@ impl std::fmt::Display for CallError {
             CallError::Panicked(m) => write!(f, "panicked: {m}"),
             CallError::OutputCount { expected, got } => {
                 write!(f, "returned {got} values for {expected} declared outputs")
+            }
+            CallError::EngineNotLoaded { engine } => {
+                write!(
+                    f,
+                    "runs on the {engine} engine, which this program does not load"
+                )
             }
         }
     }
@@ -205,10 +214,10 @@ macro_rules! impl_node_function {
             $($A: FromData,)*
         {
             fn arg_types(&self) -> Vec<Option<TypeDesc>> {
-                vec![$($A::accepts()),*]
+                <fn($($A),*) -> Ret as NodeSignature>::signature_arg_types()
             }
             fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
-                <Ret::Outputs as IntoOutputs>::output_types()
+                <fn($($A),*) -> Ret as NodeSignature>::signature_output_types()
             }
             #[allow(non_snake_case, unused_mut, unused_variables, unused_assignments)]
             fn call(&self, args: &[Data]) -> Result<Vec<Data>, CallError> {
@@ -243,6 +252,41 @@ impl_node_function!(A1, A2, A3, A4, A5, A6, A7, A8);
 impl_node_function!(A1, A2, A3, A4, A5, A6, A7, A8, A9);
 impl_node_function!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
 
+/// A node function's signature as a type, `fn(A, B) -> R`: what planning
+/// needs to know of a function (its argument and output types) without its
+/// body. A program declares such a function with
+/// [`FunctionRegistry::declare`] when the body needs an engine it does not
+/// load; the program that loads the engine [`FunctionRegistry::implement`]s
+/// it with a function of exactly that type.
+pub trait NodeSignature: 'static {
+    fn signature_arg_types() -> Vec<Option<TypeDesc>>;
+    fn signature_output_types() -> Option<Vec<Option<TypeDesc>>>;
+}
+
+macro_rules! impl_node_signature {
+    ($($A:ident),*) => {
+        impl<Ret: NodeReturn, $($A: FromData),*> NodeSignature for fn($($A),*) -> Ret {
+            fn signature_arg_types() -> Vec<Option<TypeDesc>> {
+                vec![$($A::accepts()),*]
+            }
+            fn signature_output_types() -> Option<Vec<Option<TypeDesc>>> {
+                <Ret::Outputs as IntoOutputs>::output_types()
+            }
+        }
+    };
+}
+impl_node_signature!();
+impl_node_signature!(A1);
+impl_node_signature!(A1, A2);
+impl_node_signature!(A1, A2, A3);
+impl_node_signature!(A1, A2, A3, A4);
+impl_node_signature!(A1, A2, A3, A4, A5);
+impl_node_signature!(A1, A2, A3, A4, A5, A6);
+impl_node_signature!(A1, A2, A3, A4, A5, A6, A7);
+impl_node_signature!(A1, A2, A3, A4, A5, A6, A7, A8);
+impl_node_signature!(A1, A2, A3, A4, A5, A6, A7, A8, A9);
+impl_node_signature!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
+
 /// The object-safe form every registered function is stored as.
 pub trait ErasedFunction: Send + Sync {
     /// Argument types in order; `None` when the function takes any number of anything.
@@ -266,6 +310,27 @@ impl<F: NodeFunction<M>, M: 'static> ErasedFunction for Typed<F, M> {
     }
     fn call(&self, args: &[Data], _n_outputs: usize) -> Result<Vec<Data>, CallError> {
         self.func.call(args)
+    }
+}
+
+/// A declared function: its types, and the engine its body needs.
+struct Declared {
+    engine: String,
+    arg_types: Vec<Option<TypeDesc>>,
+    output_types: Option<Vec<Option<TypeDesc>>>,
+}
+
+impl ErasedFunction for Declared {
+    fn arg_types(&self) -> Option<Vec<Option<TypeDesc>>> {
+        Some(self.arg_types.clone())
+    }
+    fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
+        self.output_types.clone()
+    }
+    fn call(&self, _args: &[Data], _n_outputs: usize) -> Result<Vec<Data>, CallError> {
+        Err(CallError::EngineNotLoaded {
+            engine: self.engine.clone(),
+        })
     }
 }
 
@@ -294,6 +359,11 @@ pub struct RegisteredFunction {
     pub arg_names: Option<Vec<String>>,
     pub output_names: Option<Vec<String>>,
     pub description: String,
+    /// The engine its body runs on (a heavy native library such as
+    /// libtorch), when it needs one.
+    pub engine: Option<String>,
+    /// False while the function is only declared (see [`NodeSignature`]).
+    loaded: bool,
     func: Arc<dyn ErasedFunction>,
 }
 
@@ -331,6 +401,14 @@ impl RegisteredFunction {
     }
     pub fn arg_types(&self) -> Option<Vec<Option<TypeDesc>>> {
         self.func.arg_types()
+    }
+    /// The engine this program must hand the function to, when its body is
+    /// not here: `None` for every function this program can call itself.
+    pub fn missing_engine(&self) -> Option<&str> {
+        match self.loaded {
+            true => None,
+            false => self.engine.as_deref(),
+        }
     }
     pub fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
         self.func.output_types()
@@ -416,6 +494,70 @@ impl FunctionRegistry {
         )
     }
 
+    /// Declares a function of signature `S` whose body runs on `engine`,
+    /// which this program does not load: plans, dry runs and type checks
+    /// treat it like any function; calling it is
+    /// [`CallError::EngineNotLoaded`].
+    ///
+    /// # Panics
+    /// When `name` is already registered.
+    pub fn declare<S: NodeSignature>(
+        &mut self,
+        name: &str,
+        engine: &str,
+    ) -> &mut RegisteredFunction {
+        let declared = Declared {
+            engine: engine.to_string(),
+            arg_types: S::signature_arg_types(),
+            output_types: S::signature_output_types(),
+        };
+        let entry = self.insert(name, Arc::new(declared));
+        entry.engine = Some(engine.to_string());
+        entry.loaded = false;
+        entry
+    }
+
+    /// Gives the declared function `name` its body, a function of the
+    /// declared signature `S` (the program that loads its engine does this).
+    ///
+    /// # Panics
+    /// When `name` was not declared, is already implemented, or was declared
+    /// with other types: bugs in the program that wires the registry.
+    pub fn implement<S, M>(&mut self, name: &str, func: S) -> &mut RegisteredFunction
+    where
+        S: NodeSignature + NodeFunction<M>,
+        M: 'static,
+    {
+        let entry = self
+            .functions
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("function '{name}' implemented but never declared"));
+        assert!(!entry.loaded, "function '{name}' implemented twice");
+        assert!(
+            entry.func.arg_types() == Some(S::signature_arg_types())
+                && entry.func.output_types() == S::signature_output_types(),
+            "function '{name}' implemented with other types than it was declared with"
+        );
+        entry.func = Arc::new(Typed {
+            func,
+            _marker: PhantomData,
+        });
+        entry.loaded = true;
+        entry
+    }
+
+    /// The engines this program must hand `functions` to: those of every
+    /// function among them that is declared here but not implemented.
+    pub fn missing_engines<'a>(
+        &self,
+        functions: impl IntoIterator<Item = &'a str>,
+    ) -> std::collections::BTreeSet<String> {
+        functions
+            .into_iter()
+            .filter_map(|name| self.get(name)?.missing_engine().map(str::to_string))
+            .collect()
+    }
+
     fn insert(&mut self, name: &str, func: Arc<dyn ErasedFunction>) -> &mut RegisteredFunction {
         assert!(
             !self.functions.contains_key(name),
@@ -429,6 +571,8 @@ impl FunctionRegistry {
                 arg_names: None,
                 output_names: None,
                 description: String::new(),
+                engine: None,
+                loaded: true,
                 func,
             })
     }
@@ -608,5 +752,61 @@ mod tests {
         assert_eq!(r.get("add").unwrap().version, "7.1.0");
         assert_eq!(r.get("add2").unwrap().version, "9");
         assert_eq!(r.get("noop").unwrap().version, env!("CARGO_PKG_VERSION"));
+    }
+
+    type AddSignature = fn(i64, i64) -> i64;
+
+    #[test]
+    fn a_declared_function_plans_like_any_and_names_its_engine() {
+        let mut r = FunctionRegistry::new();
+        r.declare::<AddSignature>("heavy_add", "torch")
+            .args(&["a", "b"]);
+        let f = r.get("heavy_add").unwrap();
+        assert_eq!(f.arg_types(), Some(vec![Some(TypeDesc::of::<i64>()); 2]));
+        assert_eq!(f.output_types(), Some(vec![Some(TypeDesc::of::<i64>())]));
+        assert_eq!(f.missing_engine(), Some("torch"));
+        let err = f.call(&[Data::new(1i64), Data::new(2i64)], 1).unwrap_err();
+        assert!(matches!(&err, CallError::EngineNotLoaded { engine } if engine == "torch"));
+        assert_eq!(
+            err.to_string(),
+            "runs on the torch engine, which this program does not load"
+        );
+        let needed = r.missing_engines(["heavy_add", "noop", "unknown"]);
+        assert_eq!(needed.into_iter().collect::<Vec<_>>(), vec!["torch"]);
+    }
+
+    #[test]
+    fn implementing_a_declaration_keeps_its_names_and_loads_it() {
+        let mut r = FunctionRegistry::new();
+        r.declare::<AddSignature>("heavy_add", "torch")
+            .args(&["a", "b"])
+            .describe("adds");
+        r.implement("heavy_add", add as AddSignature);
+        let f = r.get("heavy_add").unwrap();
+        assert_eq!(f.missing_engine(), None);
+        assert_eq!(f.engine.as_deref(), Some("torch"));
+        assert_eq!(f.description, "adds");
+        assert_eq!(
+            f.arg_names.as_deref(),
+            Some(&["a".to_string(), "b".to_string()][..])
+        );
+        let out = f.call(&[Data::new(1i64), Data::new(2i64)], 1).unwrap();
+        assert_eq!(out[0].downcast_ref::<i64>(), Some(&3));
+        assert!(r.missing_engines(["heavy_add"]).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "implemented with other types")]
+    fn an_implementation_of_other_types_is_a_wiring_bug() {
+        let mut r = FunctionRegistry::new();
+        r.declare::<AddSignature>("heavy_add", "torch");
+        r.implement("heavy_add", split as fn(Vec<i64>) -> (Vec<i64>, Vec<i64>));
+    }
+
+    #[test]
+    #[should_panic(expected = "never declared")]
+    fn implementing_an_undeclared_function_is_a_wiring_bug() {
+        let mut r = FunctionRegistry::new();
+        r.implement("heavy_add", add as AddSignature);
     }
 }

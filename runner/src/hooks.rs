@@ -106,27 +106,42 @@ impl RunRecords {
                 (d, size)
             })
             .collect();
-        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let record = serde_json::json!({
-            "run_id": run.run_id,
-            "status": status,
-            "command": self.command,
-            "git_commit": self.git_commit,
-            "parameters": run.catalog.parameter("parameters").unwrap_or(Value::Null),
-            "nodes": nodes,
-            "dataset_bytes": sizes,
-        });
+        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        // Streamed to the file: a run of 10,000 nodes never holds its record
+        // as a JSON tree or a string.
+        let record = RunRecord {
+            run_id: run.run_id,
+            status,
+            command: &self.command,
+            git_commit: &self.git_commit,
+            parameters: run.catalog.parameter("parameters").unwrap_or(Value::Null),
+            nodes: &nodes,
+            dataset_bytes: sizes,
+        };
         let path = self.dir.join(format!("{}.json", run.run_id));
         let written = std::fs::create_dir_all(&self.dir).and_then(|_| {
-            let text = serde_json::to_string_pretty(&record).unwrap_or_default();
             let tmp = self.dir.join(format!(".{}.json.tmp", run.run_id));
-            std::fs::write(&tmp, text)?;
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            serde_json::to_writer_pretty(&mut out, &record)?;
+            out.into_inner().map_err(|e| e.into_error())?;
             std::fs::rename(&tmp, &path)
         });
         if let Err(e) = written {
             tracing::warn!("cannot write the run record {}: {e}", path.display());
         }
     }
+}
+
+/// One run's record file (`runs/<run id>.json`).
+#[derive(Serialize)]
+struct RunRecord<'a> {
+    run_id: &'a str,
+    status: &'a str,
+    command: &'a str,
+    git_commit: &'a Option<String>,
+    parameters: Value,
+    nodes: &'a [NodeRecord],
+    dataset_bytes: BTreeMap<String, Option<u64>>,
 }
 
 impl Hook for RunRecords {

@@ -15,6 +15,8 @@ pub enum YoloError {
     },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("invalid configuration: {0}")]
+    Scale(#[from] yolo_core::model_file::UnknownScale),
 }
 
 pub type Result<T, E = YoloError> = std::result::Result<T, E>;

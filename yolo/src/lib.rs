@@ -5,13 +5,13 @@
 //! Nothing here knows about road signs: the class count and names come from the
 //! data, as they do in Ultralytics.
 
+pub use yolo_core::{augment, metrics};
+
 pub mod anchors;
 pub mod assigner;
-pub mod augment;
 pub mod error;
 pub mod iou;
 pub mod loss;
-pub mod metrics;
 pub mod model;
 pub mod nms;
 pub mod predict;

@@ -3,14 +3,10 @@
 //! created under `model.<layer>.…` so the var store's names are exactly those of
 //! an Ultralytics `state_dict`, and its weights load as they are.
 
-use std::fmt;
-use std::str::FromStr;
-
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 use crate::anchors::{dist2bbox, make_anchors, STRIDES};
-use crate::error::{Result, YoloError};
 
 /// Bins of the distribution focal loss: each box side is a distribution over 0..16.
 pub const REG_MAX: i64 = 16;
@@ -25,78 +21,7 @@ pub const GROUP_BIAS: usize = 0;
 pub const GROUP_WEIGHT: usize = 1;
 pub const GROUP_NORM: usize = 2;
 
-/// A model scale: depth and width multipliers and the channel cap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scale {
-    N,
-    S,
-    M,
-    L,
-    X,
-}
-
-impl Scale {
-    pub const ALL: [Scale; 5] = [Scale::N, Scale::S, Scale::M, Scale::L, Scale::X];
-
-    fn multipliers(self) -> (f64, f64, i64) {
-        match self {
-            Scale::N => (0.33, 0.25, 1024),
-            Scale::S => (0.33, 0.50, 1024),
-            Scale::M => (0.67, 0.75, 768),
-            Scale::L => (1.00, 1.00, 512),
-            Scale::X => (1.00, 1.25, 512),
-        }
-    }
-
-    /// Output channels of a layer whose yaml asks for `c`: capped, scaled and
-    /// rounded up to a multiple of 8 (`make_divisible`).
-    pub fn channels(self, c: i64) -> i64 {
-        let (_, width, max) = self.multipliers();
-        let scaled = (c.min(max) as f64) * width;
-        ((scaled / 8.0).ceil() as i64) * 8
-    }
-
-    /// Repeats of a C2f whose yaml asks for `n`.
-    pub fn repeats(self, n: i64) -> i64 {
-        let (depth, _, _) = self.multipliers();
-        if n > 1 {
-            ((n as f64 * depth).round() as i64).max(1)
-        } else {
-            n
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Scale::N => "n",
-            Scale::S => "s",
-            Scale::M => "m",
-            Scale::L => "l",
-            Scale::X => "x",
-        }
-    }
-}
-
-impl fmt::Display for Scale {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Scale {
-    type Err = YoloError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Scale::ALL
-            .into_iter()
-            .find(|scale| scale.name() == s.trim_start_matches("yolov8"))
-            .ok_or_else(|| {
-                YoloError::Config(format!(
-                    "unknown YOLOv8 scale {s:?} (expected n, s, m, l or x)"
-                ))
-            })
-    }
-}
+pub use yolo_core::model_file::Scale;
 
 /// PyTorch's default Conv2d initialisation (kaiming-uniform with a = √5), which
 /// Ultralytics keeps: uniform in ±1/√fan_in.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::OptimizerConfig;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::augment::{resize_long_side, train_sample, AugmentConfig, Labeled};
+use crate::augment::{resize_long_side, train_sample, Labeled};
 use crate::error::{Result, YoloError};
 use crate::loss::{DetectionLoss, LossGains, LossParts, Targets};
 use crate::metrics::DetectionMetrics;
@@ -25,83 +25,7 @@ use crate::model::{Scale, GROUP_BIAS, GROUP_NORM, GROUP_WEIGHT};
 use crate::predict::{evaluate, images_to_tensor};
 use crate::weights::{Detector, ModelInfo};
 
-/// Every training hyper-parameter (Ultralytics' names and defaults).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainConfig {
-    pub scale: String,
-    pub epochs: usize,
-    pub batch: usize,
-    pub imgsz: u32,
-    /// `auto`, `SGD` or `AdamW`.
-    pub optimizer: String,
-    pub lr0: f64,
-    pub lrf: f64,
-    pub momentum: f64,
-    pub weight_decay: f64,
-    pub warmup_epochs: f64,
-    pub warmup_momentum: f64,
-    pub warmup_bias_lr: f64,
-    /// Nominal batch size: gradients are accumulated up to it.
-    pub nbs: usize,
-    pub cos_lr: bool,
-    pub close_mosaic: usize,
-    pub seed: u64,
-    /// `auto`, `cpu` or `cuda`.
-    pub device: String,
-    /// Mixed precision: activations in bfloat16 where the hardware computes
-    /// it natively (CUDA; CPUs with AVX512-BF16), float32 master weights,
-    /// loss and optimiser. Elsewhere, or when false, float32 throughout.
-    pub amp: bool,
-    /// Continue from the checkpoint in the checkpoint folder.
-    pub resume: bool,
-    /// Loss gains (Ultralytics' `box`, `cls`, `dfl`).
-    #[serde(rename = "box")]
-    pub box_gain: f64,
-    #[serde(rename = "cls")]
-    pub cls_gain: f64,
-    #[serde(rename = "dfl")]
-    pub dfl_gain: f64,
-    /// Start from these weights (a model file): every tensor whose name and
-    /// shape match is copied, as Ultralytics' `intersect_dicts` does.
-    pub pretrained: Option<PathBuf>,
-    /// Where checkpoints go each epoch (and `resume` reads them); none keeps
-    /// nothing on disk.
-    pub checkpoints: Option<PathBuf>,
-    pub augment: AugmentConfig,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            scale: "n".into(),
-            epochs: 100,
-            batch: 16,
-            imgsz: 640,
-            optimizer: "auto".into(),
-            lr0: 0.01,
-            lrf: 0.01,
-            momentum: 0.937,
-            weight_decay: 0.0005,
-            warmup_epochs: 3.0,
-            warmup_momentum: 0.8,
-            warmup_bias_lr: 0.1,
-            nbs: 64,
-            cos_lr: false,
-            close_mosaic: 10,
-            seed: 0,
-            device: "auto".into(),
-            amp: true,
-            resume: false,
-            box_gain: 7.5,
-            cls_gain: 0.5,
-            dfl_gain: 1.5,
-            pretrained: None,
-            checkpoints: None,
-            augment: AugmentConfig::default(),
-        }
-    }
-}
+pub use yolo_core::train_config::{EpochRecord, TrainConfig};
 
 /// The activations' precision for training on `device`: bfloat16 under
 /// `amp` where the hardware has it (CUDA; x86 CPUs with AVX512-BF16, where
@@ -145,24 +69,6 @@ pub fn parse_device(name: &str) -> Result<Device> {
             "unknown device {other:?} (auto, cpu or cuda)"
         ))),
     }
-}
-
-/// One epoch's record: mean loss parts, speed, learning rate, validation.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub box_loss: f64,
-    pub cls_loss: f64,
-    pub dfl_loss: f64,
-    pub images_per_s: f64,
-    /// Seconds the model waited for augmented batches during the epoch.
-    #[serde(default)]
-    pub data_wait_s: f64,
-    pub lr: f64,
-    pub map50: f64,
-    pub map50_95: f64,
-    pub precision: f64,
-    pub recall: f64,
 }
 
 /// What training leaves: the best and the last EMA models, the history, the

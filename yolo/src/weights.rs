@@ -10,20 +10,8 @@ use safetensors::tensor::{Dtype, SafeTensors, View};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::error::{Result, YoloError};
-use crate::model::{Scale, YoloV8};
-
-/// What the header says about a model, besides its tensors.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelInfo {
-    pub names: Vec<String>,
-    pub scale: Scale,
-    /// The image size it was trained at.
-    pub imgsz: i64,
-    /// What a server calls the model (`name` metadata), when the file says.
-    pub name: Option<String>,
-    /// Its version (`version` metadata), when the file says.
-    pub version: Option<String>,
-}
+use crate::model::YoloV8;
+pub use yolo_core::model_file::{read_info, ModelInfo};
 
 /// A detector ready to use: its variables, the network and its description.
 pub struct Detector {
@@ -173,62 +161,6 @@ fn to_channels_last(vs: &nn::VarStore) {
     });
 }
 
-/// What a model file describes (classes, scale, image size), from its header
-/// or, without metadata, from the tensor shapes.
-pub fn read_info(bytes: &[u8]) -> std::result::Result<ModelInfo, String> {
-    let file =
-        SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e:?}"))?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("{e:?}"))?;
-    infer_info(&file, &header.metadata().clone().unwrap_or_default())
-}
-
-/// Scale, classes and image size from the metadata, or from the shapes.
-fn infer_info(
-    file: &SafeTensors,
-    metadata: &HashMap<String, String>,
-) -> std::result::Result<ModelInfo, String> {
-    let shape = |name: &str| {
-        file.tensor(name)
-            .map(|t| t.shape().to_vec())
-            .map_err(|_| format!("missing tensor {name} (not a YOLOv8 detection model?)"))
-    };
-    let nc = shape("model.22.cv3.0.2.bias")?[0];
-    let names = match metadata.get("names") {
-        Some(json) => serde_json::from_str::<Vec<String>>(json)
-            .map_err(|e| format!("metadata `names` is not a JSON list of strings: {e}"))?,
-        None => (0..nc).map(|i| format!("class{i}")).collect(),
-    };
-    if names.len() != nc {
-        return Err(format!(
-            "metadata names {} classes but the head predicts {nc}",
-            names.len()
-        ));
-    }
-    let scale = match metadata.get("scale") {
-        Some(s) => s.parse::<Scale>().map_err(|e| e.to_string())?,
-        None => {
-            let stem = shape("model.0.conv.weight")?[0] as i64;
-            Scale::ALL
-                .into_iter()
-                .find(|s| s.channels(64) == stem)
-                .ok_or_else(|| format!("no YOLOv8 scale has a {stem}-channel stem"))?
-        }
-    };
-    let imgsz = match metadata.get("imgsz") {
-        Some(s) => s
-            .parse::<i64>()
-            .map_err(|_| format!("metadata imgsz {s:?} is not an integer"))?,
-        None => 640,
-    };
-    Ok(ModelInfo {
-        names,
-        scale,
-        imgsz,
-        name: metadata.get("name").cloned(),
-        version: metadata.get("version").cloned(),
-    })
-}
-
 fn tensor_from_view(
     view: &safetensors::tensor::TensorView<'_>,
 ) -> std::result::Result<Tensor, String> {
@@ -283,6 +215,7 @@ impl View for HostTensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Scale;
 
     #[test]
     fn a_saved_model_loads_back_identically() {

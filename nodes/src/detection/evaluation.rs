@@ -1,16 +1,15 @@
-//! `evaluate_yolo`: Ultralytics' metrics on the validation split, and the
-//! reports of `data/08_reporting/`.
+//! `evaluate_yolo`'s parameters and its reports (`data/08_reporting/`); the
+//! evaluation through the network runs libtorch (the `torch-nodes` crate).
 
 use polars::prelude::*;
-use runner::Params;
 use serde::Deserialize;
 use serde_json::json;
-use yolo::metrics::DetectionMetrics;
+use yolo_core::augment::Labeled;
+use yolo_core::metrics::{Detection, DetectionMetrics};
+use yolo_core::ModelInfo;
 
 use super::dataset::Picture;
 use super::training::history_from_table;
-use super::{labeled_split, ModelFile};
-use crate::annotations::{SignDataset, Split};
 use crate::{plots, NodesError};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -50,83 +49,47 @@ pub type Report = (
     Picture,
 );
 
-/// Evaluates the model on a split of the model input; returns the metrics
-/// JSON, the per-class table and the figures (PR curves, confusion matrix,
-/// training curves, predictions grid).
-pub fn evaluate_yolo(
-    model: ModelFile,
-    data: SignDataset,
-    history: DataFrame,
-    params: Params<EvalParams>,
+/// The report of an evaluation: the metrics JSON, the per-class table and
+/// the figures (PR curves, confusion matrix, training curves, predictions
+/// grid of the first `grid_images` samples at the predict threshold).
+#[allow(clippy::too_many_arguments)]
+pub fn report(
+    metrics: &DetectionMetrics,
+    detections: &[Vec<Detection>],
+    samples: &[Labeled],
+    info: &ModelInfo,
+    imgsz: u32,
+    ms_per_image: f64,
+    classes: &[String],
+    history: &DataFrame,
+    grid_images: usize,
 ) -> Result<Report, NodesError> {
-    let p = params.0;
-    let split = match p.split.as_str() {
-        "val" => Split::Val,
-        "test" => Split::Test,
-        other => {
-            return Err(NodesError::Params(format!(
-                "evaluate.split must be val or test, not {other:?}"
-            )))
-        }
-    };
-    let device =
-        yolo::train::parse_device(&p.device).map_err(|e| NodesError::Params(e.to_string()))?;
-    let detector = model.detector(device)?;
-    if detector.info.names != data.classes {
-        return Err(NodesError::Data(format!(
-            "the model knows classes {:?} but the data has {:?}",
-            detector.info.names, data.classes
-        )));
-    }
-    let imgsz = p.imgsz.unwrap_or(detector.info.imgsz as u32);
-    // Resized to the model's input on load, as Ultralytics' validator does.
-    let samples = labeled_split(&data, split, Some(imgsz))?;
-    if samples.is_empty() {
-        return Err(NodesError::Data(format!(
-            "the model input has no `{}` images",
-            p.split
-        )));
-    }
-    let started = std::time::Instant::now();
-    let (metrics, detections) =
-        yolo::predict::evaluate(&detector.model, &data.classes, &samples, imgsz, p.batch);
-    let ms_per_image = started.elapsed().as_secs_f64() * 1000.0 / samples.len() as f64;
-    tracing::info!(
-        "{} {} images: mAP50 {:.3} · mAP50-95 {:.3} · P {:.3} · R {:.3}",
-        p.split,
-        samples.len(),
-        metrics.map50,
-        metrics.map50_95,
-        metrics.precision,
-        metrics.recall
-    );
-
-    let summary = metrics_json(&metrics, &detector.info, imgsz, ms_per_image);
-    let table = per_class_table(&metrics)?;
+    let summary = metrics_json(metrics, info, imgsz, ms_per_image);
+    let table = per_class_table(metrics)?;
     // The grid shows what a user would see: detections at the predict threshold.
-    let shown: Vec<(&image::RgbImage, &[yolo::metrics::Detection])> = samples
+    let shown: Vec<(&image::RgbImage, &[Detection])> = samples
         .iter()
-        .zip(&detections)
-        .take(p.grid_images)
+        .zip(detections)
+        .take(grid_images)
         .map(|(sample, dets)| {
             let confident = dets.iter().take_while(|d| d.score >= 0.25).count();
             (&sample.image, &dets[..confident])
         })
         .collect();
-    let history = history_from_table(&history)?;
+    let history = history_from_table(history)?;
     Ok((
         summary,
         table,
-        Picture(plots::pr_curves(&metrics)?),
-        Picture(plots::confusion_matrix(&metrics, &data.classes)?),
+        Picture(plots::pr_curves(metrics)?),
+        Picture(plots::confusion_matrix(metrics, classes)?),
         Picture(plots::training_curves(&history)?),
-        Picture(plots::prediction_grid(&shown, &data.classes, 4, 320)),
+        Picture(plots::prediction_grid(&shown, classes, 4, 320)),
     ))
 }
 
 fn metrics_json(
     m: &DetectionMetrics,
-    info: &yolo::ModelInfo,
+    info: &ModelInfo,
     imgsz: u32,
     ms_per_image: f64,
 ) -> serde_json::Value {

@@ -1,6 +1,7 @@
-//! Road-sign detection as pipeline nodes: `train_yolo`, `evaluate_yolo`, and the
-//! `torch.ModelDataset` that persists a detector (SPEC §5). The model itself
-//! lives in the `yolo` crate; here are the road-sign data and reports.
+//! Road-sign detection's data: the `torch.ModelDataset` that persists a
+//! detector (SPEC §5), the labelled splits, training histories and
+//! evaluation reports. The nodes that run the network (`train_yolo`,
+//! `evaluate_yolo`) live in the `torch-nodes` crate, the model in `yolo`.
 
 pub mod dataset;
 pub mod evaluation;
@@ -9,8 +10,8 @@ pub mod training;
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use yolo::augment::Labeled;
-use yolo::ModelInfo;
+use yolo_core::augment::Labeled;
+use yolo_core::ModelInfo;
 
 use crate::annotations::{SignDataset, Split};
 use crate::NodesError;
@@ -27,17 +28,11 @@ runner::data_value!(ModelFile);
 
 impl ModelFile {
     pub fn from_bytes(bytes: Vec<u8>) -> Result<ModelFile, NodesError> {
-        let info = yolo::weights::read_info(&bytes).map_err(NodesError::Model)?;
+        let info = yolo_core::model_file::read_info(&bytes).map_err(NodesError::Model)?;
         Ok(ModelFile {
             bytes: Arc::new(bytes),
             info,
         })
-    }
-
-    /// The detector on `device`.
-    pub fn detector(&self, device: tch::Device) -> Result<yolo::Detector, NodesError> {
-        yolo::Detector::from_bytes(&self.bytes, device)
-            .map_err(|e| NodesError::Model(e.to_string()))
     }
 }
 
@@ -78,7 +73,7 @@ pub fn labeled_split(
                 classes,
             };
             Ok(match long_side {
-                Some(side) => yolo::augment::resize_long_side(&labeled, side),
+                Some(side) => yolo_core::augment::resize_long_side(&labeled, side),
                 None => labeled,
             })
         })

@@ -1,13 +1,10 @@
-//! Tesseract through leptess: the configuration per class (languages, page
-//! segmentation mode, character whitelist), the check that the language data
-//! is installed, and one engine per worker thread (handles are not shareable).
+//! Tesseract's configuration per class (languages, page segmentation mode,
+//! character whitelist) and the check that the language data is installed.
+//! Reading runs Tesseract (through leptess): the `tesseract-nodes` crate.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use image::GrayImage;
-use leptess::{LepTess, Variable};
 use serde::{Deserialize, Serialize};
 
 use crate::NodesError;
@@ -164,112 +161,9 @@ pub struct Reading {
     pub confidence: f32,
 }
 
-/// One Tesseract handle, set up once per thread for one configuration.
-struct Engine {
-    tess: LepTess,
-    key: (PathBuf, String, bool),
-    psm: u32,
-    whitelist: String,
-}
-
-thread_local! {
-    /// This thread's engines, one per language set in use.
-    static ENGINES: RefCell<Vec<Engine>> = const { RefCell::new(Vec::new()) };
-}
-
-fn set(tess: &mut LepTess, variable: Variable, value: &str) -> Result<(), NodesError> {
-    tess.set_variable(variable, value)
-        .map_err(|_| NodesError::Ocr(format!("Tesseract refused {variable:?} = {value:?}")))
-}
-
-/// Closes this thread's Tesseract engines.
-pub fn close() {
-    ENGINES.with(|cell| cell.borrow_mut().clear());
-}
-
-/// Reads a prepared crop with this thread's engine (created on first use).
-pub fn read(
-    config: &TesseractConfig,
-    class: &str,
-    image: &GrayImage,
-) -> Result<Reading, NodesError> {
-    if image.width() < 2 || image.height() < 2 {
-        return Ok(Reading {
-            text: String::new(),
-            confidence: 0.0,
-        });
-    }
-    let reading = config.classes.get(class).cloned().unwrap_or_default();
-    let mut png = Vec::new();
-    image::DynamicImage::ImageLuma8(image.clone())
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| NodesError::Image(e.to_string()))?;
-    ENGINES.with(|cell| {
-        let mut engines = cell.borrow_mut();
-        let languages = reading.languages.as_deref().unwrap_or(&config.languages);
-        let key = (
-            config.tessdata.clone(),
-            languages.to_string(),
-            config.invert_pass,
-        );
-        let index = match engines.iter().position(|e| e.key == key) {
-            Some(i) => i,
-            None => {
-                let tessdata = config.tessdata.to_string_lossy().to_string();
-                let mut tess = LepTess::new(Some(&tessdata), languages).map_err(|e| {
-                    NodesError::Ocr(format!("Tesseract would not start with {languages}: {e}"))
-                })?;
-                // Tesseract prints its debug tables (empty pages) to stderr otherwise.
-                set(&mut tess, Variable::DebugFile, "/dev/null")?;
-                let invert = if config.invert_pass { "1" } else { "0" };
-                set(&mut tess, Variable::TesseditDoInvert, invert)?;
-                engines.push(Engine {
-                    tess,
-                    key,
-                    psm: u32::MAX,
-                    whitelist: String::from("\u{0}"),
-                });
-                engines.len() - 1
-            }
-        };
-        let engine = &mut engines[index];
-        if engine.psm != reading.psm {
-            set(
-                &mut engine.tess,
-                Variable::TesseditPagesegMode,
-                &reading.psm.to_string(),
-            )?;
-            engine.psm = reading.psm;
-        }
-        if engine.whitelist != reading.whitelist {
-            set(
-                &mut engine.tess,
-                Variable::TesseditCharWhitelist,
-                &reading.whitelist,
-            )?;
-            engine.whitelist = reading.whitelist.clone();
-        }
-        engine
-            .tess
-            .set_image_from_mem(&png)
-            .map_err(|e| NodesError::Ocr(format!("Tesseract could not take the crop: {e}")))?;
-        engine.tess.set_source_resolution(300);
-        let text =
-            super::openmp::single_threaded(|| engine.tess.get_utf8_text()).unwrap_or_default();
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let confidence = if text.is_empty() {
-            0.0
-        } else {
-            engine.tess.mean_text_conf().max(0) as f32
-        };
-        Ok(Reading { text, confidence })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::Luma;
 
     fn params(
         classes: &[(&str, ClassReading)],
@@ -286,7 +180,7 @@ mod tests {
     }
 
     #[test]
-    fn class_languages_are_checked_and_read_with_an_engine_of_their_own() {
+    fn class_languages_are_checked() {
         let missing = ClassReading {
             languages: Some("zzz".into()),
             ..ClassReading::default()
@@ -302,25 +196,6 @@ mod tests {
         };
         let config = configure_tesseract(params(&[("speed_limit", digits)], false)).unwrap();
         assert!(!config.invert_pass);
-        // "50" drawn in the bundled font, read by an eng-only engine and by
-        // the eng+fra one: two engines on this thread.
-        let mut canvas = image::RgbaImage::from_pixel(160, 64, image::Rgba([255, 255, 255, 255]));
-        let scale = crate::synth::text::fit_scale("50", 120.0, 48.0);
-        crate::synth::text::draw_centered(
-            &mut canvas,
-            "50",
-            80.0,
-            32.0,
-            scale,
-            image::Rgba([0, 0, 0, 255]),
-        );
-        let crop = image::DynamicImage::ImageRgba8(canvas).to_luma8();
-        assert_eq!(read(&config, "speed_limit", &crop).unwrap().text, "50");
-        assert_eq!(read(&config, "other", &crop).unwrap().text, "50");
-        assert_eq!(ENGINES.with(|e| e.borrow().len()), 2);
-        close();
-        assert_eq!(ENGINES.with(|e| e.borrow().len()), 0);
-        let tiny = GrayImage::from_pixel(1, 1, Luma([0]));
-        assert_eq!(read(&config, "speed_limit", &tiny).unwrap().text, "");
+        assert_eq!(config.classes["speed_limit"].whitelist, "0123456789");
     }
 }

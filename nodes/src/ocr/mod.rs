@@ -1,12 +1,12 @@
 //! The `ocr` pipeline: regions of text-bearing signs (from the ground truth, to
 //! measure OCR alone, and from the detector, to measure the chain), prepared
-//! per class, read by Tesseract on every core, corrected against per-class
-//! vocabularies, and measured (CER, WER, exact match, end-to-end rate).
+//! per class, read by Tesseract on every core (`run_ocr`, in the
+//! `tesseract-nodes` crate), corrected against per-class vocabularies, and
+//! measured (CER, WER, exact match, end-to-end rate).
 
 pub mod correct;
 pub mod engine;
 pub mod evaluate;
-pub mod openmp;
 pub mod preprocess;
 pub mod text;
 
@@ -17,9 +17,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::annotations::{Legibility, SignDataset, SignObject, Split};
-use crate::detection::ModelFile;
 use crate::NodesError;
-use engine::TesseractConfig;
 use preprocess::ClassPreprocess;
 
 /// Where a region comes from.
@@ -74,7 +72,7 @@ fn count_text_signs<'a>(signs: impl IntoIterator<Item = &'a SignObject>) -> Text
 }
 
 /// The text-bearing signs of `split` among the `text_classes`, per grade.
-fn text_signs_of(data: &SignDataset, split: Split, text_classes: &[String]) -> TextSignCounts {
+pub fn text_signs_of(data: &SignDataset, split: Split, text_classes: &[String]) -> TextSignCounts {
     count_text_signs(
         data.records
             .iter()
@@ -135,7 +133,9 @@ fn split_of(name: &str) -> Result<Split, NodesError> {
     }
 }
 
-pub(crate) fn region(
+/// The crop of a sign's text area and its preparation for Tesseract;
+/// `None` when nothing is left of the crop.
+pub fn region(
     image: &RgbImage,
     bbox: [f32; 4],
     class: &str,
@@ -164,7 +164,7 @@ fn with_splits(annotated: SignDataset, model_input: &SignDataset) -> SignDataset
 
 /// What both region nodes start from: the annotations with their split, the
 /// parameters, and the split asked for.
-fn selection(
+pub fn selection(
     signs: SignDataset,
     model_input: &SignDataset,
     params: runner::Params<PrepareParams>,
@@ -232,80 +232,6 @@ pub fn prepare_ocr_data(
     })
 }
 
-/// Regions the detector finds on a split, each matched to the ground-truth
-/// sign of its class it overlaps most (IoU ≥ 0.5) for its truth.
-pub fn detect_text_regions(
-    model: ModelFile,
-    signs: SignDataset,
-    model_input: SignDataset,
-    params: runner::Params<PrepareParams>,
-) -> Result<OcrRegions, NodesError> {
-    let (data, p, split) = selection(signs, &model_input, params)?;
-    let device =
-        yolo::train::parse_device(&p.device).map_err(|e| NodesError::Params(e.to_string()))?;
-    let detector = model.detector(device)?;
-    let nms = yolo::nms::NmsConfig {
-        conf: p.conf,
-        ..yolo::nms::NmsConfig::predict()
-    };
-    let records: Vec<_> = data
-        .records
-        .iter()
-        .filter(|r| r.split == Some(split))
-        .collect();
-    let text_signs = text_signs_of(&data, split, &p.text_classes);
-    let mut rois = Vec::new();
-    for record in records {
-        let truths: Vec<_> = record
-            .objects
-            .iter()
-            .filter(|o| p.text_classes.contains(&o.class))
-            .collect();
-        let image = crate::images::decode_record(record)?;
-        let found = detector.detect(&[&image], &nms).pop().unwrap_or_default();
-        for d in found {
-            let class = detector
-                .info
-                .names
-                .get(d.class)
-                .cloned()
-                .unwrap_or_default();
-            if !p.text_classes.contains(&class) {
-                continue;
-            }
-            let truth = truths
-                .iter()
-                .filter(|o| o.class == class)
-                .map(|o| {
-                    let b = o.bbox;
-                    (
-                        yolo::metrics::box_iou(
-                            &[b.xmin as f32, b.ymin as f32, b.xmax as f32, b.ymax as f32],
-                            &d.bbox,
-                        ),
-                        o,
-                    )
-                })
-                .filter(|(iou, _)| *iou >= 0.5)
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, o)| *o);
-            if let Some((crop, prepared)) = region(&image, d.bbox, &class, &p) {
-                rois.push(Roi {
-                    image_id: record.id.clone(),
-                    class,
-                    source: RoiSource::Detector,
-                    truth: truth.and_then(|o| o.text.clone()),
-                    legibility: truth.and_then(|o| o.legibility),
-                    bbox: d.bbox,
-                    crop,
-                    prepared,
-                });
-            }
-        }
-    }
-    Ok(OcrRegions { rois, text_signs })
-}
-
 /// One region read.
 #[derive(Clone, Debug)]
 pub struct Read {
@@ -325,46 +251,6 @@ pub struct OcrReadings {
 }
 
 runner::data_value!(OcrReadings);
-
-/// Reads every region in parallel, one Tesseract per worker thread, and
-/// applies the post-correction.
-pub fn run_ocr(
-    ground_truth: OcrRegions,
-    detected: OcrRegions,
-    config: TesseractConfig,
-    correction: runner::Params<correct::CorrectionParams>,
-) -> Result<OcrReadings, NodesError> {
-    let vocabulary = correct::Vocabulary::new(&correction.0);
-    let mut text_signs = BTreeMap::new();
-    text_signs.insert(RoiSource::GroundTruth.name(), ground_truth.text_signs);
-    text_signs.insert(RoiSource::Detector.name(), detected.text_signs);
-    let rois: Vec<Roi> = ground_truth.rois.into_iter().chain(detected.rois).collect();
-    // A pool of our own, so that every worker's Tesseract is closed before the
-    // node returns (a handle left to the end of the process is reported as a
-    // leak by Tesseract).
-    let pool = rayon::ThreadPoolBuilder::new()
-        .build()
-        .map_err(|e| NodesError::Ocr(format!("no worker threads: {e}")))?;
-    let reads = pool.install(|| {
-        rois.into_par_iter()
-            .map(|roi| {
-                let reading = engine::read(&config, &roi.class, &roi.prepared)?;
-                let corrected = vocabulary.correct(&roi.class, &reading.text);
-                Ok(Read {
-                    roi,
-                    raw: reading.text,
-                    corrected,
-                    confidence: reading.confidence,
-                })
-            })
-            .collect::<Result<Vec<_>, NodesError>>()
-    });
-    pool.broadcast(|_| engine::close());
-    Ok(OcrReadings {
-        reads: reads?,
-        text_signs,
-    })
-}
 
 #[cfg(test)]
 mod tests {

@@ -5,19 +5,20 @@
 //! model and the OCR settings; per-image nodes (`detect_signs`,
 //! `prepare_rois`, `read_sign_texts`, `annotate_image`) take the request's image. libtorch
 //! modules and Tesseract handles are not shareable between threads, so each
-//! worker thread builds its own on first use and keeps it (see [`detector`]
-//! and [`crate::ocr::engine`]).
+//! worker thread builds its own on first use and keeps it (see
+//! [`crate::ocr::engine`]). The nodes that run the network
+//! (`load_detector`, `detect_signs`) are in the `torch-nodes` crate.
 
 pub mod annotate;
 pub mod video;
 
-use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
 
 use image::{GrayImage, RgbImage};
 use serde::{Deserialize, Serialize};
-use yolo::nms::NmsConfig;
+use yolo_core::metrics::Detection;
+use yolo_core::nms_config::NmsConfig;
 
 use crate::detection::dataset::Picture;
 use crate::detection::ModelFile;
@@ -91,59 +92,51 @@ impl Default for PredictParams {
     }
 }
 
-/// A checked detector: the model's bytes and how to run it.
+/// A checked detector: the model's bytes and how to run it. Running it
+/// needs libtorch: `torch_nodes::DetectSigns` adds `detect` and
+/// `detect_batch`, each thread building its module on first use.
 #[derive(Clone, Debug)]
 pub struct SignDetector {
     pub model: ModelFile,
-    pub device: tch::Device,
+    /// `auto`, `cpu` or `cuda`, checked by `load_detector`.
+    pub device: String,
     pub imgsz: u32,
     pub nms: NmsConfig,
 }
 
 runner::data_value!(SignDetector);
 
-thread_local! {
-    /// This thread's libtorch module, with the address of the bytes it came from.
-    static DETECTOR: RefCell<Option<(usize, yolo::Detector)>> = const { RefCell::new(None) };
-}
-
 impl SignDetector {
-    /// Runs `f` with this thread's module, built from the bytes on first use.
-    pub fn with_detector<R>(&self, f: impl FnOnce(&yolo::Detector) -> R) -> Result<R, NodesError> {
-        let key = Arc::as_ptr(&self.model.bytes) as usize;
-        DETECTOR.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            if slot.as_ref().is_none_or(|(k, _)| *k != key) {
-                *slot = Some((key, self.model.detector(self.device)?));
-            }
-            let (_, detector) = slot.as_ref().expect("detector just set");
-            Ok(f(detector))
+    /// A detector from the model and the predict parameters, checked
+    /// (image size, thresholds) without building the network.
+    pub fn checked(model: ModelFile, p: PredictParams) -> Result<SignDetector, NodesError> {
+        let imgsz = p.imgsz.unwrap_or(model.info.imgsz as u32);
+        if imgsz == 0 || !imgsz.is_multiple_of(32) {
+            return Err(NodesError::Params(format!(
+                "predict imgsz must be a positive multiple of 32, not {imgsz}"
+            )));
+        }
+        if !(0.0..=1.0).contains(&p.conf) || !(0.0..=1.0).contains(&p.iou) {
+            return Err(NodesError::Params(format!(
+                "predict conf and iou must lie in [0, 1], not {} and {}",
+                p.conf, p.iou
+            )));
+        }
+        Ok(SignDetector {
+            model,
+            device: p.device,
+            imgsz,
+            nms: NmsConfig {
+                conf: p.conf,
+                iou: p.iou,
+                max_det: p.max_det,
+                ..NmsConfig::predict()
+            },
         })
     }
 
-    /// The signs of `image`, without text.
-    pub fn detect(&self, image: &RgbImage) -> Result<Vec<SignDetection>, NodesError> {
-        Ok(self
-            .detect_batch(&[image], self.imgsz, &self.nms)?
-            .pop()
-            .unwrap_or_default())
-    }
-
-    /// The signs of several images, through the network as one batch, at
-    /// `imgsz` and with `nms` (a request's own settings).
-    pub fn detect_batch(
-        &self,
-        images: &[&RgbImage],
-        imgsz: u32,
-        nms: &NmsConfig,
-    ) -> Result<Vec<Vec<SignDetection>>, NodesError> {
-        let found = self
-            .with_detector(|d| yolo::predict::detect(&d.model, images, imgsz, images.len(), nms))?;
-        Ok(found.into_iter().map(|signs| self.named(signs)).collect())
-    }
-
     /// Detections with their class names, rounded as the API reports them.
-    fn named(&self, found: Vec<yolo::metrics::Detection>) -> Vec<SignDetection> {
+    pub fn named(&self, found: Vec<Detection>) -> Vec<SignDetection> {
         found
             .into_iter()
             .map(|d| SignDetection {
@@ -164,50 +157,6 @@ impl SignDetector {
     }
 }
 
-/// Checks the model and the predict parameters once, at start-up.
-pub fn load_detector(
-    model: ModelFile,
-    params: runner::Params<PredictParams>,
-) -> Result<SignDetector, NodesError> {
-    let p = params.0;
-    let device =
-        yolo::train::parse_device(&p.device).map_err(|e| NodesError::Params(e.to_string()))?;
-    let imgsz = p.imgsz.unwrap_or(model.info.imgsz as u32);
-    if imgsz == 0 || !imgsz.is_multiple_of(32) {
-        return Err(NodesError::Params(format!(
-            "predict imgsz must be a positive multiple of 32, not {imgsz}"
-        )));
-    }
-    if !(0.0..=1.0).contains(&p.conf) || !(0.0..=1.0).contains(&p.iou) {
-        return Err(NodesError::Params(format!(
-            "predict conf and iou must lie in [0, 1], not {} and {}",
-            p.conf, p.iou
-        )));
-    }
-    // Build the module once here, so that a corrupt file fails at start-up.
-    model.detector(device)?;
-    Ok(SignDetector {
-        model,
-        device,
-        imgsz,
-        nms: NmsConfig {
-            conf: p.conf,
-            iou: p.iou,
-            max_det: p.max_det,
-            ..NmsConfig::predict()
-        },
-    })
-}
-
-/// libtorch's intra-op threads for the process (0 keeps its default, one
-/// per core). A server running several inferences at once on its worker
-/// threads is faster with 1: the cores are not fought over twice.
-pub fn set_torch_threads(threads: usize) {
-    if threads > 0 {
-        tch::set_num_threads(threads as i32);
-    }
-}
-
 /// Detections of one image, and how long detection took.
 #[derive(Clone, Debug)]
 pub struct Detections {
@@ -217,23 +166,6 @@ pub struct Detections {
 }
 
 runner::data_value!(Detections);
-
-/// Detects the signs of the request's image.
-pub fn detect_signs(
-    detector: Arc<SignDetector>,
-    image: Arc<Picture>,
-) -> Result<Detections, NodesError> {
-    let started = Instant::now();
-    let signs = detector.detect(&image.0)?;
-    Ok(Detections {
-        signs,
-        image: ImageSize {
-            width: image.0.width(),
-            height: image.0.height(),
-        },
-        detect_ms: started.elapsed().as_secs_f64() * 1000.0,
-    })
-}
 
 /// What reading a sign's text needs: Tesseract's settings, the crop
 /// preparation per class, and the vocabularies.
@@ -267,36 +199,6 @@ impl SignReader {
         }
         crate::ocr::region(image, sign.bbox, &sign.class, &self.prepare).map(|(_, gray)| gray)
     }
-
-    /// Tesseract on a prepared region, corrected against the class's
-    /// vocabulary; `None` when nothing legible came out.
-    pub fn read_region(
-        &self,
-        class: &str,
-        region: &GrayImage,
-    ) -> Result<Option<(String, f32)>, NodesError> {
-        let reading = engine::read(&self.tesseract, class, region)?;
-        let text = self.vocabulary.correct(class, &reading.text);
-        if text.trim().is_empty() {
-            return Ok(None); // nothing legible: null, not ""
-        }
-        Ok(Some((
-            text,
-            (reading.confidence / 100.0 * 1000.0).round() / 1000.0,
-        )))
-    }
-
-    /// The text of one sign: both steps at once (the video tracker's way).
-    pub fn read(
-        &self,
-        image: &RgbImage,
-        sign: &SignDetection,
-    ) -> Result<Option<(String, f32)>, NodesError> {
-        match self.prepare_region(image, sign) {
-            Some(region) => self.read_region(&sign.class, &region),
-            None => Ok(None),
-        }
-    }
 }
 
 /// The detections of an image with, for each sign, its region prepared for
@@ -327,33 +229,4 @@ pub fn prepare_rois(
         regions,
         prepare_ms: started.elapsed().as_secs_f64() * 1000.0,
     }
-}
-
-/// Reads the prepared regions: the answer of `POST /predict`.
-pub fn read_sign_texts(
-    reader: Arc<SignReader>,
-    regions: SignRegions,
-) -> Result<Prediction, NodesError> {
-    let started = Instant::now();
-    let SignRegions {
-        detections,
-        regions,
-        prepare_ms,
-    } = regions;
-    let mut signs = detections.signs;
-    for (sign, region) in signs.iter_mut().zip(&regions) {
-        let Some(region) = region else { continue };
-        if let Some((text, confidence)) = reader.read_region(&sign.class, region)? {
-            sign.text = Some(text);
-            sign.text_confidence = Some(confidence);
-        }
-    }
-    Ok(Prediction {
-        detections: signs,
-        image: detections.image,
-        timings_ms: Timings {
-            detect: detections.detect_ms,
-            ocr: prepare_ms + started.elapsed().as_secs_f64() * 1000.0,
-        },
-    })
 }

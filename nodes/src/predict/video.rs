@@ -16,7 +16,7 @@ use std::time::Instant;
 use image::RgbImage;
 use serde::Serialize;
 
-use super::{draw_predictions, SignDetection, SignDetector, SignReader};
+use super::{draw_predictions, SignDetection};
 use crate::synth::clip::ffmpeg_missing;
 use crate::NodesError;
 
@@ -271,7 +271,7 @@ impl Tracker {
         for (d, det) in detections.iter().enumerate() {
             for (t, track) in self.tracks.iter().enumerate() {
                 if track.class == det.class {
-                    let iou = yolo::metrics::box_iou(&track.bbox, &det.bbox);
+                    let iou = yolo_core::metrics::box_iou(&track.bbox, &det.bbox);
                     if iou >= self.min_iou {
                         pairs.push((iou, d, t));
                     }
@@ -341,13 +341,20 @@ fn video_error(what: &str, e: impl std::fmt::Display) -> NodesError {
     NodesError::Video(format!("{what}: {e}"))
 }
 
-/// Annotates every frame of `input` into the MP4 `output`; `progress` is
-/// called after each frame with (frames done, frames expected).
+/// Reads the text of one sign of a frame: its text and confidence, `None`
+/// when nothing legible came out.
+pub type ReadSign<'a> =
+    dyn Fn(&RgbImage, &SignDetection) -> Result<Option<(String, f32)>, NodesError> + 'a;
+
+/// Annotates every frame of `input` into the MP4 `output`, the signs of each
+/// frame found by `detect` and their texts read by `read` (libtorch and
+/// Tesseract, which this crate does not link); `progress` is called after
+/// each frame with (frames done, frames expected).
 pub fn annotate_video(
     input: &Path,
     output: &Path,
-    detector: &SignDetector,
-    reader: &SignReader,
+    detect: &dyn Fn(&RgbImage) -> Result<Vec<SignDetection>, NodesError>,
+    read: &ReadSign<'_>,
     limits: &VideoLimits,
     progress: &dyn Fn(usize, usize),
 ) -> Result<VideoSummary, NodesError> {
@@ -449,10 +456,10 @@ pub fn annotate_video(
             let mut frame = RgbImage::from_raw(w, h, std::mem::take(&mut buffer))
                 .expect("buffer holds one frame");
             let t = Instant::now();
-            let mut signs = detector.detect(&frame)?;
+            let mut signs = detect(&frame)?;
             summary.detect_ms += t.elapsed().as_secs_f64() * 1000.0;
             let t = Instant::now();
-            tracker.update(summary.frames, &mut signs, |sign| reader.read(&frame, sign))?;
+            tracker.update(summary.frames, &mut signs, |sign| read(&frame, sign))?;
             summary.ocr_ms += t.elapsed().as_secs_f64() * 1000.0;
             draw_predictions(&mut frame, &signs);
             frames_out

@@ -192,8 +192,19 @@ impl ProjectConfig {
         if file.text.trim().is_empty() {
             return Ok(());
         }
-        let parsed: PipelinesFile =
-            serde_yaml::from_str(&file.text).map_err(|e| yaml::yaml_error(&file.path, &e))?;
+        // Deserialised while it is parsed: a document of thousands of nodes
+        // never exists as a whole tree or event list. The file is the
+        // project's own, so no budget caps its size. YAML 1.2's core schema,
+        // as serde_yaml reads the other files: `y`, `no`, `0755` are names.
+        let options = serde_saphyr::options! {
+            budget: None,
+            with_snippet: false,
+            strict_booleans: true,
+            legacy_octal_numbers: false,
+            angle_conversions: false,
+        };
+        let parsed: PipelinesFile = serde_saphyr::from_str_with_options(&file.text, options)
+            .map_err(|e| yaml::saphyr_error(&file.path, &e))?;
         for (name, spec) in parsed.pipelines {
             self.pipelines.insert(
                 name,
@@ -327,6 +338,18 @@ mod tests {
         );
         assert_eq!(config.credentials["s3"]["key"], "k");
         assert!(config.pipelines.contains_key("p"));
+    }
+
+    #[test]
+    fn pipeline_names_that_yaml_1_1_would_read_as_other_types_stay_names() {
+        let dir = project(&[(
+            "pipelines.yml",
+            "pipelines:\n  p:\n    nodes:\n      - {func: noop, inputs: y, outputs: [no, on, '0755']}\n",
+        )]);
+        let config = ProjectConfig::load(dir.path(), &LoadOptions::default()).unwrap();
+        let node = &config.pipelines["p"].spec.nodes[0];
+        assert_eq!(node.inputs.datasets(), ["y"]);
+        assert_eq!(node.outputs.datasets(), ["no", "on", "0755"]);
     }
 
     #[test]

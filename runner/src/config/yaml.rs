@@ -73,6 +73,22 @@ pub fn yaml_error(file: &Path, err: &serde_yaml::Error) -> Error {
     Error::config(Location::new(file, line), message)
 }
 
+/// A `pipelines.yml` error (read with serde-saphyr), with the file and line.
+pub fn saphyr_error(file: &Path, err: &serde_saphyr::Error) -> Error {
+    let line = err.location().map(|l| l.line() as usize);
+    let text = err.to_string();
+    // "error: line L column C: what": the location already says where.
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let what = match text.strip_prefix("line ").and_then(|t| t.split_once(": ")) {
+        Some((_, what)) => what,
+        None => text,
+    };
+    // A hint meant for programs using the library, not for this file's author.
+    let what = what.split(" at line ").next().unwrap_or(what);
+    let what = what.trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable");
+    Error::config(Location::new(file, line), what.trim().to_string())
+}
+
 fn indent_of(line: &str) -> usize {
     line.len() - line.trim_start().len()
 }
@@ -226,6 +242,23 @@ other: 1
             vec![12]
         );
         assert!(list_item_lines(TEXT, &["pipelines", "c", "nodes"]).is_empty());
+    }
+
+    #[test]
+    fn pipeline_file_errors_say_what_and_where_once() {
+        let err = |text: &str| {
+            let options = serde_saphyr::options! { budget: None, with_snippet: false };
+            let e = serde_saphyr::from_str_with_options::<
+                std::collections::BTreeMap<String, Vec<u32>>,
+            >(text, options)
+            .unwrap_err();
+            saphyr_error(Path::new("pipelines.yml"), &e).to_string()
+        };
+        assert_eq!(err("a: [1]\nb: [x]\n"), "pipelines.yml:2: invalid u32");
+        assert_eq!(
+            err("a: [1]\na: [2]\n"),
+            "pipelines.yml:2: duplicate mapping key: a"
+        );
     }
 
     #[test]

@@ -51,7 +51,10 @@ pub struct State {
 
 /// Adds an entry as the node's latest, replacing one of the same fingerprint.
 fn remember(entries: &mut HashMap<String, Vec<Entry>>, entry: Entry) {
-    let list = entries.entry(entry.node.clone()).or_default();
+    // Most nodes have one entry: no room reserved for more.
+    let list = entries
+        .entry(entry.node.clone())
+        .or_insert_with(|| Vec::with_capacity(1));
     list.retain(|e| e.fingerprint != entry.fingerprint);
     list.push(entry);
 }

@@ -31,12 +31,14 @@ use nodes::predict::video::{annotate_video, VideoLimits};
 use nodes::NodesError;
 use rayon::prelude::*;
 use serde::Deserialize;
+use tesseract_nodes::ReadSigns;
 use tokio::net::TcpListener;
+use torch_nodes::DetectSigns;
 
-use crate::cli::{Cli, ServeArgs};
 use crate::predictor::{self, Predictor};
 use metrics::Metrics;
 use pool::WorkerPool;
+use roadsign::cli::{Cli, ServeArgs};
 use upload::{check_video_type, decode_image, read_upload, ApiError, Upload};
 
 /// `params:serve`.
@@ -780,8 +782,8 @@ fn annotate_upload(
     let summary = annotate_video(
         &input,
         &output,
-        &predictor.detector,
-        &predictor.reader,
+        &|frame| predictor.detector.detect(frame),
+        &|frame, sign| predictor.reader.read(frame, sign),
         limits,
         progress,
     )
@@ -861,7 +863,7 @@ fn warm_up(engine: &Engine) -> Result<()> {
             image::Rgba([0, 0, 0, 255]),
         );
         let crop = image::DynamicImage::ImageRgba8(canvas).to_luma8();
-        nodes::ocr::engine::read(&predictor.reader.tesseract, "speed_limit", &crop)
+        tesseract_nodes::read(&predictor.reader.tesseract, "speed_limit", &crop)
             .map_err(|e| e.to_string())?;
         Ok(())
     });
@@ -887,7 +889,7 @@ async fn shutdown_signal() {
 }
 
 pub fn serve_command(cli: &Cli, args: &ServeArgs) -> Result<()> {
-    let config = crate::commands::load_config(cli, &args.env, &args.params)?;
+    let config = roadsign::commands::load_config(cli, &args.env, &args.params)?;
     let settings: Settings = match config.parameters.get("serve") {
         Some(value) => serde_json::from_value(value.clone())
             .map_err(|e| runner::Error::invalid(format!("parameters 'serve': {e}")))?,
@@ -926,7 +928,7 @@ async fn serve(
     let workers = settings.workers();
     let queue = settings.queue;
     let model_name = settings.model_name.clone();
-    nodes::predict::set_torch_threads(settings.torch_threads);
+    torch_nodes::set_torch_threads(settings.torch_threads);
     let drain = Duration::from_secs_f64(settings.drain_s.max(0.0));
     let state = Arc::new(AppState {
         uploads: tokio::sync::Semaphore::new(workers + queue),

@@ -9,14 +9,15 @@ use anyhow::{anyhow, Result};
 use nodes::detection::dataset::Picture;
 use nodes::detection::ModelFile;
 use nodes::predict::{
-    prepare_rois, read_sign_texts, Detections, ImageSize, Jpeg, Prediction, SignDetector,
-    SignReader,
+    prepare_rois, Detections, ImageSize, Jpeg, Prediction, SignDetector, SignReader,
 };
 use nodes::NodesError;
 use rayon::prelude::*;
 use runner::{Catalog, Data, Dataset, PipelineBuilder, PipelineService, ProjectConfig, TypeDesc};
+use tesseract_nodes::read_sign_texts;
+use torch_nodes::DetectSigns;
 
-use crate::commands::{dataset_types, registry};
+use roadsign::commands::{dataset_types, registry};
 
 /// The pipeline `roadsign serve` and `roadsign predict` run.
 pub const PIPELINE: &str = "predict";

@@ -348,7 +348,7 @@ pub fn check_video_type(upload: &Upload) -> Result<(), ApiError> {
 }
 
 #[cfg(test)]
-#[path = "../../tests/common/bomb.rs"]
+#[path = "../../../../tests/common/bomb.rs"]
 mod bomb_png;
 
 #[cfg(test)]

@@ -5,11 +5,12 @@ use std::path::Path;
 
 use nodes::annotations::{SignDataset, Split};
 use nodes::detection::dataset::Picture;
-use nodes::detection::evaluation::{evaluate_yolo, EvalParams};
+use nodes::detection::evaluation::EvalParams;
 use nodes::detection::{labeled_split, ModelFile};
 use nodes::synth::{generate_synthetic_data, SynthParams};
 use runner::config::{LoadOptions, ProjectConfig};
 use runner::{Catalog, Data, DatasetTypes, Params};
+use torch_nodes::evaluation::evaluate_yolo;
 use yolo::{Detector, ModelInfo, Scale};
 
 fn catalog(dir: &Path) -> Catalog {
@@ -62,7 +63,7 @@ fn models_and_figures_round_trip_through_the_catalog() {
     let loaded = loaded.downcast_ref::<ModelFile>().unwrap();
     assert_eq!(loaded.info, model.info);
     assert_eq!(loaded.bytes, model.bytes);
-    assert!(loaded.detector(tch::Device::Cpu).is_ok());
+    assert!(torch_nodes::detector(loaded, tch::Device::Cpu).is_ok());
 
     let picture = Picture(image::RgbImage::from_pixel(7, 5, image::Rgb([1, 2, 3])));
     catalog.save("figure", &Data::new(picture)).unwrap();

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use nodes::predict::video::{annotate_video, VideoLimits};
 use nodes::predict::Prediction;
+use tesseract_nodes::ReadSigns;
+use torch_nodes::DetectSigns;
 
-use crate::cli::{Cli, PlanFormat, PredictArgs};
 use crate::predictor::{self, Predictor};
+use roadsign::cli::{Cli, PlanFormat, PredictArgs};
 
 const VIDEO_EXTENSIONS: [&str; 6] = ["mp4", "webm", "avi", "mov", "mkv", "m4v"];
 
@@ -44,7 +46,7 @@ fn overrides(args: &PredictArgs) -> Vec<String> {
 }
 
 pub fn predict_command(cli: &Cli, args: &PredictArgs) -> Result<()> {
-    let config = crate::commands::load_config(cli, &args.env, &overrides(args))?;
+    let config = roadsign::commands::load_config(cli, &args.env, &overrides(args))?;
     let predictor = predictor::start(&config, args.model.as_deref())?;
     let mut failed = 0;
     for file in &args.files {
@@ -107,8 +109,8 @@ fn predict_video(predictor: &Predictor, file: &Path, format: PlanFormat) -> Resu
     let summary = annotate_video(
         file,
         &output,
-        &predictor.detector,
-        &predictor.reader,
+        &|frame| predictor.detector.detect(frame),
+        &|frame, sign| predictor.reader.read(frame, sign),
         &VideoLimits::none(),
         &|_, _| {},
     )?;

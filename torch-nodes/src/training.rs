@@ -1,0 +1,107 @@
+//! `train_yolo`: YOLOv8 trained on the train split, validated on val each epoch.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use polars::prelude::*;
+use runner::Params;
+use yolo::train::{train, Progress, TrainConfig};
+
+use nodes::annotations::{SignDataset, Split};
+use nodes::detection::training::history_table;
+use nodes::detection::ModelFile;
+use nodes::NodesError;
+
+/// Relative checkpoint folders are taken from the project folder, which the
+/// binary exports as `ROADSIGN_PROJECT_DIR` (nodes otherwise never see paths).
+fn project_relative(path: &std::path::Path) -> std::path::PathBuf {
+    match std::env::var_os("ROADSIGN_PROJECT_DIR") {
+        Some(dir) if path.is_relative() => std::path::Path::new(&dir).join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Trains on the `train` split of the model input and keeps the best epoch by
+/// validation mAP50-95; returns the model and the per-epoch history.
+pub fn train_yolo(
+    data: SignDataset,
+    params: Params<TrainConfig>,
+) -> Result<(ModelFile, DataFrame), NodesError> {
+    let mut config = params.0;
+    config.checkpoints = config.checkpoints.as_deref().map(project_relative);
+    config.pretrained = config.pretrained.as_deref().map(project_relative);
+    let train_set = nodes::detection::labeled_split(&data, Split::Train, Some(config.imgsz))?;
+    let val_set = nodes::detection::labeled_split(&data, Split::Val, Some(config.imgsz))?;
+    if train_set.is_empty() {
+        return Err(NodesError::Data(
+            "the model input has no `train` images (run preprocess_data first)".into(),
+        ));
+    }
+    tracing::info!(
+        train = train_set.len(),
+        val = val_set.len(),
+        classes = data.classes.len(),
+        "training YOLOv8{} at {} px for {} epochs, {} activations",
+        config.scale,
+        config.imgsz,
+        config.epochs,
+        match yolo::train::parse_device(&config.device)
+            .map(|device| yolo::train::activation_kind(device, config.amp))
+        {
+            Ok(tch::Kind::BFloat16) => "bfloat16",
+            _ => "float32",
+        }
+    );
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    let style = ProgressStyle::with_template("epoch {prefix} {bar:25} {pos}/{len} {msg}")
+        .expect("static template");
+    bar.set_style(style);
+    // The model's version: when its training started, as run ids are written.
+    let started = runner::catalog::storage::timestamp_version(std::time::SystemTime::now());
+    let outcome = train(&train_set, &val_set, data.classes.clone(), &config, &mut |event| match event {
+        Progress::EpochStart { epoch, epochs, batches } => {
+            bar.reset();
+            bar.set_length(batches as u64);
+            bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+        }
+        Progress::Batch { parts, images_per_s } => {
+            bar.inc(1);
+            bar.set_message(format!(
+                "box {:.3} cls {:.3} dfl {:.3} · {images_per_s:.1} img/s",
+                parts.box_loss, parts.cls_loss, parts.dfl_loss
+            ));
+        }
+        Progress::EpochEnd(record) => {
+            let line = format!(
+                "epoch {:>3}: box {:.3} cls {:.3} dfl {:.3} · {:.1} img/s (waited {:.1}s for data) · val mAP50 {:.3} mAP50-95 {:.3}",
+                record.epoch + 1,
+                record.box_loss,
+                record.cls_loss,
+                record.dfl_loss,
+                record.images_per_s,
+                record.data_wait_s,
+                record.map50,
+                record.map50_95
+            );
+            // A hidden bar (no terminal: CI, logs) prints nothing, so print directly.
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
+    })
+    .map_err(|e| NodesError::Model(e.to_string()))?;
+    bar.finish_and_clear();
+    let mut best = outcome.best;
+    best.info.version = Some(started);
+    let bytes = best
+        .to_bytes()
+        .map_err(|e| NodesError::Model(e.to_string()))?;
+    Ok((
+        ModelFile::from_bytes(bytes)?,
+        history_table(&outcome.history)?,
+    ))
+}
