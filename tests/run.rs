@@ -396,6 +396,44 @@ fn type_mismatches_and_missing_inputs_stop_before_running() {
 }
 
 #[test]
+fn a_bad_parameter_of_the_last_node_stops_the_run_before_the_first() {
+    let p = Project::new(&[
+        (
+            "pipelines.yml",
+            "pipelines:\n  __default__:\n    nodes:\n      - {func: build_class_table, name: first, inputs: params:classes, outputs: table}\n      - {func: generate_synthetic_data, name: last, inputs: params:scenes, outputs: raw}\n",
+        ),
+        ("catalog.yml", "table: {type: polars.CSVDataset, filepath: table.csv}\n"),
+        (
+            "parameters.yml",
+            "classes:\n  - {name: stop, has_text: true}\nscenes:\n  scenes: many\n",
+        ),
+    ]);
+    for args in [&["run"][..], &["run", "--dry-run"]] {
+        let stderr = p.fails(args, 2);
+        assert!(
+            stderr
+                .contains("parameters.yml:3: node 'last': 'params:scenes': parameters do not fit")
+                && stderr.contains("many"),
+            "{stderr}"
+        );
+    }
+    assert!(!p.file("table.csv").exists(), "the first node did not run");
+    // Given on the command line, the parameter is said to come from there.
+    let stderr = p.fails(&["run", "--params", "scenes.scenes=lots"], 2);
+    assert!(
+        stderr.contains("--params: node 'last': 'params:scenes'"),
+        "{stderr}"
+    );
+    // Fixed, the run goes through.
+    p.ok(&[
+        "run",
+        "--params",
+        "scenes.seed=0,scenes.scenes=1,scenes.width=64,scenes.height=64",
+    ]);
+    assert!(p.file("table.csv").exists());
+}
+
+#[test]
 fn catalog_and_pipeline_lists() {
     let p = repo_project();
     let text = p.ok(&["catalog", "list"]);
@@ -476,7 +514,8 @@ fn versioned_datasets_keep_every_run() {
     }
     p.ok(&classes(&[]));
     std::thread::sleep(std::time::Duration::from_millis(5));
-    p.fails(&classes(&["--params", "classes=[]"]), 1);
+    // a node failure (a class named twice) in the middle of the run
+    p.fails(&classes(&["--params", "classes.1.name=speed_limit"]), 1);
     let mut versions: Vec<String> = std::fs::read_dir(p.file("data/03_primary/classes.csv"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

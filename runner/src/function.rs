@@ -19,6 +19,10 @@ use serde::de::DeserializeOwned;
 
 use crate::data::{Data, DataValue, TypeDesc};
 
+/// A check of one argument's value made before anything runs (a parameter
+/// deserialises into its type); the message says what is wrong.
+pub type ArgCheck = fn(&Data) -> Result<(), String>;
+
 /// Errors a node function may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -62,6 +66,11 @@ pub trait FromData: Sized + Send + 'static {
     /// The stored type this argument accepts; `None` accepts anything.
     fn accepts() -> Option<TypeDesc>;
     fn from_data(data: &Data) -> Result<Self, String>;
+    /// Checks a value before the run. Parameters are known then, so
+    /// `Params<T>` deserialises them; other values are checked by type.
+    fn check(_data: &Data) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl<T: DataValue + Clone> FromData for T {
@@ -111,6 +120,9 @@ impl<T: DeserializeOwned + Send + 'static> FromData for Params<T> {
         serde_json::from_value(value.clone())
             .map(Params)
             .map_err(|e| format!("parameters do not fit {}: {e}", std::any::type_name::<T>()))
+    }
+    fn check(data: &Data) -> Result<(), String> {
+        Self::from_data(data).map(|_| ())
     }
 }
 
@@ -201,6 +213,7 @@ impl<R: IntoOutputs, E: Into<BoxError> + Send + 'static> NodeReturn for Result<R
 )]
 pub trait NodeFunction<Marker>: Send + Sync + 'static {
     fn arg_types(&self) -> Vec<Option<TypeDesc>>;
+    fn arg_checks(&self) -> Vec<ArgCheck>;
     fn output_types(&self) -> Option<Vec<Option<TypeDesc>>>;
     fn call(&self, args: &[Data]) -> Result<Vec<Data>, CallError>;
 }
@@ -218,6 +231,9 @@ macro_rules! impl_node_function {
             }
             fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
                 <fn($($A),*) -> Ret as NodeSignature>::signature_output_types()
+            }
+            fn arg_checks(&self) -> Vec<ArgCheck> {
+                <fn($($A),*) -> Ret as NodeSignature>::signature_arg_checks()
             }
             #[allow(non_snake_case, unused_mut, unused_variables, unused_assignments)]
             fn call(&self, args: &[Data]) -> Result<Vec<Data>, CallError> {
@@ -261,6 +277,7 @@ impl_node_function!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
 pub trait NodeSignature: 'static {
     fn signature_arg_types() -> Vec<Option<TypeDesc>>;
     fn signature_output_types() -> Option<Vec<Option<TypeDesc>>>;
+    fn signature_arg_checks() -> Vec<ArgCheck>;
 }
 
 macro_rules! impl_node_signature {
@@ -271,6 +288,9 @@ macro_rules! impl_node_signature {
             }
             fn signature_output_types() -> Option<Vec<Option<TypeDesc>>> {
                 <Ret::Outputs as IntoOutputs>::output_types()
+            }
+            fn signature_arg_checks() -> Vec<ArgCheck> {
+                vec![$($A::check as ArgCheck),*]
             }
         }
     };
@@ -293,6 +313,11 @@ pub trait ErasedFunction: Send + Sync {
     fn arg_types(&self) -> Option<Vec<Option<TypeDesc>>>;
     /// Output types in order; `None` when the node decides the count.
     fn output_types(&self) -> Option<Vec<Option<TypeDesc>>>;
+    /// The checks of the arguments' values before the run; none when the
+    /// function takes anything.
+    fn arg_checks(&self) -> Vec<ArgCheck> {
+        Vec::new()
+    }
     fn call(&self, args: &[Data], n_outputs: usize) -> Result<Vec<Data>, CallError>;
 }
 
@@ -308,6 +333,9 @@ impl<F: NodeFunction<M>, M: 'static> ErasedFunction for Typed<F, M> {
     fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
         self.func.output_types()
     }
+    fn arg_checks(&self) -> Vec<ArgCheck> {
+        self.func.arg_checks()
+    }
     fn call(&self, args: &[Data], _n_outputs: usize) -> Result<Vec<Data>, CallError> {
         self.func.call(args)
     }
@@ -317,6 +345,7 @@ impl<F: NodeFunction<M>, M: 'static> ErasedFunction for Typed<F, M> {
 struct Declared {
     engine: String,
     arg_types: Vec<Option<TypeDesc>>,
+    arg_checks: Vec<ArgCheck>,
     output_types: Option<Vec<Option<TypeDesc>>>,
 }
 
@@ -326,6 +355,9 @@ impl ErasedFunction for Declared {
     }
     fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
         self.output_types.clone()
+    }
+    fn arg_checks(&self) -> Vec<ArgCheck> {
+        self.arg_checks.clone()
     }
     fn call(&self, _args: &[Data], _n_outputs: usize) -> Result<Vec<Data>, CallError> {
         Err(CallError::EngineNotLoaded {
@@ -402,6 +434,15 @@ impl RegisteredFunction {
     pub fn arg_types(&self) -> Option<Vec<Option<TypeDesc>>> {
         self.func.arg_types()
     }
+    /// Checks the value given for argument `index` before the run (see
+    /// [`FromData::check`]).
+    pub fn check_arg(&self, index: usize, value: &Data) -> Result<(), String> {
+        match self.func.arg_checks().get(index) {
+            Some(check) => check(value),
+            None => Ok(()),
+        }
+    }
+
     /// The engine this program must hand the function to, when its body is
     /// not here: `None` for every function this program can call itself.
     pub fn missing_engine(&self) -> Option<&str> {
@@ -509,6 +550,7 @@ impl FunctionRegistry {
         let declared = Declared {
             engine: engine.to_string(),
             arg_types: S::signature_arg_types(),
+            arg_checks: S::signature_arg_checks(),
             output_types: S::signature_output_types(),
         };
         let entry = self.insert(name, Arc::new(declared));

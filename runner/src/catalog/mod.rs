@@ -24,7 +24,7 @@ pub use options::EntryOptions;
 
 use crate::config::{params, CatalogEntry, ProjectConfig};
 use crate::data::{Data, TypeDesc};
-use crate::error::Error;
+use crate::error::{Error, Location};
 use crate::pipeline::{is_parameter, node::strip_transcoding};
 use files::{TextFileDataset, TextFormat};
 use tables::TableDataset;
@@ -120,6 +120,7 @@ pub struct Catalog {
     /// Declared names, and the factory pattern a name was resolved from.
     declared: BTreeMap<String, Option<String>>,
     parameters: Arc<Value>,
+    parameter_sources: Arc<crate::config::ParameterSources>,
     /// Dataset factories, most specific first.
     patterns: Vec<(factory::Pattern, CatalogEntry)>,
     types: DatasetTypes,
@@ -148,6 +149,7 @@ impl Catalog {
             datasets: BTreeMap::new(),
             declared: BTreeMap::new(),
             parameters: Arc::new(config.parameters.clone()),
+            parameter_sources: Arc::new(config.parameter_sources.clone()),
             patterns: Vec::new(),
             types: types.clone(),
             root: config.root.clone(),
@@ -239,6 +241,7 @@ impl Catalog {
             datasets: BTreeMap::new(),
             declared: BTreeMap::new(),
             parameters: Arc::new(parameters),
+            parameter_sources: Arc::default(),
             patterns: Vec::new(),
             types: DatasetTypes::builtin(),
             root: PathBuf::from("."),
@@ -276,6 +279,11 @@ impl Catalog {
 
     pub fn is_declared(&self, name: &str) -> bool {
         self.declared.contains_key(name)
+    }
+
+    /// Where the parameter `params:a.b` (or `parameters`) is written.
+    pub fn parameter_location(&self, name: &str) -> Location {
+        self.parameter_sources.location(name)
     }
 
     /// The parameter value behind `params:a.b` or `parameters`.

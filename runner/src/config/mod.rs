@@ -60,9 +60,56 @@ pub struct ProjectConfig {
     pub root: PathBuf,
     pub env: Option<String>,
     pub parameters: Value,
+    /// Where the parameters came from, to say where one is written.
+    pub parameter_sources: ParameterSources,
     pub catalog: BTreeMap<String, CatalogEntry>,
     pub pipelines: BTreeMap<String, PipelineDef>,
     pub credentials: Value,
+}
+
+/// The files the parameters came from, in merge order (a later one wins),
+/// and the `--params` items, which win over every file.
+#[derive(Clone, Debug, Default)]
+pub struct ParameterSources {
+    pub files: Vec<Arc<SourceFile>>,
+    pub overrides: Vec<String>,
+    /// Named when no file holds the parameters.
+    pub default_file: PathBuf,
+}
+
+impl ParameterSources {
+    /// Where the parameter `params:a.b` (or `parameters`) is written: `--params`
+    /// when given there, else the last parameter file holding it, with its line.
+    pub fn location(&self, name: &str) -> Location {
+        let key = name.strip_prefix("params:").unwrap_or("");
+        let given = |item: &str| {
+            item.split(',')
+                .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.trim()))
+                .any(|k| {
+                    // the parameter itself, a part of it, or a whole it is part of
+                    !key.is_empty()
+                        && (k == key
+                            || k.starts_with(&format!("{key}."))
+                            || key.starts_with(&format!("{k}.")))
+                })
+        };
+        if self.overrides.iter().any(|item| given(item)) {
+            return Location::new("--params", None);
+        }
+        let path: Vec<&str> = key.split('.').filter(|p| !p.is_empty()).collect();
+        for file in self.files.iter().rev() {
+            if path.is_empty() {
+                return file.location(None);
+            }
+            if let Some(line) = yaml::key_line(&file.text, &path) {
+                return file.location(Some(line));
+            }
+        }
+        match self.files.last() {
+            Some(file) => file.location(None),
+            None => Location::new(&self.default_file, None),
+        }
+    }
 }
 
 /// How to load a project.
@@ -97,6 +144,10 @@ impl ProjectConfig {
             root: root.to_path_buf(),
             env: options.env.clone(),
             parameters: Value::Object(Default::default()),
+            parameter_sources: ParameterSources {
+                default_file: root.join("parameters.yml"),
+                ..ParameterSources::default()
+            },
             catalog: BTreeMap::new(),
             pipelines: BTreeMap::new(),
             credentials: Value::Object(Default::default()),
@@ -109,6 +160,7 @@ impl ProjectConfig {
             for file in config_files(dir, "parameters", overlay)? {
                 let value = parse_tree(&file)?;
                 params::deep_merge(&mut config.parameters, value);
+                config.parameter_sources.files.push(file);
             }
             for file in config_files(dir, "catalog", overlay)? {
                 config.add_catalog(file)?;
@@ -133,6 +185,7 @@ impl ProjectConfig {
         for (key, value) in params::parse_overrides(&options.param_overrides)? {
             params::set(&mut config.parameters, &key, value);
         }
+        config.parameter_sources.overrides = options.param_overrides.clone();
         Ok(config)
     }
 
@@ -338,6 +391,45 @@ mod tests {
         );
         assert_eq!(config.credentials["s3"]["key"], "k");
         assert!(config.pipelines.contains_key("p"));
+    }
+
+    #[test]
+    fn parameters_are_located_in_the_last_file_or_on_the_command_line() {
+        let dir = project(&[
+            ("pipelines.yml", PIPES),
+            ("parameters.yml", "a:\n  b: 1\nc: 2\n"),
+            ("conf/dev/parameters.yml", "x: 0\nc: 3\n"),
+        ]);
+        let options = LoadOptions {
+            env: Some("dev".into()),
+            param_overrides: vec!["a.b=5".into()],
+        };
+        let config = ProjectConfig::load(dir.path(), &options).unwrap();
+        let at = |name: &str| config.parameter_sources.location(name).to_string();
+        assert!(
+            at("params:c").ends_with("conf/dev/parameters.yml:2"),
+            "{}",
+            at("params:c")
+        );
+        assert_eq!(at("params:a.b"), "--params");
+        assert_eq!(at("params:a"), "--params");
+        assert!(
+            at("params:x").ends_with("conf/dev/parameters.yml:1"),
+            "{}",
+            at("params:x")
+        );
+        let no_override = ProjectConfig::load(dir.path(), &LoadOptions::default()).unwrap();
+        let at = |name: &str| no_override.parameter_sources.location(name).to_string();
+        assert!(
+            at("params:a.b").ends_with("parameters.yml:2"),
+            "{}",
+            at("params:a.b")
+        );
+        assert!(
+            at("parameters").ends_with("parameters.yml"),
+            "{}",
+            at("parameters")
+        );
     }
 
     #[test]

@@ -189,10 +189,34 @@ pub fn prepare(
     }
     // Definition errors (arity, types) first: they hold whatever was run before.
     let bound = bind(pipeline, registry, catalog)?;
+    check_parameters(&bound, catalog)?;
     check_free_inputs(pipeline, catalog)?;
     check_inputs_stored(pipeline, catalog)?;
     catalog.add_memory_datasets(&pipeline.datasets());
     Ok(bound)
+}
+
+/// Every parameter a node takes deserialises into its argument's type: a
+/// bad parameter of the last node stops the run before the first node.
+fn check_parameters(bound: &[BoundNode], catalog: &Catalog) -> Result<(), Error> {
+    for node in bound {
+        for (index, name) in node.args.iter().enumerate() {
+            if !crate::pipeline::is_parameter(name) {
+                continue;
+            }
+            // A missing parameter is check_free_inputs' to report.
+            let Ok(value) = catalog.load(name) else {
+                continue;
+            };
+            node.function.check_arg(index, &value).map_err(|message| {
+                Error::config(
+                    catalog.parameter_location(name),
+                    format!("node '{}': '{name}': {message}", node.node.name),
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The nodes a run would skip as up to date: those whose fingerprint and
