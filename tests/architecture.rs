@@ -97,7 +97,29 @@ fn crates_depend_as_the_map_says() {
     );
     graph.assert_free_of("tesseract-nodes", &["tch", "torch-sys", "yolo"]);
     graph.assert_free_of("torch-nodes", &["roadsign"]);
+    // Typed errors in the libraries (the engine crates return `nodes`'
+    // NodesError, as the declared signatures say); `anyhow` only in the binary.
+    for library in [
+        "runner",
+        "yolo-core",
+        "yolo",
+        "nodes",
+        "torch-nodes",
+        "tesseract-nodes",
+    ] {
+        assert!(
+            !graph.direct[library].contains("anyhow"),
+            "{library} uses anyhow"
+        );
+    }
+    for library in ["runner", "yolo-core", "yolo", "nodes"] {
+        assert!(
+            graph.direct[library].contains("thiserror"),
+            "{library} has no thiserror"
+        );
+    }
     // The check itself sees what it looks for.
+    assert!(graph.direct["roadsign"].contains("anyhow"));
     assert!(graph.reachable("torch-nodes").contains("tch"));
     assert!(graph.reachable("tesseract-nodes").contains("leptess"));
 }
