@@ -15,6 +15,8 @@ AFTER=$(pwd)/target/release/roadsign
 BEFORE=${BEFORE:?set BEFORE to the release binary to compare with}
 OUT=bench/results/predict_ab.txt
 TMP=$(mktemp -d)
+# shellcheck source=bench/serve_lib.sh
+source bench/serve_lib.sh
 trap 'pkill -TERM -P $$ 2>/dev/null || true; rm -rf "$TMP"' EXIT
 cp -r catalog.yml parameters.yml pipelines.yml conf models "$TMP/"
 "$AFTER" stress --url http://127.0.0.1:9 --requests 1 --workers 1 --save-file "$TMP/scene.jpg" >/dev/null 2>&1 || true
@@ -23,18 +25,10 @@ for round in $(seq 1 "$ROUNDS"); do
   for side in before after; do
     bin=$AFTER
     [ "$side" = before ] && bin=$BEFORE
-    "$bin" serve --port 0 --project-dir "$TMP" 2>"$TMP/log" &
-    server=$!
-    address=""
-    for _ in $(seq 1 1200); do
-      address=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$TMP/log" | head -1)
-      if [ -n "$address" ] && curl -sf "http://$address/ready" >/dev/null 2>&1; then break; fi
-      sleep 0.05
-    done
-    rps=$("$AFTER" stress --url "http://$address" --file "$TMP/scene.jpg" --requests "$REQUESTS" \
+    serve_start "$bin" "$TMP/log" --project-dir "$TMP"
+    rps=$("$AFTER" stress --url "http://$ADDRESS" --file "$TMP/scene.jpg" --requests "$REQUESTS" \
       --workers 2 --format json | python3 -c 'import json, sys; print(json.load(sys.stdin)["requests_per_s"])')
     echo "round $round $side requests_per_s $rps" | tee -a "$OUT"
-    kill -TERM "$server"
-    wait "$server" || true
+    serve_stop
   done
 done

@@ -21,6 +21,8 @@ BEFORE=${BEFORE:?set BEFORE to the release binary to compare with}
 OUT=bench/results/torch_path.json
 TMP=$(mktemp -d)
 mkdir -p bench/results
+# shellcheck source=bench/serve_lib.sh
+source bench/serve_lib.sh
 trap 'pkill -TERM -P $$ 2>/dev/null || true; rm -rf "$TMP"' EXIT
 
 # One project copy per binary (each keeps its own incremental state), the
@@ -38,23 +40,16 @@ if [ ! -s "$TMP/scene.jpg" ]; then
 fi
 
 serve_round() { # SIDE BIN ROUND
-  local side=$1 bin=$2 round=$3 log="$TMP/serve_${side}_$3.log"
-  local start end address=""
+  local side=$1 bin=$2 round=$3
+  local log="$TMP/serve_${side}_$round.log"
+  local start end first
   start=$(date +%s.%N)
-  "$bin" serve --port 0 --project-dir "$TMP/$side" 2>"$log" &
-  local server=$!
-  for _ in $(seq 1 1200); do
-    address=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$log" | head -1)
-    if [ -n "$address" ] && curl -sf "http://$address/ready" >/dev/null 2>&1; then break; fi
-    sleep 0.05
-  done
+  serve_start "$bin" "$log" --project-dir "$TMP/$side"
   end=$(date +%s.%N)
-  local first
-  first=$(curl -s -o /dev/null -w '%{time_total}' -F "file=@$TMP/scene.jpg" "http://$address/predict")
-  "$AFTER" stress --url "http://$address" --file "$TMP/scene.jpg" --format json \
+  first=$(curl -s -o /dev/null -w '%{time_total}' -F "file=@$TMP/scene.jpg" "http://$ADDRESS/predict")
+  "$AFTER" stress --url "http://$ADDRESS" --file "$TMP/scene.jpg" --format json \
     --requests "$REQUESTS" --workers "$WORKERS" >"$TMP/stress_${side}_$round.json"
-  kill -TERM "$server"
-  wait "$server" || true
+  serve_stop
   python3 - "$start" "$end" "$first" "$TMP/stress_${side}_$round.json" >"$TMP/serve_${side}_$round.json" <<'PY'
 import json, sys
 start, end, first, stress = sys.argv[1:]

@@ -22,15 +22,11 @@ NAME=yolov8n-roadsign-synthetic
 TMP=$(mktemp -d)
 mkdir -p bench/results
 
-"$BIN" serve --port 0 --project-dir . --model "$MODEL" 2>"$TMP/serve.log" &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
-ADDRESS=""
-for _ in $(seq 1 600); do
-  ADDRESS=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$TMP/serve.log" | head -1)
-  if [ -n "$ADDRESS" ] && curl -sf "http://$ADDRESS/v2/health/ready" >/dev/null 2>&1; then break; fi
-  sleep 0.2
-done
+# shellcheck source=bench/serve_lib.sh
+source bench/serve_lib.sh
+trap 'kill -TERM ${SERVER:-} 2>/dev/null || true; rm -rf "$TMP"' EXIT
+serve_start "$BIN" "$TMP/serve.log" --project-dir . --model "$MODEL"
+curl -sf "http://$ADDRESS/v2/health/ready" >/dev/null
 curl -sf "http://$ADDRESS/v2/models/$NAME" >/dev/null
 
 stress() { # LABEL ARGS...: one run, its JSON report kept under LABEL

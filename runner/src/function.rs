@@ -256,17 +256,6 @@ macro_rules! impl_node_function {
         }
     };
 }
-impl_node_function!();
-impl_node_function!(A1);
-impl_node_function!(A1, A2);
-impl_node_function!(A1, A2, A3);
-impl_node_function!(A1, A2, A3, A4);
-impl_node_function!(A1, A2, A3, A4, A5);
-impl_node_function!(A1, A2, A3, A4, A5, A6);
-impl_node_function!(A1, A2, A3, A4, A5, A6, A7);
-impl_node_function!(A1, A2, A3, A4, A5, A6, A7, A8);
-impl_node_function!(A1, A2, A3, A4, A5, A6, A7, A8, A9);
-impl_node_function!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
 
 /// A node function's signature as a type, `fn(A, B) -> R`: what planning
 /// needs to know of a function (its argument and output types) without its
@@ -295,17 +284,25 @@ macro_rules! impl_node_signature {
         }
     };
 }
-impl_node_signature!();
-impl_node_signature!(A1);
-impl_node_signature!(A1, A2);
-impl_node_signature!(A1, A2, A3);
-impl_node_signature!(A1, A2, A3, A4);
-impl_node_signature!(A1, A2, A3, A4, A5);
-impl_node_signature!(A1, A2, A3, A4, A5, A6);
-impl_node_signature!(A1, A2, A3, A4, A5, A6, A7);
-impl_node_signature!(A1, A2, A3, A4, A5, A6, A7, A8);
-impl_node_signature!(A1, A2, A3, A4, A5, A6, A7, A8, A9);
-impl_node_signature!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
+
+/// Functions and signatures of up to ten arguments.
+macro_rules! impl_arities {
+    ($($A:ident),*) => {
+        impl_node_signature!($($A),*);
+        impl_node_function!($($A),*);
+    };
+}
+impl_arities!();
+impl_arities!(A1);
+impl_arities!(A1, A2);
+impl_arities!(A1, A2, A3);
+impl_arities!(A1, A2, A3, A4);
+impl_arities!(A1, A2, A3, A4, A5);
+impl_arities!(A1, A2, A3, A4, A5, A6);
+impl_arities!(A1, A2, A3, A4, A5, A6, A7);
+impl_arities!(A1, A2, A3, A4, A5, A6, A7, A8);
+impl_arities!(A1, A2, A3, A4, A5, A6, A7, A8, A9);
+impl_arities!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
 
 /// The object-safe form every registered function is stored as.
 pub trait ErasedFunction: Send + Sync {
