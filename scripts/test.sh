@@ -24,3 +24,6 @@ bash scripts/validate-deploy.sh --kubeflow
 # regressions (more than 3x the committed bench/results/runner_overhead.json).
 cargo build --release --locked
 python3 bench/guard.py
+# The image: built from the Dockerfile with podman, run as k8s/deployment.yaml
+# runs it, loaded, fed bad inputs, stopped mid-request, and a Kubeflow step.
+bash scripts/image-test.sh
