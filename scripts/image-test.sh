@@ -215,6 +215,14 @@ for dir in $volume_paths; do
   podman exec "$ctr" sh -c "echo x > '$dir/.roadsign-write-test' && rm '$dir/.roadsign-write-test'" ||
     fail "cannot write to the volume $dir"
 done
+# Everything the process may write to, outside the kernel's own /proc, /sys
+# and /dev: the volumes and nothing else (kube play adds no tmpfs of its
+# own; `podman run --read-only` would, on /var/tmp, without
+# --read-only-tmpfs=false).
+unexpected=$(podman exec "$ctr" find / \( -path /proc -o -path /sys -o -path /dev \) -prune \
+  -o -writable -print 2>/dev/null |
+  grep -v -E "^($(tr ' ' '|' <<<"$volume_paths"))(/|$)" || true)
+[ -z "$unexpected" ] || fail "writable outside the volumes: $(head -5 <<<"$unexpected" | tr '\n' ' ')"
 read -r memory cpu_quota cpu_period < <(podman inspect \
   --format '{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}}' "$ctr")
 [ "$memory" = "$memory_limit_bytes" ] || fail "memory limit $memory, the manifest says $memory_limit_bytes"
@@ -293,7 +301,7 @@ step_cmd=("${step_cmd[@]:1}")
 say "runs: ${step_cmd[*]} (data at $mount_path)"
 chown "$run_as_user:$run_as_group" "$step_dir"
 podman run --rm --name roadsign-kubeflow-step --network=host \
-  --user "$run_as_user:$run_as_group" --read-only --tmpfs /tmp --cap-drop=ALL \
+  --user "$run_as_user:$run_as_group" --read-only --read-only-tmpfs=false --tmpfs /tmp --cap-drop=ALL \
   --security-opt no-new-privileges -v "$step_dir:$mount_path" \
   "$image" "${step_cmd[@]}" > "$out/kubeflow-step.log" 2>&1 ||
   { cat "$out/kubeflow-step.log" >&2; fail "the step exited non-zero"; }
