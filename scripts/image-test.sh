@@ -24,6 +24,7 @@ say() { printf '[image-test] %s\n' "$*" >&2; }
 step="start"
 begin() { step="$*"; say "step: $*"; }
 fail() { say "$*"; exit 1; }
+seconds_since() { echo "$(date +%s.%N) - $1" | bc; }
 
 scratch="${ROADSIGN_IMAGE_SCRATCH:-/var/tmp/roadsign-image}"
 out="$root/target/image-test"
@@ -40,7 +41,7 @@ cleanup() {
   if [ -n "${CONTAINERS_CONF:-}" ]; then
     podman kube down "$out/deployment-podman.yaml" >/dev/null 2>&1 || true
     podman rm -f -t 0 "${ctr:-none}" >/dev/null 2>&1 || true
-    podman rm -f -t 0 roadsign-kubeflow-step roadsign-writes >/dev/null 2>&1 || true
+    podman rm -f -t 0 roadsign-kubeflow-step >/dev/null 2>&1 || true
   fi
   [ $rc -eq 0 ] || say "FAILED (exit $rc) at step: $step"
   exit $rc
@@ -105,7 +106,7 @@ CONTAINERFILE
     -t "$image" . > "$out/build.log" 2>&1 ||
     { tail -40 "$out/build.log" >&2; fail "podman build failed: $out/build.log"; }
   grep -E 'STEP [0-9]|Compiling|Finished' "$out/build.log" | cut -c1-120 >&2 || true
-  build_s=$(echo "$(date +%s.%N) - $build_started" | bc)
+  build_s=$(seconds_since "$build_started")
   say "built $image in ${build_s} s"
 fi
 
@@ -181,7 +182,7 @@ begin "wait for /ready (the startup probe's route)"
 ready_s=""
 for _ in $(seq 1 600); do
   if curl -fsS -o /dev/null "$url/ready" 2>/dev/null; then
-    ready_s=$(echo "$(date +%s.%N) - $play_started" | bc)
+    ready_s=$(seconds_since "$play_started")
     break
   fi
   if [ "$(podman inspect --format '{{.State.Running}}' "$ctr" 2>/dev/null)" != true ]; then
@@ -261,7 +262,7 @@ done
 grep -q '^sent' "$out/in-flight.log" || fail "the in-flight probe did not start: $(cat "$out/in-flight.log")"
 stop_started=$(date +%s.%N)
 podman stop -t "$grace_s" "$ctr" >/dev/null
-stop_s=$(echo "$(date +%s.%N) - $stop_started" | bc)
+stop_s=$(seconds_since "$stop_started")
 wait "$probe" || fail "requests in flight at SIGTERM did not all complete with 200: $(cat "$out/in-flight.log")"
 probe_out=$(grep '^statuses' "$out/in-flight.log")
 exit_code=$(podman inspect --format '{{.State.ExitCode}}' "$ctr")
