@@ -902,3 +902,125 @@ fn uploads_are_admitted_fairly() {
     assert_eq!(image.status, 200, "{}", image.text());
     assert_eq!(first.join().unwrap().status, 200);
 }
+
+/// Reads a whole HTTP/1.1 answer (sent with `Connection: close`): its head
+/// and how many body bytes came before the connection closed.
+fn read_answer(stream: &mut impl std::io::Read) -> (String, Vec<u8>) {
+    let mut all = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    // A reset after a cut answer ends it as a close does.
+    while let Ok(n) = stream.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        all.extend_from_slice(&chunk[..n]);
+    }
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(all.len(), |at| at + 4);
+    let head = String::from_utf8_lossy(&all[..split]).to_string();
+    (head, all[split..].to_vec())
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .expect("the answer declares its length")
+}
+
+/// Uploads and answers stream: a video is on disk as it arrives (never
+/// whole in memory) and its annotated copy is read from disk as the client
+/// takes it, with its length declared; the files go with the request. A
+/// client that stops reading its answer is cut after serve.write_timeout_s.
+#[test]
+fn uploads_and_answers_stream_and_stalled_readers_are_cut() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let project = project_with_model();
+    let server = Server::start_with_env(
+        &project,
+        &["serve.write_timeout_s=1"],
+        &[("TMPDIR", tmp.path())],
+    );
+    server.wait_ready();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    common::make_clip(&clip, 25, 2, false);
+    let video = std::fs::read(&clip).unwrap();
+    let half = video.len() / 2;
+    let mut stream = std::net::TcpStream::connect(&server.address).unwrap();
+    write!(
+        stream,
+        "POST /predict/video HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: video/mp4\r\nContent-Length: {}\r\n\r\n",
+        video.len()
+    )
+    .unwrap();
+    stream.write_all(&video[..half]).unwrap();
+    let saved_so_far = || -> Option<u64> {
+        let folder = std::fs::read_dir(tmp.path()).ok()?.next()?.ok()?.path();
+        Some(std::fs::metadata(folder.join("upload")).ok()?.len())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while saved_so_far() != Some(half as u64) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        saved_so_far(),
+        Some(half as u64),
+        "the first half is on disk"
+    );
+    stream.write_all(&video[half..]).unwrap();
+    let (head, body) = read_answer(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(content_length(&head), body.len());
+    assert_eq!(&body[4..8], b"ftyp", "an MP4 comes back");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::fs::read_dir(tmp.path()).unwrap().count() > 0 && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "files left after the answer: {left:?}");
+
+    // An annotated noise image is ~10 MB of JPEG: more than the server's
+    // send buffer (4 MiB at most here) and the client's (4 KiB) hold.
+    let noise = RgbImage::from_fn(2000, 2000, |x, y| {
+        let h =
+            (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).wrapping_mul(2_246_822_519);
+        image::Rgb([(h >> 8) as u8, (h >> 16) as u8, (h >> 24) as u8])
+    });
+    let jpeg = encode(&noise, ImageFormat::Jpeg);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let address: std::net::SocketAddr = server.address.parse().unwrap();
+    socket.connect(&address.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    write!(
+        stream,
+        "POST /predict/image HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+        jpeg.len()
+    )
+    .unwrap();
+    stream.write_all(&jpeg).unwrap();
+    // Once the answer starts (the detector may take seconds in a debug
+    // build), reads nothing for well over the write timeout.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream.peek(&mut [0u8; 1]).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let (head, body) = read_answer(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let declared = content_length(&head);
+    assert!(
+        body.len() < declared,
+        "the stalled reader was cut: {} of {declared} bytes",
+        body.len()
+    );
+    assert_healthy(&server.address);
+}

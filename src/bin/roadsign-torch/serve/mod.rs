@@ -11,6 +11,7 @@ mod metrics;
 mod pool;
 mod upload;
 mod v2;
+mod write_timeout;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE};
 use hyper::server::conn::http1;
@@ -39,7 +40,9 @@ use crate::predictor::{self, Predictor};
 use metrics::Metrics;
 use pool::WorkerPool;
 use roadsign::cli::{Cli, ServeArgs};
-use upload::{check_video_type, decode_image, read_upload, ApiError, Upload};
+use upload::{
+    check_video_type, decode_image, read_upload, save_upload, ApiError, SavedUpload, Upload,
+};
 
 /// `params:serve`.
 #[derive(Clone, Debug, Deserialize)]
@@ -71,6 +74,9 @@ pub struct Settings {
     /// A body must arrive at this rate on average (after a second): slower
     /// senders are cut with 408, so that they cannot hold every upload slot.
     pub min_upload_kib_s: f64,
+    /// A write of an answer may wait this long for the client to read:
+    /// beyond, the connection is closed and what the answer held is freed.
+    pub write_timeout_s: f64,
 }
 
 impl Default for Settings {
@@ -92,6 +98,7 @@ impl Default for Settings {
             model_name: None,
             max_batch: 8,
             min_upload_kib_s: 64.0,
+            write_timeout_s: 30.0,
         }
     }
 }
@@ -200,15 +207,38 @@ impl AppState {
         })
     }
 
+    /// How fast a body must arrive.
+    fn minimum_rate(&self) -> upload::MinimumRate {
+        upload::MinimumRate {
+            bytes_per_s: self.settings.min_upload_kib_s * 1024.0,
+            grace: Duration::from_secs(1),
+        }
+    }
+
     /// Reads the upload at the minimum rate and within the request timeout
     /// (a client trickling its body would otherwise hold the permit).
     async fn read_body(&self, request: Request<Incoming>, max_mb: f64) -> Result<Upload, ApiError> {
+        let reading = read_upload(request, megabytes(max_mb), self.minimum_rate());
+        self.within_upload_time(reading).await
+    }
+
+    /// Writes the upload to `path` as it arrives, under the same limits.
+    async fn save_body(
+        &self,
+        request: Request<Incoming>,
+        max_mb: f64,
+        path: &std::path::Path,
+    ) -> Result<SavedUpload, ApiError> {
+        let saving = save_upload(request, megabytes(max_mb), self.minimum_rate(), path);
+        self.within_upload_time(saving).await
+    }
+
+    async fn within_upload_time<T>(
+        &self,
+        upload: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
         let limit = Duration::from_secs_f64(self.settings.timeout_s);
-        let rate = upload::MinimumRate {
-            bytes_per_s: self.settings.min_upload_kib_s * 1024.0,
-            grace: Duration::from_secs(1),
-        };
-        match tokio::time::timeout(limit, read_upload(request, megabytes(max_mb), rate)).await {
+        match tokio::time::timeout(limit, upload).await {
             Ok(upload) => upload,
             Err(_) => Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
@@ -320,10 +350,12 @@ impl AppState {
     }
 }
 
-type Body = Full<Bytes>;
+/// An answer's body: bytes in memory, or a file streamed as it is read.
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
 fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
-    let mut response = Response::new(Full::new(body.into()));
+    let body = Full::new(body.into()).map_err(|never| match never {});
+    let mut response = Response::new(body.boxed_unsync());
     *response.status_mut() = status;
     if let Ok(value) = content_type.parse() {
         response.headers_mut().insert(CONTENT_TYPE, value);
@@ -769,27 +801,58 @@ fn progress_id(state: &AppState, request: &Request<Incoming>) -> Result<Option<S
     ))
 }
 
+/// Annotates the video saved in `dir` (as `upload`) into `annotated.mp4`
+/// beside it; returns the summary.
 fn annotate_upload(
-    upload: &Upload,
+    dir: &std::path::Path,
     predictor: &Predictor,
     limits: &VideoLimits,
     progress: &dyn Fn(usize, usize),
-) -> Result<(Vec<u8>, String), ApiError> {
-    let io = |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-    let dir = tempfile::tempdir().map_err(io)?;
-    let (input, output) = (dir.path().join("upload"), dir.path().join("annotated.mp4"));
-    std::fs::write(&input, &upload.bytes).map_err(io)?;
+) -> Result<String, ApiError> {
     let summary = annotate_video(
-        &input,
-        &output,
+        &dir.join(UPLOADED_VIDEO),
+        &dir.join(ANNOTATED_VIDEO),
         &|frame| predictor.detector.detect(frame),
         &|frame, sign| predictor.reader.read(frame, sign),
         limits,
         progress,
     )
     .map_err(|e| client_error(&e))?;
-    let bytes = std::fs::read(&output).map_err(io)?;
-    Ok((bytes, serde_json::to_string(&summary).unwrap_or_default()))
+    Ok(serde_json::to_string(&summary).unwrap_or_default())
+}
+
+const UPLOADED_VIDEO: &str = "upload";
+const ANNOTATED_VIDEO: &str = "annotated.mp4";
+
+/// The server failed on its own storage: the details go to the log.
+fn storage_error(error: std::io::Error) -> ApiError {
+    tracing::warn!("video storage failed: {error}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the server cannot store the video (see its log)",
+    )
+}
+
+/// A file of `dir` as an answer's body, read as the client takes it; `dir`
+/// is removed once the body is sent or dropped (client gone, write timeout).
+fn file_body(dir: Arc<tempfile::TempDir>, name: &str) -> std::io::Result<(Body, u64)> {
+    use tokio::io::AsyncReadExt;
+    let file = std::fs::File::open(dir.path().join(name))?;
+    let length = file.metadata()?.len();
+    let file = tokio::fs::File::from_std(file);
+    let chunks = futures_util::stream::unfold(Some((file, dir)), |state| async move {
+        let (mut file, dir) = state?;
+        let mut chunk = bytes::BytesMut::with_capacity(64 * 1024);
+        match file.read_buf(&mut chunk).await {
+            Ok(0) => None,
+            Ok(_) => Some((
+                Ok(hyper::body::Frame::data(chunk.freeze())),
+                Some((file, dir)),
+            )),
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    Ok((StreamBody::new(chunks).boxed_unsync(), length))
 }
 
 async fn video(
@@ -800,8 +863,20 @@ async fn video(
     let id = progress_id(state, &request)?;
     upload::check_declared_type(&request, upload::Accepts::Video)?;
     let _permit = state.video_permit()?;
+    // The upload and the annotated copy live on disk, never in memory; the
+    // folder goes when both this request and its job are over.
+    let dir = Arc::new(
+        tempfile::Builder::new()
+            .prefix("roadsign-video-")
+            .tempdir()
+            .map_err(storage_error)?,
+    );
     let upload = state
-        .read_body(request, state.settings.max_video_mb)
+        .save_body(
+            request,
+            state.settings.max_video_mb,
+            &dir.path().join(UPLOADED_VIDEO),
+        )
         .await?;
     check_video_type(&upload)?;
     // Stops the job at its deadline, and when this request ends before it
@@ -818,6 +893,7 @@ async fn video(
     };
     let job_state = Arc::clone(state);
     let job_id = id.clone();
+    let job_dir = Arc::clone(&dir);
     let result = on_worker(state, state.settings.video_timeout_s, move || {
         let _running = Running::start(&job_state.running_jobs);
         let report = |done, total| {
@@ -828,16 +904,23 @@ async fn video(
                 });
             }
         };
-        annotate_upload(&upload, &predictor, &limits, &report)
+        annotate_upload(job_dir.path(), &predictor, &limits, &report)
     })
     .await;
     if let Some(id) = &id {
         state.set_progress(id, |p| p.finished = true);
     }
-    let (bytes, summary) = result?;
-    let mut response = respond(StatusCode::OK, "video/mp4", bytes);
+    let summary = result?;
+    let (body, length) = file_body(dir, ANNOTATED_VIDEO).map_err(storage_error)?;
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("video/mp4"),
+    );
+    headers.insert(hyper::header::CONTENT_LENGTH, length.into());
     if let Ok(value) = summary.parse() {
-        response.headers_mut().insert("x-roadsign-summary", value);
+        headers.insert("x-roadsign-summary", value);
     }
     Ok(response)
 }
@@ -989,7 +1072,9 @@ async fn serve(
                     }
                 };
                 let state = Arc::clone(&state);
+                let write_limit = Duration::from_secs_f64(state.settings.write_timeout_s.max(0.001));
                 let service = service_fn(move |request| handle(Arc::clone(&state), request));
+                let stream = write_timeout::WriteTimeout::new(stream, write_limit);
                 let connection = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(Duration::from_secs(30))

@@ -19,6 +19,15 @@ pub struct ApiError {
     pub allow: Option<&'static str>,
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.message)
+    }
+}
+
+/// An error, so that it can travel through the multipart parser's stream.
+impl std::error::Error for ApiError {}
+
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
@@ -114,119 +123,208 @@ pub struct MinimumRate {
     pub grace: std::time::Duration,
 }
 
-/// Reads a body up to `max_bytes` (413 beyond), at `rate` at least (408 below).
-async fn read_body_at_rate(
-    request: Request<Incoming>,
+/// A request's body as it arrives: 413 once past `max_bytes`, 408 once it
+/// falls below `rate`.
+struct BodyAtRate {
+    body: Incoming,
+    received: usize,
+    started: tokio::time::Instant,
     max_bytes: usize,
     rate: MinimumRate,
-) -> Result<Bytes, ApiError> {
-    let mut body = request.into_body();
-    let mut received = bytes::BytesMut::new();
-    let started = tokio::time::Instant::now();
-    loop {
-        // By when the next bytes are due for the average to hold.
-        let due = started
-            + rate.grace
-            + std::time::Duration::from_secs_f64(received.len() as f64 / rate.bytes_per_s.max(1.0));
-        let frame = match tokio::time::timeout_at(due, body.frame()).await {
-            Err(_) => {
-                return Err(ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "the upload arrives slower than {:.0} KiB/s",
-                        rate.bytes_per_s / 1024.0
-                    ),
-                ))
+}
+
+impl BodyAtRate {
+    fn new(body: Incoming, max_bytes: usize, rate: MinimumRate) -> BodyAtRate {
+        BodyAtRate {
+            body,
+            received: 0,
+            started: tokio::time::Instant::now(),
+            max_bytes,
+            rate,
+        }
+    }
+
+    /// The next bytes of the body; `None` at its end.
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, ApiError> {
+        loop {
+            // By when the next bytes are due for the average to hold.
+            let due = self.started
+                + self.rate.grace
+                + std::time::Duration::from_secs_f64(
+                    self.received as f64 / self.rate.bytes_per_s.max(1.0),
+                );
+            let frame = match tokio::time::timeout_at(due, self.body.frame()).await {
+                Err(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!(
+                            "the upload arrives slower than {:.0} KiB/s",
+                            self.rate.bytes_per_s / 1024.0
+                        ),
+                    ))
+                }
+                Ok(None) => return Ok(None),
+                Ok(Some(Err(e))) => {
+                    return Err(ApiError::bad_request(format!(
+                        "the upload could not be read: {e}"
+                    )))
+                }
+                Ok(Some(Ok(frame))) => frame,
+            };
+            // Trailers carry no data: wait for the next frame.
+            if let Ok(data) = frame.into_data() {
+                self.received += data.len();
+                if self.received > self.max_bytes {
+                    return Err(too_large(self.max_bytes));
+                }
+                return Ok(Some(data));
             }
-            Ok(None) => return Ok(received.freeze()),
-            Ok(Some(Err(e))) => {
-                return Err(ApiError::bad_request(format!(
-                    "the upload could not be read: {e}"
-                )))
+        }
+    }
+
+    /// The body as a stream, for the multipart parser.
+    fn into_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, ApiError>> + Send {
+        futures_util::stream::unfold(Some(self), |body| async move {
+            let mut body = body?;
+            match body.next_chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
+                Ok(None) => None,
+                // Nothing is read after an error.
+                Err(e) => Some((Err(e), None)),
             }
-            Ok(Some(Ok(frame))) => frame,
-        };
-        if let Ok(data) = frame.into_data() {
-            if received.len() + data.len() > max_bytes {
-                return Err(ApiError::too_large(format!(
-                    "the upload is over the limit of {} MiB",
-                    max_bytes / (1024 * 1024)
-                )));
+        })
+    }
+}
+
+fn too_large(max_bytes: usize) -> ApiError {
+    ApiError::too_large(format!(
+        "the upload is over the limit of {} MiB",
+        max_bytes / (1024 * 1024)
+    ))
+}
+
+/// The uploaded file's bytes as they arrive: the multipart field `file`, or
+/// the whole body when it is not a form.
+enum FileBytes {
+    Field(multer::Field<'static>),
+    Raw(BodyAtRate),
+}
+
+impl FileBytes {
+    /// Finds the file in a request, checking its declared length first.
+    /// Returns it with the type the client declared for it.
+    async fn open(
+        request: Request<Incoming>,
+        max_bytes: usize,
+        rate: MinimumRate,
+    ) -> Result<(FileBytes, Option<String>), ApiError> {
+        let declared_length = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared_length.is_some_and(|n| n > max_bytes as u64) {
+            return Err(too_large(max_bytes));
+        }
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let body = BodyAtRate::new(request.into_body(), max_bytes, rate);
+        if content_type.as_deref().map(essence).as_deref() != Some("multipart/form-data") {
+            return Ok((FileBytes::Raw(body), content_type.map(|c| essence(&c))));
+        }
+        let boundary = multer::parse_boundary(content_type.as_deref().unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("bad multipart form: {e}")))?;
+        let mut form = multer::Multipart::new(body.into_stream(), boundary);
+        loop {
+            let Some(field) = form.next_field().await.map_err(form_error)? else {
+                return Err(ApiError::bad_request(
+                    "the multipart form has no field named 'file'",
+                ));
+            };
+            if field.name() == Some("file") {
+                let content_type = field
+                    .content_type()
+                    .map(|m| m.essence_str().to_ascii_lowercase());
+                return Ok((FileBytes::Field(field), content_type));
             }
-            received.extend_from_slice(&data);
+        }
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, ApiError> {
+        match self {
+            FileBytes::Field(field) => field.chunk().await.map_err(form_error),
+            FileBytes::Raw(body) => body.next_chunk().await,
         }
     }
 }
 
-/// Reads the uploaded file of a request: the multipart field `file`, or the
-/// whole body when it is not a form. Bodies over `max_bytes` get 413, bodies
-/// arriving slower than `rate` 408.
+/// A form's error: the body's own (413, 408) when reading it failed.
+fn form_error(error: multer::Error) -> ApiError {
+    match error {
+        multer::Error::StreamReadFailed(inner) => match inner.downcast::<ApiError>() {
+            Ok(api) => *api,
+            Err(other) => ApiError::bad_request(format!("the upload could not be read: {other}")),
+        },
+        other => ApiError::bad_request(format!("bad multipart form: {other}")),
+    }
+}
+
+/// Reads the uploaded file of a request into memory: the multipart field
+/// `file`, or the whole body when it is not a form. Bodies over `max_bytes`
+/// get 413, bodies arriving slower than `rate` 408.
 pub async fn read_upload(
     request: Request<Incoming>,
     max_bytes: usize,
     rate: MinimumRate,
 ) -> Result<Upload, ApiError> {
-    let too_large = || {
-        ApiError::too_large(format!(
-            "the upload is over the limit of {} MiB",
-            max_bytes / (1024 * 1024)
-        ))
-    };
-    let declared_length = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared_length.is_some_and(|n| n > max_bytes as u64) {
-        return Err(too_large());
+    let (mut file, content_type) = FileBytes::open(request, max_bytes, rate).await?;
+    let mut bytes = bytes::BytesMut::new();
+    while let Some(chunk) = file.next_chunk().await? {
+        bytes.extend_from_slice(&chunk);
     }
-    let content_type = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(String::from);
-    let body = read_body_at_rate(request, max_bytes, rate).await?;
-    match content_type.as_deref().map(essence).as_deref() {
-        Some("multipart/form-data") => {
-            let boundary = multer::parse_boundary(content_type.as_deref().unwrap_or(""))
-                .map_err(|e| ApiError::bad_request(format!("bad multipart form: {e}")))?;
-            file_field(body, boundary).await
-        }
-        _ => Ok(Upload {
-            bytes: body,
-            content_type: content_type.map(|c| essence(&c)),
-        }),
-    }
+    Ok(Upload {
+        bytes: bytes.freeze(),
+        content_type,
+    })
 }
 
-async fn file_field(body: Bytes, boundary: String) -> Result<Upload, ApiError> {
-    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
-    let mut form = multer::Multipart::new(stream, boundary);
-    loop {
-        let field = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::bad_request(format!("bad multipart form: {e}")))?;
-        let Some(field) = field else {
-            return Err(ApiError::bad_request(
-                "the multipart form has no field named 'file'",
-            ));
-        };
-        if field.name() != Some("file") {
-            continue;
-        }
-        let content_type = field
-            .content_type()
-            .map(|m| m.essence_str().to_ascii_lowercase());
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| ApiError::bad_request(format!("bad multipart form: {e}")))?;
-        return Ok(Upload {
-            bytes,
-            content_type,
-        });
+/// An uploaded file written to disk.
+#[derive(Debug)]
+pub struct SavedUpload {
+    pub size: u64,
+    /// The type the client declared for it, if any.
+    pub content_type: Option<String>,
+}
+
+/// Writes the uploaded file of a request to `path` as it arrives (a video
+/// may be 200 MiB: it is never held in memory), under the same limits as
+/// [`read_upload`].
+pub async fn save_upload(
+    request: Request<Incoming>,
+    max_bytes: usize,
+    rate: MinimumRate,
+    path: &std::path::Path,
+) -> Result<SavedUpload, ApiError> {
+    use tokio::io::AsyncWriteExt;
+    let (mut file, content_type) = FileBytes::open(request, max_bytes, rate).await?;
+    let disk = |e: std::io::Error| {
+        tracing::warn!("cannot save an upload: {e}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the server cannot store the upload (see its log)",
+        )
+    };
+    let mut out = tokio::fs::File::create(path).await.map_err(disk)?;
+    let mut size = 0u64;
+    while let Some(chunk) = file.next_chunk().await? {
+        out.write_all(&chunk).await.map_err(disk)?;
+        size += chunk.len() as u64;
     }
+    out.flush().await.map_err(disk)?;
+    Ok(SavedUpload { size, content_type })
 }
 
 /// Image types `POST /predict` takes.
@@ -337,12 +435,12 @@ const VIDEO_TYPES: [&str; 7] = [
     "video/x-matroska",
 ];
 
-pub fn check_video_type(upload: &Upload) -> Result<(), ApiError> {
+pub fn check_video_type(upload: &SavedUpload) -> Result<(), ApiError> {
     match upload.content_type.as_deref() {
         Some(t) if !VIDEO_TYPES.contains(&t) && !GENERIC_TYPES.contains(&t) => Err(
             ApiError::unsupported(format!("unsupported type {t}: send MP4, WebM or AVI")),
         ),
-        _ if upload.bytes.is_empty() => Err(ApiError::bad_request("the upload is empty")),
+        _ if upload.size == 0 => Err(ApiError::bad_request("the upload is empty")),
         _ => Ok(()),
     }
 }
@@ -443,18 +541,19 @@ mod tests {
 
     #[test]
     fn video_types_are_checked() {
-        assert!(check_video_type(&upload(vec![1], Some("video/mp4"))).is_ok());
-        assert!(check_video_type(&upload(vec![1], None)).is_ok());
+        let saved = |size, content_type: Option<&str>| SavedUpload {
+            size,
+            content_type: content_type.map(String::from),
+        };
+        assert!(check_video_type(&saved(1, Some("video/mp4"))).is_ok());
+        assert!(check_video_type(&saved(1, None)).is_ok());
         assert_eq!(
-            check_video_type(&upload(vec![1], Some("image/png")))
+            check_video_type(&saved(1, Some("image/png")))
                 .unwrap_err()
                 .status,
             415
         );
-        assert_eq!(
-            check_video_type(&upload(vec![], None)).unwrap_err().status,
-            400
-        );
+        assert_eq!(check_video_type(&saved(0, None)).unwrap_err().status, 400);
         assert_eq!(
             essence("Multipart/Form-Data; boundary=x"),
             "multipart/form-data"
