@@ -27,6 +27,16 @@ bash scripts/validate-deploy.sh --kubeflow
 # regressions (more than 3x the committed bench/results/runner_overhead.json).
 cargo build --release --locked
 python3 bench/guard.py
+# The release server under hostile clients, as the Deployment runs it (two
+# workers): every admission place filled with the largest inputs the
+# defaults allow, its memory and its ffmpeg children's under the
+# Deployment's limit; then a soak of valid, bad, slow and leaving clients,
+# after which nothing is left behind and the memory is back to its baseline.
+mkdir -p target/hostile
+python3 tests/hostile/hostile.py memory --binary target/release/roadsign-torch \
+  --out target/hostile/memory.json
+python3 tests/hostile/hostile.py soak --binary target/release/roadsign-torch --seconds 150 \
+  --out target/hostile/soak.json
 # The image: built from the Dockerfile with podman, run as k8s/deployment.yaml
 # runs it, loaded, fed bad inputs, stopped mid-request, and a Kubeflow step.
 if [ "$image_test" = yes ]; then

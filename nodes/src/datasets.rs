@@ -63,7 +63,7 @@ fn write_image(source: &ImageSource, dir: &Path, id: &str) -> Result<String, Str
             if format == image::ImageFormat::Png && simple(&img) {
                 (format!("{id}.png"), bytes.into_owned())
             } else {
-                let rgb = crate::images::to_rgb8(&img);
+                let rgb = crate::images::into_rgb8(img);
                 let mut out = Vec::new();
                 rgb.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
                     .map_err(|e| format!("{id}: {e}"))?;

@@ -69,7 +69,7 @@ pub fn predict_command(cli: &Cli, args: &PredictArgs) -> Result<()> {
 fn predict_file(predictor: &Predictor, file: &Path, format: PlanFormat) -> Result<()> {
     let image = image::open(file).context("cannot read the image")?;
     let prediction = predictor
-        .predict(nodes::images::to_rgb8(&image))
+        .predict(nodes::images::into_rgb8(image))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     print_prediction(file, &prediction, format)
 }

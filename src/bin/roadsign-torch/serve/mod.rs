@@ -40,9 +40,7 @@ use crate::predictor::{self, Predictor};
 use metrics::Metrics;
 use pool::WorkerPool;
 use roadsign::cli::{Cli, ServeArgs};
-use upload::{
-    check_video_type, decode_image, read_upload, save_upload, ApiError, SavedUpload, Upload,
-};
+use upload::{check_video_type, decode_image, read_upload, save_upload, ApiError, SavedUpload};
 
 /// `params:serve`.
 #[derive(Clone, Debug, Deserialize)]
@@ -77,6 +75,11 @@ pub struct Settings {
     /// A write of an answer may wait this long for the client to read:
     /// beyond, the connection is closed and what the answer held is freed.
     pub write_timeout_s: f64,
+    /// Memory the image and inference bodies held in memory may take
+    /// together: beyond, 503 at once (from the declared length). With the
+    /// workers' decoding (`max_decode_mb` each) and the videos' ffmpeg, it
+    /// keeps the server under the Deployment's memory limit.
+    pub upload_memory_mb: f64,
 }
 
 impl Default for Settings {
@@ -99,6 +102,7 @@ impl Default for Settings {
             max_batch: 8,
             min_upload_kib_s: 64.0,
             write_timeout_s: 30.0,
+            upload_memory_mb: 256.0,
         }
     }
 }
@@ -143,6 +147,8 @@ struct AppState {
     /// Image uploads being read or processed: bodies are held in memory, so
     /// their number is bounded (workers + queue); beyond it, 503 at once.
     uploads: tokio::sync::Semaphore,
+    /// What those bodies may hold together (KiB).
+    upload_memory: upload::MemoryBudget,
     /// Video uploads being read or processed: at most one per worker (a
     /// video is long work and a large body), in a pool of their own so that
     /// videos never take the images' places.
@@ -217,8 +223,17 @@ impl AppState {
 
     /// Reads the upload at the minimum rate and within the request timeout
     /// (a client trickling its body would otherwise hold the permit).
-    async fn read_body(&self, request: Request<Incoming>, max_mb: f64) -> Result<Upload, ApiError> {
-        let reading = read_upload(request, megabytes(max_mb), self.minimum_rate());
+    async fn read_body(
+        &self,
+        request: Request<Incoming>,
+        max_mb: f64,
+    ) -> Result<upload::Buffered, ApiError> {
+        let reading = read_upload(
+            request,
+            megabytes(max_mb),
+            self.minimum_rate(),
+            &self.upload_memory,
+        );
         self.within_upload_time(reading).await
     }
 
@@ -599,11 +614,14 @@ async fn predict(
     let predictor = Arc::clone(&state.engine()?.predictor);
     upload::check_declared_type(&request, upload::Accepts::Image)?;
     let _permit = state.upload_permit()?;
-    let upload = state
+    let upload::Buffered { upload, memory } = state
         .read_body(request, state.settings.max_upload_mb)
         .await?;
     let image_limits = state.settings.image_limits();
     on_worker(state, state.settings.timeout_s, move || {
+        // The bytes and their share of the memory budget go together, when
+        // the job ends (if the request timed out, later than its answer).
+        let _memory = memory;
         let image = decode_image(&upload, &image_limits)?;
         let internal = |e: runner::CallFailure| {
             tracing::warn!("request failed: {e}");
@@ -708,7 +726,7 @@ async fn infer(
     };
     upload::check_declared_type(&request, upload::Accepts::Inference)?;
     let _permit = state.upload_permit()?;
-    let upload = state
+    let upload::Buffered { upload, memory } = state
         .read_body(request, state.settings.max_upload_mb)
         .await?;
     let limits = v2::RequestLimits {
@@ -717,6 +735,7 @@ async fn infer(
     };
     let image_limits = state.settings.image_limits();
     on_worker(state, state.settings.timeout_s, move || {
+        let _memory = memory;
         let parsed = v2::parse_request(&upload.bytes, header_length, &limits)?;
         // The decode budget is the request's: its images share it.
         let image_limits = upload::ImageLimits {
@@ -1015,6 +1034,9 @@ async fn serve(
     let drain = Duration::from_secs_f64(settings.drain_s.max(0.0));
     let state = Arc::new(AppState {
         uploads: tokio::sync::Semaphore::new(workers + queue),
+        upload_memory: Arc::new(tokio::sync::Semaphore::new(
+            megabytes(settings.upload_memory_mb) / 1024,
+        )),
         video_uploads: tokio::sync::Semaphore::new(workers),
         settings,
         engine: OnceLock::new(),
@@ -1035,7 +1057,10 @@ async fn serve(
             let started = Instant::now();
             let result = (|| -> Result<()> {
                 let predictor = Arc::new(predictor::start(&config, model.as_deref())?);
-                let pool = WorkerPool::new(workers, queue)?;
+                // Room for every request admitted: images (workers + queue)
+                // and videos (one per worker), so none is refused after its
+                // upload.
+                let pool = WorkerPool::new(workers, queue + workers)?;
                 let identity = v2::ModelIdentity {
                     name: model_name.unwrap_or_else(|| predictor.model_name.clone()),
                     version: predictor.model_version.clone(),

@@ -3,6 +3,8 @@
 //! images decoded under a pixel limit (a small file may declare a huge image:
 //! a decompression bomb is refused from its header, before any allocation).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -218,12 +220,7 @@ impl FileBytes {
         max_bytes: usize,
         rate: MinimumRate,
     ) -> Result<(FileBytes, Option<String>), ApiError> {
-        let declared_length = request
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared_length.is_some_and(|n| n > max_bytes as u64) {
+        if declared_length(&request).is_some_and(|n| n > max_bytes as u64) {
             return Err(too_large(max_bytes));
         }
         let content_type = request
@@ -272,23 +269,95 @@ fn form_error(error: multer::Error) -> ApiError {
     }
 }
 
+/// The memory uploads held in memory may take together, in KiB permits.
+pub type MemoryBudget = Arc<tokio::sync::Semaphore>;
+
+/// An upload's share of the [`MemoryBudget`], taken as its bytes arrive
+/// and given back when it is dropped (with the bytes, by whoever has them).
+#[derive(Debug)]
+pub struct MemoryShare {
+    budget: MemoryBudget,
+    held: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl MemoryShare {
+    fn new(budget: &MemoryBudget) -> MemoryShare {
+        MemoryShare {
+            budget: Arc::clone(budget),
+            held: None,
+        }
+    }
+
+    /// Holds at least `bytes`, or answers 503: the budget is spent.
+    fn hold(&mut self, bytes: usize) -> Result<(), ApiError> {
+        let wanted = bytes.div_ceil(1024);
+        let held = self.held.as_ref().map_or(0, |p| p.num_permits());
+        if wanted <= held {
+            return Ok(());
+        }
+        let more = u32::try_from(wanted - held)
+            .ok()
+            .and_then(|n| Arc::clone(&self.budget).try_acquire_many_owned(n).ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded: the uploads in progress hold all the memory the server gives them; try again shortly",
+                )
+            })?;
+        match &mut self.held {
+            Some(permit) => permit.merge(more),
+            None => self.held = Some(more),
+        }
+        Ok(())
+    }
+}
+
+/// An upload read into memory, and its share of the memory budget: drop
+/// the share only with the bytes.
+#[derive(Debug)]
+pub struct Buffered {
+    pub upload: Upload,
+    pub memory: MemoryShare,
+}
+
 /// Reads the uploaded file of a request into memory: the multipart field
 /// `file`, or the whole body when it is not a form. Bodies over `max_bytes`
-/// get 413, bodies arriving slower than `rate` 408.
+/// get 413, bodies arriving slower than `rate` 408, bodies that would pass
+/// what is left of `budget` 503 (from their declared length when they
+/// declare one, before reading it).
 pub async fn read_upload(
     request: Request<Incoming>,
     max_bytes: usize,
     rate: MinimumRate,
-) -> Result<Upload, ApiError> {
+    budget: &MemoryBudget,
+) -> Result<Buffered, ApiError> {
+    let mut memory = MemoryShare::new(budget);
+    match declared_length(&request) {
+        Some(length) if length > max_bytes as u64 => return Err(too_large(max_bytes)),
+        Some(length) => memory.hold(length as usize)?,
+        None => {}
+    }
     let (mut file, content_type) = FileBytes::open(request, max_bytes, rate).await?;
     let mut bytes = bytes::BytesMut::new();
     while let Some(chunk) = file.next_chunk().await? {
+        memory.hold(bytes.len() + chunk.len())?;
         bytes.extend_from_slice(&chunk);
     }
-    Ok(Upload {
-        bytes: bytes.freeze(),
-        content_type,
+    Ok(Buffered {
+        upload: Upload {
+            bytes: bytes.freeze(),
+            content_type,
+        },
+        memory,
     })
+}
+
+fn declared_length(request: &Request<Incoming>) -> Option<u64> {
+    request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// An uploaded file written to disk.
@@ -344,8 +413,8 @@ pub struct ImageLimits {
     /// Pixels the image may declare.
     pub max_pixels: u64,
     /// Memory its decoding may take: the decoded pixels at the file's own
-    /// depth and channels (16-bit and alpha counted) and their RGB copy. A
-    /// small PNG may declare 6000x6000 16-bit RGBA: 288 MB to decode.
+    /// depth and channels (16-bit and alpha counted) and their 8-bit copy. A
+    /// small PNG may declare 6000x6000 16-bit RGBA: 432 MB to decode.
     pub max_decode_bytes: u64,
 }
 
@@ -389,11 +458,19 @@ pub fn decode_image(upload: &Upload, limits: &ImageLimits) -> Result<RgbImage, A
             "the image declares {w}x{h} pixels, over the limit of {max_pixels}"
         )));
     }
-    let depth = reader()
+    let color = reader()
         .into_decoder()
-        .map(|d| d.color_type().bytes_per_pixel() as u64)
+        .map(|d| d.color_type())
         .map_err(|e| ApiError::bad_request(format!("the image cannot be read: {e}")))?;
-    let needed = w as u64 * h as u64 * (depth + 3);
+    let depth = color.bytes_per_pixel() as u64;
+    // Beside the decoded pixels: their 8-bit RGB copy, or first an 8-bit
+    // RGBA one when alpha at another depth is flattened.
+    let copy = if color.has_alpha() && depth != 4 {
+        4
+    } else {
+        3
+    };
+    let needed = w as u64 * h as u64 * (depth + copy);
     if needed > limits.max_decode_bytes {
         return Err(ApiError::too_large(format!(
             "decoding this {w}x{h} image at {depth} bytes a pixel takes {} MiB, over the limit of {} MiB",
@@ -410,7 +487,7 @@ pub fn decode_image(upload: &Upload, limits: &ImageLimits) -> Result<RgbImage, A
     let image = reader
         .decode()
         .map_err(|e| ApiError::bad_request(format!("the image cannot be decoded: {e}")))?;
-    Ok(nodes::images::to_rgb8(&image))
+    Ok(nodes::images::into_rgb8(image))
 }
 
 /// Whether a JPEG has an end-of-image marker (FF D9) after the start of its
@@ -471,7 +548,7 @@ mod tests {
 
     #[test]
     fn images_that_take_too_much_memory_to_decode_are_refused_from_their_header() {
-        // 1000x1000 16-bit RGBA: 8 bytes a pixel, and 3 for the RGB copy.
+        // 1000x1000 16-bit RGBA: 8 bytes a pixel, and 4 for the 8-bit copy.
         let rgba16 = image::ImageBuffer::<image::Rgba<u16>, _>::new(1000, 1000);
         let mut png16 = Vec::new();
         rgba16
@@ -481,10 +558,10 @@ mod tests {
             max_pixels: 40_000_000,
             max_decode_bytes: mb << 20,
         };
-        let err = decode_image(&upload(png16.clone(), None), &budget(10)).unwrap_err();
+        let err = decode_image(&upload(png16.clone(), None), &budget(11)).unwrap_err();
         assert_eq!(err.status, 413, "{}", err.message);
         assert!(err.message.contains("8 bytes a pixel"), "{}", err.message);
-        assert!(decode_image(&upload(png16, None), &budget(11)).is_ok());
+        assert!(decode_image(&upload(png16, None), &budget(12)).is_ok());
         // The same size in 8-bit RGB fits the budget the 16-bit one did not.
         assert!(decode_image(&upload(png(1000, 1000), None), &budget(6)).is_ok());
     }
@@ -537,6 +614,21 @@ mod tests {
         assert_eq!(err.status, 400);
         assert!(err.message.contains("truncated"));
         assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xD9]));
+    }
+
+    #[test]
+    fn memory_shares_come_out_of_one_budget_and_go_back_with_their_bytes() {
+        let budget: MemoryBudget = Arc::new(tokio::sync::Semaphore::new(10));
+        let mut first = MemoryShare::new(&budget);
+        first.hold(4000).unwrap();
+        first.hold(6 * 1024).unwrap();
+        first.hold(100).unwrap();
+        assert_eq!(budget.available_permits(), 4);
+        let mut second = MemoryShare::new(&budget);
+        assert_eq!(second.hold(5 * 1024).unwrap_err().status, 503);
+        second.hold(4 * 1024).unwrap();
+        drop(first);
+        assert_eq!(budget.available_permits(), 6);
     }
 
     #[test]
