@@ -987,7 +987,7 @@ fn uploads_and_answers_stream_and_stalled_readers_are_cut() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "files left after the answer: {left:?}");
 
-    // An annotated noise image is ~10 MB of JPEG: more than the server's
+    // An annotated noise image is ~7 MB of JPEG: more than the server's
     // send buffer (4 MiB at most here) and the client's (4 KiB) hold.
     let noise = RgbImage::from_fn(2000, 2000, |x, y| {
         let h =

@@ -15,6 +15,7 @@ pub mod plots;
 pub mod predict;
 pub mod prepare;
 pub mod signatures;
+pub mod style;
 pub mod synth;
 pub mod voc;
 

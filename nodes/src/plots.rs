@@ -22,41 +22,12 @@ use plotters::style::{FontStyle, FontTransform};
 use yolo_core::metrics::{curve_grid, Detection, DetectionMetrics};
 use yolo_core::train_config::EpochRecord;
 
-use crate::synth::text::font;
+use crate::style::{class_colour, font, ink_for, FONT_BYTES};
 use crate::NodesError;
-
-/// DejaVu Sans Condensed Bold, the font `synth::text` draws with. plotters
-/// needs the raw bytes (`register_font` takes `&'static [u8]`).
-const FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSansCondensed-Bold.ttf");
 
 /// The family every text style below asks for; it is also plotters' default
 /// family, so the mesh labels it draws on its own find the font too.
 const FAMILY: &str = "sans-serif";
-
-/// Ultralytics' `Colors` palette (`ultralytics/utils/plotting.py`), so boxes
-/// and curves have the colours people know from its plots.
-const PALETTE: [[u8; 3]; 20] = [
-    [0xFF, 0x38, 0x38],
-    [0xFF, 0x9D, 0x97],
-    [0xFF, 0x70, 0x1F],
-    [0xFF, 0xB2, 0x1D],
-    [0xCF, 0xD2, 0x31],
-    [0x48, 0xF9, 0x0A],
-    [0x92, 0xCC, 0x17],
-    [0x3D, 0xDB, 0x86],
-    [0x1A, 0x93, 0x34],
-    [0x00, 0xD4, 0xBB],
-    [0x2C, 0x99, 0xA8],
-    [0x00, 0xC2, 0xFF],
-    [0x34, 0x45, 0x93],
-    [0x64, 0x73, 0xFF],
-    [0x00, 0x18, 0xEC],
-    [0x84, 0x38, 0xFF],
-    [0x52, 0x00, 0x85],
-    [0xCB, 0x38, 0xFF],
-    [0xFF, 0x95, 0xC8],
-    [0xFF, 0x37, 0xC7],
-];
 
 /// Figure sizes, in pixels.
 const PR_SIZE: (u32, u32) = (1000, 800);
@@ -71,11 +42,6 @@ const CONFUSION_MIN_SHOWN: f64 = 0.005;
 const LETTERBOX: Rgb<u8> = Rgb([114, 114, 114]);
 /// Margin around each thumbnail, so that neighbouring images stay apart.
 const CELL_GAP: u32 = 2;
-
-/// The colour of `class` in every figure: a fixed palette, cycled.
-pub fn class_colour(class: usize) -> Rgb<u8> {
-    Rgb(PALETTE[class % PALETTE.len()])
-}
 
 fn plot_colour(class: usize) -> RGBColor {
     let Rgb([r, g, b]) = class_colour(class);
@@ -606,17 +572,6 @@ fn fit_in_cell(width: u32, height: u32, cell: u32) -> (f32, u32, u32) {
     (scale, (cell - w) / 2, (cell - h) / 2)
 }
 
-/// Black or white text, whichever reads better on `bg`.
-fn text_colour_on(bg: Rgb<u8>) -> Rgb<u8> {
-    let Rgb([r, g, b]) = bg;
-    let luma = 0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32;
-    if luma > 150.0 {
-        Rgb([0, 0, 0])
-    } else {
-        Rgb([255, 255, 255])
-    }
-}
-
 /// One cell of the grid: the image letterboxed to `cell` x `cell`, with its
 /// detections.
 fn prediction_cell(
@@ -671,7 +626,7 @@ fn prediction_cell(
         let ty = ly + pad - (scale_px.y * 0.2).round() as i32 + 1;
         draw_text_mut(
             &mut canvas,
-            text_colour_on(colour),
+            ink_for(colour),
             lx + pad,
             ty,
             scale_px,
@@ -898,11 +853,5 @@ mod tests {
         let fig = training_curves(&[record(0), record(1)]).unwrap();
         let back = image::load_from_memory(&encode_png(&fig).unwrap()).unwrap();
         assert_eq!((back.width(), back.height()), TRAINING_SIZE);
-    }
-
-    #[test]
-    fn palette_cycles() {
-        assert_eq!(class_colour(0), class_colour(PALETTE.len()));
-        assert_ne!(class_colour(0), class_colour(1));
     }
 }

@@ -303,7 +303,7 @@ fn worst_sheet(reads: &[&Read], n: usize) -> RgbImage {
         let truth = r.roi.truth.clone().unwrap_or_default().replace('\n', " ");
         let label = format!("{} · CER {:.2} · truth: {truth}", r.roi.class, cer);
         let scale = ab_glyph::PxScale::from(14.0);
-        let font = crate::synth::text::font();
+        let font = crate::style::font();
         let y = (top + cell_h) as i32;
         imageproc::drawing::draw_text_mut(&mut sheet, Rgb([0, 0, 0]), 2, y, scale, font, &label);
         let read = format!("read: {}", r.corrected);

@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use ab_glyph::PxScale;
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 use imageproc::drawing::{draw_filled_rect_mut, draw_hollow_rect_mut, draw_text_mut};
 use imageproc::rect::Rect;
 
 use super::{Prediction, SignDetection};
 use crate::detection::dataset::Picture;
+use crate::style::{class_colour, ink_for};
 use crate::NodesError;
 
 /// An encoded JPEG image.
@@ -18,46 +19,11 @@ pub struct Jpeg(pub Vec<u8>);
 
 runner::data_value!(Jpeg);
 
-/// A palette of distinct, saturated colours (a class keeps its colour
-/// across images and frames: it is chosen by the class's index).
-const PALETTE: [[u8; 3]; 16] = [
-    [255, 56, 56],
-    [255, 157, 151],
-    [255, 112, 31],
-    [255, 178, 29],
-    [207, 210, 49],
-    [72, 249, 10],
-    [26, 147, 52],
-    [0, 212, 187],
-    [44, 153, 168],
-    [0, 194, 255],
-    [52, 69, 147],
-    [203, 56, 255],
-    [255, 149, 200],
-    [146, 204, 23],
-    [61, 219, 134],
-    [132, 56, 255],
-];
-
-pub fn class_colour(class_id: usize) -> Rgb<u8> {
-    Rgb(PALETTE[class_id % PALETTE.len()])
-}
-
 /// "stop · STOP · 0.93"; the text part only when one was read.
 pub fn label(sign: &SignDetection) -> String {
     match sign.text.as_deref().filter(|t| !t.is_empty()) {
         Some(text) => format!("{} · {text} · {:.2}", sign.class, sign.confidence),
         None => format!("{} · {:.2}", sign.class, sign.confidence),
-    }
-}
-
-/// Black or white, whichever reads better on `background`.
-fn ink_for(background: Rgb<u8>) -> Rgb<u8> {
-    let [r, g, b] = background.0.map(f32::from);
-    if 0.299 * r + 0.587 * g + 0.114 * b > 150.0 {
-        Rgb([0, 0, 0])
-    } else {
-        Rgb([255, 255, 255])
     }
 }
 
@@ -70,7 +36,7 @@ pub fn draw_predictions(image: &mut RgbImage, signs: &[SignDetection]) {
     let thickness = ((w.max(h) as f32 / 320.0).round() as i32).max(1);
     let text_px = (w.max(h) as f32 / 40.0).clamp(11.0, 40.0);
     let scale = PxScale::from(text_px);
-    let font = crate::synth::text::font();
+    let font = crate::style::font();
     for sign in signs {
         let colour = class_colour(sign.class_id);
         let [x1, y1, x2, y2] = sign.bbox.map(|v| v.round() as i32);
@@ -127,6 +93,7 @@ pub fn annotate_image(image: Arc<Picture>, prediction: Prediction) -> Result<Jpe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Rgb;
 
     fn sign(class: &str, text: Option<&str>, bbox: [f32; 4]) -> SignDetection {
         SignDetection {

@@ -385,7 +385,7 @@ pub fn annotate_video(
     // ffmpeg sizes its threads, and their frame buffers, by the host's
     // cores, not by a container's CPU limit: x264 on a 64-core node would
     // take gigabytes. Two threads each keep a job's memory the same
-    // everywhere (a 1080p job: about 120 MiB decoding, 280 MiB encoding).
+    // everywhere (a 1080p job: about 110 MiB decoding, 310 MiB encoding).
     let mut decoder = Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin", "-noautorotate", "-threads", "2"])
         .args(SAFE_INPUT)

@@ -1,18 +1,10 @@
 //! The font shipped with the project, and fitting text into a box.
 
-use std::sync::OnceLock;
-
-use ab_glyph::{Font, FontRef, PxScale};
+use ab_glyph::{Font, PxScale};
 use image::{Rgba, RgbaImage};
 use imageproc::drawing::{draw_text_mut, text_size};
 
-/// DejaVu Sans Condensed Bold (licence in `assets/fonts/LICENSE-DejaVu.txt`).
-const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansCondensed-Bold.ttf");
-
-pub fn font() -> &'static FontRef<'static> {
-    static FONT: OnceLock<FontRef<'static>> = OnceLock::new();
-    FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).expect("the bundled font parses"))
-}
+use crate::style::font;
 
 /// The largest scale at which `text` fits in `max_w` × `max_h` pixels.
 pub fn fit_scale(text: &str, max_w: f32, max_h: f32) -> PxScale {

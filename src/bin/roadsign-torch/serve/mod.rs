@@ -115,6 +115,40 @@ impl Settings {
         }
     }
 
+    /// Settings that would break the server or refuse every upload.
+    fn check(&self) -> Result<(), runner::Error> {
+        let invalid = |message: String| {
+            Err(runner::Error::invalid(format!(
+                "parameters 'serve': {message}"
+            )))
+        };
+        for (name, value) in [
+            ("timeout_s", self.timeout_s),
+            ("video_timeout_s", self.video_timeout_s),
+            ("write_timeout_s", self.write_timeout_s),
+        ] {
+            // Durations are built from these: a day is the most that makes sense.
+            if !(value > 0.0 && value <= 86_400.0) {
+                return invalid(format!(
+                    "{name} must be a number of seconds in (0, 86400], not {value}"
+                ));
+            }
+        }
+        if !(0.0..=86_400.0).contains(&self.drain_s) {
+            return invalid(format!(
+                "drain_s must be a number of seconds in [0, 86400], not {}",
+                self.drain_s
+            ));
+        }
+        if self.upload_memory_mb.is_nan() || self.upload_memory_mb < self.max_upload_mb {
+            return invalid(format!(
+                "upload_memory_mb ({}) is below max_upload_mb ({}): uploads in between would always be refused",
+                self.upload_memory_mb, self.max_upload_mb
+            ));
+        }
+        Ok(())
+    }
+
     fn workers(&self) -> usize {
         match self.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -152,7 +186,7 @@ struct AppState {
     /// Video uploads being read or processed: at most one per worker (a
     /// video is long work and a large body), in a pool of their own so that
     /// videos never take the images' places.
-    video_uploads: tokio::sync::Semaphore,
+    video_uploads: Arc<tokio::sync::Semaphore>,
     engine: OnceLock<Engine>,
     draining: AtomicBool,
     metrics: Metrics,
@@ -203,14 +237,17 @@ impl AppState {
         })
     }
 
-    /// A place for one more video, or 503.
-    fn video_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
-        self.video_uploads.try_acquire().map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded: every worker has a video; try again shortly",
-            )
-        })
+    /// A place for one more video, or 503. It is held until the annotated
+    /// copy is sent: the place bounds the videos' disk use too.
+    fn video_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.video_uploads)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded: every worker has a video; try again shortly",
+                )
+            })
     }
 
     /// How fast a body must arrive.
@@ -585,10 +622,7 @@ where
         .map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "overloaded: {} requests are already waiting; try again shortly",
-                    state.settings.queue
-                ),
+                "overloaded: every worker and every place in the queue is taken; try again shortly",
             )
         })?;
     match tokio::time::timeout(Duration::from_secs_f64(timeout_s), receiver).await {
@@ -852,21 +886,22 @@ fn storage_error(error: std::io::Error) -> ApiError {
     )
 }
 
-/// A file of `dir` as an answer's body, read as the client takes it; `dir`
-/// is removed once the body is sent or dropped (client gone, write timeout).
-fn file_body(dir: Arc<tempfile::TempDir>, name: &str) -> std::io::Result<(Body, u64)> {
+/// A file as an answer's body, read as the client takes it; `kept` (the
+/// file's folder, its admission place) is dropped once the body is sent or
+/// dropped (client gone, write timeout).
+fn file_body(path: &std::path::Path, kept: impl Send + 'static) -> std::io::Result<(Body, u64)> {
     use tokio::io::AsyncReadExt;
-    let file = std::fs::File::open(dir.path().join(name))?;
+    let file = std::fs::File::open(path)?;
     let length = file.metadata()?.len();
     let file = tokio::fs::File::from_std(file);
-    let chunks = futures_util::stream::unfold(Some((file, dir)), |state| async move {
-        let (mut file, dir) = state?;
+    let chunks = futures_util::stream::unfold(Some((file, kept)), |state| async move {
+        let (mut file, kept) = state?;
         let mut chunk = bytes::BytesMut::with_capacity(64 * 1024);
         match file.read_buf(&mut chunk).await {
             Ok(0) => None,
             Ok(_) => Some((
                 Ok(hyper::body::Frame::data(chunk.freeze())),
-                Some((file, dir)),
+                Some((file, kept)),
             )),
             Err(e) => Some((Err(e), None)),
         }
@@ -881,7 +916,7 @@ async fn video(
     let predictor = Arc::clone(&state.engine()?.predictor);
     let id = progress_id(state, &request)?;
     upload::check_declared_type(&request, upload::Accepts::Video)?;
-    let _permit = state.video_permit()?;
+    let permit = state.video_permit()?;
     // The upload and the annotated copy live on disk, never in memory; the
     // folder goes when both this request and its job are over.
     let dir = Arc::new(
@@ -923,14 +958,18 @@ async fn video(
                 });
             }
         };
-        annotate_upload(job_dir.path(), &predictor, &limits, &report)
+        let summary = annotate_upload(job_dir.path(), &predictor, &limits, &report);
+        // Only the annotated copy is left to send.
+        let _ = std::fs::remove_file(job_dir.path().join(UPLOADED_VIDEO));
+        summary
     })
     .await;
     if let Some(id) = &id {
         state.set_progress(id, |p| p.finished = true);
     }
     let summary = result?;
-    let (body, length) = file_body(dir, ANNOTATED_VIDEO).map_err(storage_error)?;
+    let annotated = dir.path().join(ANNOTATED_VIDEO);
+    let (body, length) = file_body(&annotated, (dir, permit)).map_err(storage_error)?;
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
@@ -997,6 +1036,7 @@ pub fn serve_command(cli: &Cli, args: &ServeArgs) -> Result<()> {
             .map_err(|e| runner::Error::invalid(format!("parameters 'serve': {e}")))?,
         None => Settings::default(),
     };
+    settings.check()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1037,7 +1077,7 @@ async fn serve(
         upload_memory: Arc::new(tokio::sync::Semaphore::new(
             megabytes(settings.upload_memory_mb) / 1024,
         )),
-        video_uploads: tokio::sync::Semaphore::new(workers),
+        video_uploads: Arc::new(tokio::sync::Semaphore::new(workers)),
         settings,
         engine: OnceLock::new(),
         draining: AtomicBool::new(false),
@@ -1057,9 +1097,10 @@ async fn serve(
             let started = Instant::now();
             let result = (|| -> Result<()> {
                 let predictor = Arc::new(predictor::start(&config, model.as_deref())?);
-                // Room for every request admitted: images (workers + queue)
-                // and videos (one per worker), so none is refused after its
-                // upload.
+                // Room for every request admitted, images (workers + queue)
+                // and videos (one per worker): an admitted request is not
+                // refused after its upload (unless jobs whose requests
+                // timed out still wait for a worker).
                 let pool = WorkerPool::new(workers, queue + workers)?;
                 let identity = v2::ModelIdentity {
                     name: model_name.unwrap_or_else(|| predictor.model_name.clone()),
@@ -1097,7 +1138,7 @@ async fn serve(
                     }
                 };
                 let state = Arc::clone(&state);
-                let write_limit = Duration::from_secs_f64(state.settings.write_timeout_s.max(0.001));
+                let write_limit = Duration::from_secs_f64(state.settings.write_timeout_s);
                 let service = service_fn(move |request| handle(Arc::clone(&state), request));
                 let stream = write_timeout::WriteTimeout::new(stream, write_limit);
                 let connection = http1::Builder::new()
@@ -1153,6 +1194,12 @@ mod tests {
         assert!(Settings::default().workers() >= 1);
         assert!(serde_json::from_value::<Settings>(serde_json::json!({"wrokers": 3})).is_err());
         assert_eq!(megabytes(1.5), 1_572_864);
+        assert!(Settings::default().check().is_ok());
+        let bad = |json| serde_json::from_value::<Settings>(json).unwrap().check();
+        assert!(bad(serde_json::json!({"write_timeout_s": 0})).is_err());
+        assert!(bad(serde_json::json!({"write_timeout_s": 1e300})).is_err());
+        assert!(bad(serde_json::json!({"timeout_s": -1})).is_err());
+        assert!(bad(serde_json::json!({"upload_memory_mb": 10, "max_upload_mb": 20})).is_err());
     }
 
     #[test]

@@ -332,15 +332,19 @@ pub async fn read_upload(
     budget: &MemoryBudget,
 ) -> Result<Buffered, ApiError> {
     let mut memory = MemoryShare::new(budget);
-    match declared_length(&request) {
+    let declared = declared_length(&request);
+    match declared {
         Some(length) if length > max_bytes as u64 => return Err(too_large(max_bytes)),
         Some(length) => memory.hold(length as usize)?,
         None => {}
     }
     let (mut file, content_type) = FileBytes::open(request, max_bytes, rate).await?;
-    let mut bytes = bytes::BytesMut::new();
+    // What is charged is what the buffer holds, its spare capacity too: a
+    // declared length is allocated once; a body of unknown length grows.
+    let mut bytes = bytes::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
     while let Some(chunk) = file.next_chunk().await? {
-        memory.hold(bytes.len() + chunk.len())?;
+        bytes.reserve(chunk.len());
+        memory.hold(bytes.capacity())?;
         bytes.extend_from_slice(&chunk);
     }
     Ok(Buffered {
@@ -378,7 +382,6 @@ pub async fn save_upload(
     path: &std::path::Path,
 ) -> Result<SavedUpload, ApiError> {
     use tokio::io::AsyncWriteExt;
-    let (mut file, content_type) = FileBytes::open(request, max_bytes, rate).await?;
     let disk = |e: std::io::Error| {
         tracing::warn!("cannot save an upload: {e}");
         ApiError::new(
@@ -386,7 +389,11 @@ pub async fn save_upload(
             "the server cannot store the upload (see its log)",
         )
     };
-    let mut out = tokio::fs::File::create(path).await.map_err(disk)?;
+    // Created here, before anything is awaited: a request dropped at an
+    // await (its client gone) must not have a file created in the
+    // background after its folder was removed, which would leave both.
+    let mut out = tokio::fs::File::from_std(std::fs::File::create(path).map_err(disk)?);
+    let (mut file, content_type) = FileBytes::open(request, max_bytes, rate).await?;
     let mut size = 0u64;
     while let Some(chunk) = file.next_chunk().await? {
         out.write_all(&chunk).await.map_err(disk)?;
@@ -463,14 +470,16 @@ pub fn decode_image(upload: &Upload, limits: &ImageLimits) -> Result<RgbImage, A
         .map(|d| d.color_type())
         .map_err(|e| ApiError::bad_request(format!("the image cannot be read: {e}")))?;
     let depth = color.bytes_per_pixel() as u64;
-    // Beside the decoded pixels: their 8-bit RGB copy, or first an 8-bit
-    // RGBA one when alpha at another depth is flattened.
-    let copy = if color.has_alpha() && depth != 4 {
-        4
-    } else {
-        3
+    // Beside the decoded pixels, their 8-bit RGB copy; alpha is flattened
+    // from an 8-bit RGBA image (the decoded one, or a copy at another
+    // layout), so its peak is that RGBA image and the RGB one, or the
+    // decoded pixels and the RGBA copy.
+    let per_pixel = match color {
+        _ if !color.has_alpha() => depth + 3,
+        image::ColorType::Rgba8 => 4 + 3,
+        _ => (depth + 4).max(4 + 3),
     };
-    let needed = w as u64 * h as u64 * (depth + copy);
+    let needed = w as u64 * h as u64 * per_pixel;
     if needed > limits.max_decode_bytes {
         return Err(ApiError::too_large(format!(
             "decoding this {w}x{h} image at {depth} bytes a pixel takes {} MiB, over the limit of {} MiB",

@@ -1,7 +1,10 @@
 //! A connection whose writes fail once one has waited longer than a limit:
 //! a client that stops reading its answer (an annotated image or video)
 //! would otherwise pin the answer, and its files, for as long as it likes.
-//! Writes that keep moving, however slowly, are never cut.
+//! The limit is on a write waiting, not on the answer: a reader that keeps
+//! taking bytes is cut only if the kernel, which wakes a blocked writer once
+//! about a third of the send buffer has drained, sees that little go for
+//! the whole limit (at 30 s, a reader slower than some tens of KiB/s).
 
 use std::future::Future;
 use std::io;
