@@ -903,33 +903,10 @@ fn uploads_are_admitted_fairly() {
     assert_eq!(first.join().unwrap().status, 200);
 }
 
-/// Reads a whole HTTP/1.1 answer (sent with `Connection: close`): its head
-/// and how many body bytes came before the connection closed.
-fn read_answer(stream: &mut impl std::io::Read) -> (String, Vec<u8>) {
-    let mut all = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    // A reset after a cut answer ends it as a close does.
-    while let Ok(n) = stream.read(&mut chunk) {
-        if n == 0 {
-            break;
-        }
-        all.extend_from_slice(&chunk[..n]);
-    }
-    let split = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(all.len(), |at| at + 4);
-    let head = String::from_utf8_lossy(&all[..split]).to_string();
-    (head, all[split..].to_vec())
-}
-
-fn content_length(head: &str) -> usize {
-    head.lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
+fn declared_length(reply: &http::Reply) -> usize {
+    reply
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
         .expect("the answer declares its length")
 }
 
@@ -975,10 +952,10 @@ fn uploads_and_answers_stream_and_stalled_readers_are_cut() {
         "the first half is on disk"
     );
     stream.write_all(&video[half..]).unwrap();
-    let (head, body) = read_answer(&mut stream);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert_eq!(content_length(&head), body.len());
-    assert_eq!(&body[4..8], b"ftyp", "an MP4 comes back");
+    let reply = http::read_reply(&mut stream).unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(declared_length(&reply), reply.body.len());
+    assert_eq!(&reply.body[4..8], b"ftyp", "an MP4 comes back");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while std::fs::read_dir(tmp.path()).unwrap().count() > 0 && std::time::Instant::now() < deadline
     {
@@ -1014,13 +991,13 @@ fn uploads_and_answers_stream_and_stalled_readers_are_cut() {
         .unwrap();
     stream.peek(&mut [0u8; 1]).unwrap();
     std::thread::sleep(Duration::from_secs(4));
-    let (head, body) = read_answer(&mut stream);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let declared = content_length(&head);
+    let reply = http::read_reply(&mut stream).unwrap();
+    assert_eq!(reply.status, 200);
+    let declared = declared_length(&reply);
     assert!(
-        body.len() < declared,
+        reply.body.len() < declared,
         "the stalled reader was cut: {} of {declared} bytes",
-        body.len()
+        reply.body.len()
     );
     assert_healthy(&server.address);
 }

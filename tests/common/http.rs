@@ -67,8 +67,14 @@ pub fn request(
     // The server may answer (413) before reading a large body: ignore a
     // reset while writing, the answer is what counts.
     let _ = stream.write_all(body);
-    // Read the head, then the body by its length (some servers keep the
-    // connection open despite `Connection: close`), or to the end.
+    read_reply(&mut stream)
+}
+
+/// Reads an answer: the head, then the body by its length (some servers
+/// keep the connection open despite `Connection: close`), or to the end. A
+/// connection cut mid-body (closed or reset) ends the body there: compare
+/// it with the `Content-Length` header to tell.
+pub fn read_reply(stream: &mut impl Read) -> std::io::Result<Reply> {
     let mut raw = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
     let split = loop {
@@ -102,11 +108,10 @@ pub fn request(
     match length {
         Some(length) => {
             while body.len() < length {
-                let n = stream.read(&mut chunk)?;
-                if n == 0 {
-                    break;
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => body.extend_from_slice(&chunk[..n]),
                 }
-                body.extend_from_slice(&chunk[..n]);
             }
             body.truncate(length);
         }

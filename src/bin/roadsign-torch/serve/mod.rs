@@ -40,7 +40,9 @@ use crate::predictor::{self, Predictor};
 use metrics::Metrics;
 use pool::WorkerPool;
 use roadsign::cli::{Cli, ServeArgs};
-use upload::{check_video_type, decode_image, read_upload, save_upload, ApiError, SavedUpload};
+use upload::{
+    check_video_type, decode_image, read_upload, save_upload, storage_error, ApiError, SavedUpload,
+};
 
 /// `params:serve`.
 #[derive(Clone, Debug, Deserialize)]
@@ -876,15 +878,6 @@ fn annotate_upload(
 
 const UPLOADED_VIDEO: &str = "upload";
 const ANNOTATED_VIDEO: &str = "annotated.mp4";
-
-/// The server failed on its own storage: the details go to the log.
-fn storage_error(error: std::io::Error) -> ApiError {
-    tracing::warn!("video storage failed: {error}");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "the server cannot store the video (see its log)",
-    )
-}
 
 /// A file as an answer's body, read as the client takes it; `kept` (the
 /// file's folder, its admission place) is dropped once the body is sent or

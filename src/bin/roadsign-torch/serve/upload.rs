@@ -213,16 +213,14 @@ enum FileBytes {
 }
 
 impl FileBytes {
-    /// Finds the file in a request, checking its declared length first.
-    /// Returns it with the type the client declared for it.
+    /// Finds the file in a request whose declared length was checked
+    /// ([`checked_length`]). Returns it with the type the client declared
+    /// for it.
     async fn open(
         request: Request<Incoming>,
         max_bytes: usize,
         rate: MinimumRate,
     ) -> Result<(FileBytes, Option<String>), ApiError> {
-        if declared_length(&request).is_some_and(|n| n > max_bytes as u64) {
-            return Err(too_large(max_bytes));
-        }
         let content_type = request
             .headers()
             .get(CONTENT_TYPE)
@@ -331,12 +329,10 @@ pub async fn read_upload(
     rate: MinimumRate,
     budget: &MemoryBudget,
 ) -> Result<Buffered, ApiError> {
+    let declared = checked_length(&request, max_bytes)?;
     let mut memory = MemoryShare::new(budget);
-    let declared = declared_length(&request);
-    match declared {
-        Some(length) if length > max_bytes as u64 => return Err(too_large(max_bytes)),
-        Some(length) => memory.hold(length as usize)?,
-        None => {}
+    if let Some(length) = declared {
+        memory.hold(length as usize)?;
     }
     let (mut file, content_type) = FileBytes::open(request, max_bytes, rate).await?;
     // What is charged is what the buffer holds, its spare capacity too: a
@@ -356,12 +352,28 @@ pub async fn read_upload(
     })
 }
 
-fn declared_length(request: &Request<Incoming>) -> Option<u64> {
-    request
+/// The length a request declares, 413 when it is over `max_bytes`: checked
+/// from the headers, before any of the body is read.
+fn checked_length(request: &Request<Incoming>, max_bytes: usize) -> Result<Option<u64>, ApiError> {
+    let declared = request
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max_bytes as u64 => Err(too_large(max_bytes)),
+        _ => Ok(declared),
+    }
+}
+
+/// The server failed on its own storage: the details go to the log, the
+/// client is told only that.
+pub fn storage_error(error: std::io::Error) -> ApiError {
+    tracing::warn!("storing an upload failed: {error}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the server cannot store the upload (see its log)",
+    )
 }
 
 /// An uploaded file written to disk.
@@ -382,24 +394,18 @@ pub async fn save_upload(
     path: &std::path::Path,
 ) -> Result<SavedUpload, ApiError> {
     use tokio::io::AsyncWriteExt;
-    let disk = |e: std::io::Error| {
-        tracing::warn!("cannot save an upload: {e}");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the server cannot store the upload (see its log)",
-        )
-    };
+    checked_length(&request, max_bytes)?;
     // Created here, before anything is awaited: a request dropped at an
     // await (its client gone) must not have a file created in the
     // background after its folder was removed, which would leave both.
-    let mut out = tokio::fs::File::from_std(std::fs::File::create(path).map_err(disk)?);
+    let mut out = tokio::fs::File::from_std(std::fs::File::create(path).map_err(storage_error)?);
     let (mut file, content_type) = FileBytes::open(request, max_bytes, rate).await?;
     let mut size = 0u64;
     while let Some(chunk) = file.next_chunk().await? {
-        out.write_all(&chunk).await.map_err(disk)?;
+        out.write_all(&chunk).await.map_err(storage_error)?;
         size += chunk.len() as u64;
     }
-    out.flush().await.map_err(disk)?;
+    out.flush().await.map_err(storage_error)?;
     Ok(SavedUpload { size, content_type })
 }
 
