@@ -72,7 +72,7 @@ WORKDIR /app
 COPY pipelines.yml catalog.yml parameters.yml ./
 COPY conf/ conf/
 # The shipped model: served until a run trains one into data/06_models/.
-COPY models/yolov8n-roadsign-synthetic.safetensors models/
+COPY models/yolov8n-roadsign.safetensors models/
 RUN mkdir -p /app/data && chown -R roadsign:roadsign /app/data
 USER 10001
 EXPOSE 5000

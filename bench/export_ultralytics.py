@@ -2,7 +2,7 @@
 """Exports a roadsign model (safetensors, Ultralytics' state_dict names) as an
 Ultralytics checkpoint, so that the Flask reference serves the same weights.
 
-    python bench/export_ultralytics.py models/yolov8n-roadsign-synthetic.safetensors out.pt
+    python bench/export_ultralytics.py models/yolov8n-roadsign.safetensors out.pt
 
 Needs torch, ultralytics and safetensors (the venv of bench/serve_baseline.sh).
 """

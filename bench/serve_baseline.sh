@@ -36,13 +36,13 @@ sum_rss_mib() { # PIDs: summed VmHWM (all processes of a server), MiB
   echo $((total / 1024))
 }
 
-"$VENV/bin/python" bench/export_ultralytics.py models/yolov8n-roadsign-synthetic.safetensors "$OUT/roadsign.pt"
+"$VENV/bin/python" bench/export_ultralytics.py models/yolov8n-roadsign.safetensors "$OUT/roadsign.pt"
 
 # roadsign, on the shipped model
 PROJECT=$(mktemp -d)
 cp pipelines.yml catalog.yml parameters.yml "$PROJECT/"
 mkdir -p "$PROJECT/data/06_models"
-cp models/yolov8n-roadsign-synthetic.safetensors "$PROJECT/data/06_models/yolov8.safetensors"
+cp models/yolov8n-roadsign.safetensors "$PROJECT/data/06_models/yolov8.safetensors"
 "$BIN" serve --port 5000 --project-dir "$PROJECT" 2>"$OUT/roadsign.log" &
 RS=$!
 wait_for http://127.0.0.1:5000/ready

@@ -17,8 +17,8 @@ WORKERS=${2:-10}
 ROUNDS=${3:-25}
 BIN=target/release/roadsign
 OUT=bench/results/v2_throughput.json
-MODEL=models/yolov8n-roadsign-synthetic.safetensors
-NAME=yolov8n-roadsign-synthetic
+MODEL=models/yolov8n-roadsign.safetensors
+NAME=yolov8n-roadsign
 TMP=$(mktemp -d)
 mkdir -p bench/results
 

@@ -15,9 +15,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # else runs, and a missing fixture fails.
 leave_out=()
 image_test=yes
+real_photos=yes
 for suite in ${ROADSIGN_LEAVE_OUT:-}; do
   echo "[test] leaving out the test suite '$suite' (ROADSIGN_LEAVE_OUT)" >&2
   if [ "$suite" = image ]; then image_test=no; else leave_out+=(--skip "$suite"); fi
+  if [ "$suite" = real_photos ]; then real_photos=no; fi
 done
 cargo llvm-cov --workspace --locked --fail-under-lines 80 \
   --ignore-filename-regex '(^|/)tests/' --summary-only ${leave_out[@]+-- "${leave_out[@]}"}
@@ -27,6 +29,12 @@ bash scripts/validate-deploy.sh --kubeflow
 # regressions (more than 3x the committed bench/results/runner_overhead.json).
 cargo build --release --locked
 python3 bench/guard.py
+# What a user gets on real photos (the real_photos suite): the release
+# binary's `roadsign predict`, the default configuration and the shipped
+# model read at least 95 % of the clearly legible signs of the photos' test half.
+if [ "$real_photos" = yes ]; then
+  python3 bench/real_test_reads.py --out target/real_test_reads.json --require 0.95
+fi
 # The release server under hostile clients, as the Deployment runs it (two
 # workers): every admission place filled with the largest inputs the
 # defaults allow, its memory and its ffmpeg children's under the

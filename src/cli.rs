@@ -96,7 +96,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub params: Vec<String>,
     /// The model file (default: the catalog's `model` once a run trained
-    /// it, else the shipped models/yolov8n-roadsign-synthetic.safetensors).
+    /// it, else the shipped models/yolov8n-roadsign.safetensors).
     #[arg(long)]
     pub model: Option<PathBuf>,
 }
@@ -150,7 +150,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub env: Option<String>,
     /// The model file (default: the catalog's `model` once a run trained
-    /// it, else the shipped models/yolov8n-roadsign-synthetic.safetensors).
+    /// it, else the shipped models/yolov8n-roadsign.safetensors).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Minimum confidence of a detection (default: params predict.conf).

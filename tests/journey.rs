@@ -33,7 +33,7 @@ fn fresh_project() -> Project {
     ] {
         p.write(file, &std::fs::read_to_string(root.join(file)).unwrap());
     }
-    let shipped = p.file("models/yolov8n-roadsign-synthetic.safetensors");
+    let shipped = p.file("models/yolov8n-roadsign.safetensors");
     std::fs::create_dir_all(shipped.parent().unwrap()).unwrap();
     std::fs::copy(shipped_model(), shipped).unwrap();
     p

@@ -91,12 +91,16 @@ fn signs_of(data: &Data, dataset: &str) -> Result<Arc<SignDataset>, Error> {
 /// has is read). `transcriptions: text_transcriptions.csv` names a CSV in a
 /// split's folder whose `legibility` column grades the text of the object
 /// `object_index` of `image`, as the public set's transcriptions do.
+/// `split_ids: conf/real_dev_split.csv` (relative to the project) moves the
+/// images it lists (`image,split` columns) to the split it names: a test
+/// half fixed in the repository, whatever folder the images come from.
 pub struct VocDataset {
     name: String,
     location: FileLocation,
     splits: Vec<(Split, String)>,
     annotation_folders: Vec<String>,
     transcriptions: Option<String>,
+    split_ids: Option<PathBuf>,
 }
 
 impl VocDataset {
@@ -127,6 +131,7 @@ impl VocDataset {
             }
         };
         let transcriptions = o.optional_str("transcriptions")?;
+        let split_ids = o.optional_str("split_ids")?.map(|path| o.root.join(path));
         let name = o.entry.name.clone();
         o.finish(&[
             "filepath",
@@ -134,6 +139,7 @@ impl VocDataset {
             "credentials",
             "annotations",
             "transcriptions",
+            "split_ids",
         ])?;
         Ok(VocDataset {
             name,
@@ -141,7 +147,41 @@ impl VocDataset {
             splits,
             annotation_folders,
             transcriptions,
+            split_ids,
         })
+    }
+
+    /// Moves the records listed in `split_ids` to the split each row names.
+    /// A row naming an image the set does not have is an error: a fixed test
+    /// half that silently lost images would report on fewer than it says.
+    fn apply_split_ids(&self, records: &mut [ImageRecord]) -> Result<(), Error> {
+        let Some(path) = &self.split_ids else {
+            return Ok(());
+        };
+        let fail = |reason: String| {
+            Error::dataset(
+                &self.name,
+                format!("split_ids {}: {reason}", path.display()),
+            )
+        };
+        let rows = split_rows(path).map_err(fail)?;
+        let by_id: BTreeMap<&str, usize> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
+        let mut moves = Vec::with_capacity(rows.len());
+        for (line, id, split) in rows {
+            let index = by_id
+                .get(id.as_str())
+                .copied()
+                .ok_or_else(|| fail(format!("line {line}: no image {id} in the set")))?;
+            moves.push((index, split));
+        }
+        for (index, split) in moves {
+            records[index].split = Some(split);
+        }
+        Ok(())
     }
 
     /// Grades the text of the records read from `root` with the legibility
@@ -253,6 +293,48 @@ impl VocDataset {
     }
 }
 
+/// A CSV file with every column read as text.
+fn text_csv(path: &Path) -> Result<polars::prelude::DataFrame, String> {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|reader| reader.finish())
+        .map_err(|e| format!("unreadable CSV: {e}"))
+}
+
+/// One text column of such a CSV, by name.
+fn text_column(
+    frame: &polars::prelude::DataFrame,
+    name: &str,
+) -> Result<polars::prelude::StringChunked, String> {
+    frame
+        .column(name)
+        .map_err(|_| format!("no `{name}` column"))
+        .and_then(|c| c.str().map_err(|e| e.to_string()).cloned())
+}
+
+/// The rows of a `split_ids` CSV (`image,split`): line, image id, split.
+fn split_rows(path: &Path) -> Result<Vec<(usize, String, Split)>, String> {
+    let frame = text_csv(path)?;
+    let column = |name: &str| text_column(&frame, name);
+    let (images, splits) = (column("image")?, column("split")?);
+    (0..frame.height())
+        .map(|i| {
+            let line = i + 2; // after the header
+            let id = stem(Path::new(images.get(i).unwrap_or_default()));
+            let name = splits.get(i).unwrap_or_default().trim();
+            let split = Split::ALL
+                .into_iter()
+                .find(|s| s.name() == name)
+                .ok_or_else(|| {
+                    format!("line {line}: unknown split {name:?} (train, val or test)")
+                })?;
+            Ok((line, id, split))
+        })
+        .collect()
+}
+
 /// One graded row of a transcriptions CSV: its line in the file, the
 /// record it grades (its annotation's stem, or its image's without an
 /// `annotation` column), the object's index in it, the grade.
@@ -261,18 +343,8 @@ type GradedRow = (usize, String, usize, Legibility);
 /// The rows of a transcriptions CSV, each graded or with what is wrong with
 /// it; an error when the file itself cannot be read.
 fn transcription_grades(path: &Path) -> Result<Vec<Result<GradedRow, String>>, String> {
-    let frame = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0)) // every column as text
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|reader| reader.finish())
-        .map_err(|e| format!("unreadable CSV: {e}"))?;
-    let column = |name: &str| {
-        frame
-            .column(name)
-            .map_err(|_| format!("no `{name}` column"))
-            .and_then(|c| c.str().map_err(|e| e.to_string()).cloned())
-    };
+    let frame = text_csv(path)?;
+    let column = |name: &str| text_column(&frame, name);
     let records = column("annotation").or_else(|_| column("image"))?;
     let (indices, grades) = (column("object_index")?, column("legibility")?);
     Ok((0..frame.height())
@@ -309,6 +381,7 @@ impl Dataset for VocDataset {
                 self.read_folder(&root.join(folder), Some(*split), &mut out);
             }
         }
+        self.apply_split_ids(&mut out.records)?;
         let mut classes: Vec<String> = out
             .records
             .iter()

@@ -40,6 +40,15 @@ pub enum NodesError {
     NoClasses,
     #[error("sign class '{0}' is configured twice")]
     DuplicateClass(String),
+    /// Two sets merged into one name their classes differently.
+    #[error("the merged sets have different classes: {first:?} and {second:?} (map both with the same params:load)")]
+    ClassesDiffer {
+        first: Vec<String>,
+        second: Vec<String>,
+    },
+    /// Two sets merged into one both have an image of this id.
+    #[error("image id '{0}' is in both merged sets")]
+    DuplicateImage(String),
     #[error(transparent)]
     Table(#[from] PolarsError),
     #[error("bad parameters: {0}")]
@@ -138,6 +147,10 @@ pub fn register(registry: &mut FunctionRegistry) {
         .register("preprocess_data", prepare::preprocess_data)
         .args(&["data", "params"])
         .describe("deterministic class-stratified train/val/test split");
+    registry
+        .register("merge_sign_sets", prepare::merge_sign_sets)
+        .args(&["first", "second"])
+        .describe("two annotated sets as one (same classes, splits kept)");
     registry
         .register("build_class_table", build_class_table)
         .args(&["classes"])

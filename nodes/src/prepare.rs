@@ -143,6 +143,29 @@ pub struct SplitParams {
     /// Keep the splits the source already has (folders `train/`, `dev/`...).
     #[serde(default = "yes")]
     pub keep_existing: bool,
+    /// Every image to this split (`test`: a held-out set generated apart);
+    /// the fractions are then not used.
+    #[serde(default)]
+    pub assign: Option<SplitName>,
+}
+
+/// A split named in parameters.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitName {
+    Train,
+    Val,
+    Test,
+}
+
+impl From<SplitName> for Split {
+    fn from(name: SplitName) -> Split {
+        match name {
+            SplitName::Train => Split::Train,
+            SplitName::Val => Split::Val,
+            SplitName::Test => Split::Test,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -177,6 +200,12 @@ pub fn preprocess_data(
         ));
     }
     let mut data = data;
+    if let Some(split) = p.assign {
+        for r in &mut data.records {
+            r.split = Some(split.into());
+        }
+        return Ok(data);
+    }
     if p.keep_existing && data.records.iter().all(|r| r.split.is_some()) && !data.records.is_empty()
     {
         return Ok(data);
@@ -216,9 +245,128 @@ pub fn preprocess_data(
     Ok(data)
 }
 
+/// Two annotated sets as one: the records of both, each in the split it
+/// had (the synthetic scenes and the real photos train one model). Both must
+/// name the same classes in the same order, since ids are positions, and no
+/// image id may be in both, since ids name the files written.
+pub fn merge_sign_sets(first: SignDataset, second: SignDataset) -> Result<SignDataset, NodesError> {
+    if first.classes != second.classes {
+        return Err(NodesError::ClassesDiffer {
+            first: first.classes,
+            second: second.classes,
+        });
+    }
+    let ids: std::collections::BTreeSet<&str> =
+        first.records.iter().map(|r| r.id.as_str()).collect();
+    if let Some(r) = second.records.iter().find(|r| ids.contains(r.id.as_str())) {
+        return Err(NodesError::DuplicateImage(r.id.clone()));
+    }
+    let mut merged = first;
+    merged.records.extend(second.records);
+    merged.problems.extend(second.problems);
+    merged.records.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(merged)
+}
+
 /// A stable string hash (std's is randomised per process).
 fn fxhash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::ImageSource;
+
+    fn set(classes: &[&str], ids: &[&str], split: Option<Split>) -> SignDataset {
+        SignDataset {
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+            records: ids
+                .iter()
+                .map(|id| ImageRecord {
+                    id: id.to_string(),
+                    source: ImageSource::File(format!("{id}.png").into()),
+                    width: 10,
+                    height: 10,
+                    objects: Vec::new(),
+                    split,
+                })
+                .collect(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn ids_and_splits(data: &SignDataset) -> Vec<(&str, Option<Split>)> {
+        data.records
+            .iter()
+            .map(|r| (r.id.as_str(), r.split))
+            .collect()
+    }
+
+    #[test]
+    fn merging_keeps_every_record_in_its_split() {
+        let synthetic = set(
+            &["stop", "yield"],
+            &["scene_1", "scene_0"],
+            Some(Split::Train),
+        );
+        let real = set(&["stop", "yield"], &["road7"], Some(Split::Test));
+        let merged = merge_sign_sets(synthetic, real).unwrap();
+        assert_eq!(merged.classes, ["stop", "yield"]);
+        assert_eq!(
+            ids_and_splits(&merged),
+            [
+                ("road7", Some(Split::Test)),
+                ("scene_0", Some(Split::Train)),
+                ("scene_1", Some(Split::Train)),
+            ]
+        );
+    }
+
+    #[test]
+    fn merging_refuses_other_classes_and_shared_ids() {
+        let err = merge_sign_sets(set(&["stop"], &["a"], None), set(&["yield"], &["b"], None));
+        assert!(
+            matches!(err, Err(NodesError::ClassesDiffer { .. })),
+            "{err:?}"
+        );
+        let err = merge_sign_sets(
+            set(&["stop"], &["a", "b"], None),
+            set(&["stop"], &["b"], None),
+        );
+        assert!(
+            matches!(err, Err(NodesError::DuplicateImage(ref id)) if id == "b"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn assign_puts_every_image_in_one_split() {
+        let params = SplitParams {
+            seed: 0,
+            val_fraction: 0.2,
+            test_fraction: 0.0,
+            keep_existing: true,
+            assign: Some(SplitName::Test),
+        };
+        let data = set(&["stop"], &["a", "b", "c"], None);
+        let out = preprocess_data(data, Params(params.clone())).unwrap();
+        assert!(out.records.iter().all(|r| r.split == Some(Split::Test)));
+        let split = preprocess_data(
+            set(&["stop"], &["a", "b", "c", "d", "e"], None),
+            Params(SplitParams {
+                assign: None,
+                ..params
+            }),
+        )
+        .unwrap();
+        let val = split
+            .records
+            .iter()
+            .filter(|r| r.split == Some(Split::Val))
+            .count();
+        assert_eq!(val, 1, "{:?}", ids_and_splits(&split));
+    }
 }

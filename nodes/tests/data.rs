@@ -82,6 +82,7 @@ fn voc_to_yolo_round_trips_boxes_within_a_pixel() {
             val_fraction: 0.25,
             test_fraction: 0.0,
             keep_existing: true,
+            assign: None,
         }),
     )
     .unwrap();
@@ -186,6 +187,7 @@ fn splits_are_deterministic_and_stratified() {
                 val_fraction: 0.2,
                 test_fraction: 0.1,
                 keep_existing: true,
+                assign: None,
             }),
         )
         .unwrap()
@@ -226,7 +228,8 @@ fn splits_are_deterministic_and_stratified() {
             seed: 1,
             val_fraction: 0.7,
             test_fraction: 0.4,
-            keep_existing: true
+            keep_existing: true,
+            assign: None,
         })
     )
     .is_err());
@@ -272,6 +275,7 @@ fn real_photos_load_completely() {
             val_fraction: 0.2,
             test_fraction: 0.0,
             keep_existing: true,
+            assign: None,
         }),
     )
     .unwrap();
@@ -283,6 +287,80 @@ fn real_photos_load_completely() {
         537,
         "train/ and dev/ are kept"
     );
+}
+
+/// dev/'s test half is fixed by conf/real_dev_split.csv: 71 of its 140
+/// images, the other 69 the tuning half (val).
+#[test]
+fn real_photos_dev_halves_are_fixed() {
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = project.join("../shared/datasets/road-sign-detection");
+    assert!(root.is_dir(), "{} is absent: put the public road-sign photos there, or leave this suite out with --skip real_photos", root.display());
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "raw: {{type: voc.VOCDataset, filepath: {}, splits: {{train: train, val: dev}}, split_ids: {}}}\n",
+        root.display(),
+        project.join("conf/real_dev_split.csv").display()
+    );
+    let halves = get(&catalog(dir.path(), &text), "raw");
+    let count = |split| {
+        halves
+            .records
+            .iter()
+            .filter(|r| r.split == Some(split))
+            .count()
+    };
+    assert_eq!(
+        (count(Split::Train), count(Split::Val), count(Split::Test)),
+        (537, 69, 71)
+    );
+}
+
+/// A split file naming an image the set lacks, or an unknown split, stops
+/// the load with the file and line: a test half must not shrink silently.
+#[test]
+fn split_ids_move_listed_images_and_refuse_unknown_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "raw: {type: voc.VOCDataset, filepath: raw}\nheld: {type: voc.VOCDataset, filepath: raw, split_ids: held.csv}\n";
+    let catalog = catalog(dir.path(), text);
+    let generated = synth(11, 3);
+    catalog.save("raw", &Data::new(generated.clone())).unwrap();
+    let first = generated.records[0].id.clone();
+    std::fs::write(
+        dir.path().join("held.csv"),
+        format!("image,split\n{first},test\n"),
+    )
+    .unwrap();
+    let held = get(&catalog, "held");
+    let tested: Vec<&str> = held
+        .records
+        .iter()
+        .filter(|r| r.split == Some(Split::Test))
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(tested, [first.as_str()]);
+    assert!(held
+        .records
+        .iter()
+        .filter(|r| r.id != first)
+        .all(|r| r.split.is_none()));
+    std::fs::write(
+        dir.path().join("held.csv"),
+        format!("image,split\n{first},test\ngone,test\n"),
+    )
+    .unwrap();
+    let err = catalog.load("held").unwrap_err().to_string();
+    assert!(
+        err.contains("held.csv") && err.contains("line 3: no image gone"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("held.csv"),
+        format!("image,split\n{first},dev\n"),
+    )
+    .unwrap();
+    let err = catalog.load("held").unwrap_err().to_string();
+    assert!(err.contains("line 2: unknown split \"dev\""), "{err}");
 }
 
 #[test]

@@ -10,8 +10,7 @@ use super::Project;
 
 /// The shipped model (trained on the synthetic scenes by the default pipeline).
 pub fn shipped_model() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models/yolov8n-roadsign-synthetic.safetensors")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/yolov8n-roadsign.safetensors")
 }
 
 /// The repository's project with the shipped model in place.

@@ -85,7 +85,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CORPUS = HERE / "corpus"
 DEPLOYMENT = REPO / "k8s/deployment.yaml"
-SHIPPED_MODEL = REPO / "models/yolov8n-roadsign-synthetic.safetensors"
+SHIPPED_MODEL = REPO / "models/yolov8n-roadsign.safetensors"
 
 WORKERS = 2
 # The server's defaults (parameters.yml `serve:` and Settings::default in

@@ -37,7 +37,7 @@ pub struct Predictor {
 
 /// The model shipped with the project (and the image), relative to the
 /// project folder: what serving and predicting use until a run trains one.
-pub const SHIPPED_MODEL: &str = "models/yolov8n-roadsign-synthetic.safetensors";
+pub const SHIPPED_MODEL: &str = "models/yolov8n-roadsign.safetensors";
 
 /// Reads a model file; a missing, unreadable or malformed one is a
 /// configuration error (exit 2) that names the file.
