@@ -57,9 +57,12 @@ fn tritonclient_talks_to_the_server() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("all checks passed"));
 
     // What the client does not try: methods, versions, readiness per model.
-    let meta = get(address, "/v2/models/yolov8/versions/1");
+    // The shipped model records when its training started as its version.
+    let versions = get(address, "/v2/models/yolov8").json()["versions"].clone();
+    let version = versions[0].as_str().unwrap().to_string();
+    let meta = get(address, &format!("/v2/models/yolov8/versions/{version}"));
     assert_eq!(meta.status, 200, "{}", meta.text());
-    assert_eq!(meta.json()["versions"], serde_json::json!(["1"]));
+    assert_eq!(meta.json()["versions"], serde_json::json!([version]));
     let missing = get(address, "/v2/models/yolov8/versions/2");
     assert_eq!(missing.status, 404);
     assert!(missing.json()["error"]
