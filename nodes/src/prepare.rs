@@ -146,26 +146,7 @@ pub struct SplitParams {
     /// Every image to this split (`test`: a held-out set generated apart);
     /// the fractions are then not used.
     #[serde(default)]
-    pub assign: Option<SplitName>,
-}
-
-/// A split named in parameters.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum SplitName {
-    Train,
-    Val,
-    Test,
-}
-
-impl From<SplitName> for Split {
-    fn from(name: SplitName) -> Split {
-        match name {
-            SplitName::Train => Split::Train,
-            SplitName::Val => Split::Val,
-            SplitName::Test => Split::Test,
-        }
-    }
+    pub assign: Option<Split>,
 }
 
 fn yes() -> bool {
@@ -202,7 +183,7 @@ pub fn preprocess_data(
     let mut data = data;
     if let Some(split) = p.assign {
         for r in &mut data.records {
-            r.split = Some(split.into());
+            r.split = Some(split);
         }
         return Ok(data);
     }
@@ -349,7 +330,7 @@ mod tests {
             val_fraction: 0.2,
             test_fraction: 0.0,
             keep_existing: true,
-            assign: Some(SplitName::Test),
+            assign: Some(Split::Test),
         };
         let data = set(&["stop"], &["a", "b", "c"], None);
         let out = preprocess_data(data, Params(params.clone())).unwrap();
