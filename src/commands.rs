@@ -260,8 +260,9 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
             RunnerChoice::Sequential => RunnerKind::Sequential,
             RunnerChoice::Parallel => RunnerKind::Parallel,
         },
-        progress: true,
         hooks: Hooks(vec![
+            Arc::new(crate::run_hooks::Progress::new()),
+            Arc::new(crate::run_hooks::ReleaseFreeMemory),
             Arc::new(RunRecords::new(
                 tracking.join("runs"),
                 command.join(" "),
@@ -271,6 +272,11 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
         ]),
         state_dir: Some(tracking),
         force: args.force,
+        // A few parameters name folders (training checkpoints): they are
+        // relative to the project, not to the shell.
+        project_dir: std::path::absolute(&cli.project_dir)
+            .unwrap_or_else(|_| cli.project_dir.clone()),
+        ..Default::default()
     };
     let start = Instant::now();
     let report = run::run(&pipeline, &mut catalog, &registry, &options)?;
@@ -402,9 +408,11 @@ fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     out
 }
 
+/// The one exit-code policy: 2 when nothing ran (usage, configuration,
+/// installation), 1 when something failed while running.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.is::<crate::engine::HandOverError>() {
-        return 2; // an installation problem: nothing ran
+    if err.is::<crate::engine::HandOverError>() || err.is::<crate::UsageError>() {
+        return 2;
     }
     match err.downcast_ref::<runner::Error>() {
         Some(e) => e.exit_code(),

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod commands;
 pub mod engine;
+pub mod run_hooks;
 pub mod stress;
 
 use std::io::IsTerminal;
@@ -18,6 +19,13 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 pub use engine::Engines;
+
+/// A command that cannot be carried out as typed (a malformed URL, an
+/// unreadable input file named on the command line): nothing ran, exit 2,
+/// wherever it is found.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
@@ -39,11 +47,6 @@ pub fn main(engines: Option<&'static Engines>) -> ExitCode {
     engine::install(engines);
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
-    // Nodes never see paths, but a few parameters name folders (training
-    // checkpoints): they are relative to the project, not to the shell.
-    if let Ok(dir) = std::path::absolute(&cli.project_dir) {
-        std::env::set_var("ROADSIGN_PROJECT_DIR", dir);
-    }
     match commands::dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -19,18 +19,21 @@ use serde::Serialize;
 use tokio::net::TcpStream;
 
 use crate::cli::{PlanFormat, Protocol, StressArgs};
+use crate::UsageError;
 
 const BOUNDARY: &str = "roadsign-stress-boundary-7MA4YWxkTrZu0gW";
 
 /// The URL to load: a bare server URL means `default_path`.
 fn target(url: &str, default_path: &str) -> Result<(String, Uri)> {
-    let uri: Uri = url.parse().with_context(|| format!("not a URL: {url}"))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| UsageError(format!("not a URL: {url} ({e})")))?;
     if uri.scheme_str() != Some("http") {
-        bail!("only http:// URLs are supported, not {url}");
+        return Err(UsageError(format!("only http:// URLs are supported, not {url}")).into());
     }
     let authority = uri
         .authority()
-        .with_context(|| format!("no host in {url}"))?
+        .ok_or_else(|| UsageError(format!("no host in {url}")))?
         .to_string();
     let authority = if authority.contains(':') {
         authority
@@ -61,8 +64,8 @@ fn multipart(image: &[u8], file_name: &str, content_type: &str) -> Vec<u8> {
 fn payload(args: &StressArgs) -> Result<(Vec<u8>, String, String)> {
     match &args.file {
         Some(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
             let kind = match image::guess_format(&bytes) {
                 Ok(image::ImageFormat::Png) => "image/png",
                 Ok(image::ImageFormat::WebP) => "image/webp",
@@ -373,8 +376,10 @@ mod tests {
         assert_eq!(uri.path(), "/predict/image");
         let (_, uri) = target("http://127.0.0.1:5000/", "/v2/models/m/infer").unwrap();
         assert_eq!(uri.path(), "/v2/models/m/infer");
-        assert!(target("https://x", "/").is_err());
-        assert!(target("not a url", "/").is_err());
+        for bad in ["https://x", "not a url"] {
+            let err = target(bad, "/").unwrap_err();
+            assert_eq!(crate::commands::exit_code(&err), 2, "{err}");
+        }
     }
 
     #[test]

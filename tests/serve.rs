@@ -1,5 +1,5 @@
 //! `roadsign serve` for real: a server on 127.0.0.1 and a random port, with
-//! the shipped model, answering every route of SPEC §7 — and bad input with
+//! the shipped model, answering every route — and bad input with
 //! the right 4xx while it goes on serving.
 
 mod common;
@@ -497,6 +497,14 @@ fn stress_reports_latencies_and_fails_on_errors() {
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(stdout.contains("status      404: 3"), "{stdout}");
     assert!(String::from_utf8_lossy(&text.stderr).contains("3 of 3 requests failed"));
+    // A command that cannot be carried out as typed ran nothing: exit 2.
+    for bad in [
+        vec!["stress", "--url", "https://127.0.0.1:1"],
+        vec!["stress", "--url", &url, "--file", "/nonexistent/image.jpg"],
+    ] {
+        let out = project.roadsign(&bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
 }
 
 /// `roadsign predict` on a video writes the annotated copy beside it, with
@@ -550,6 +558,7 @@ fn http_manners() {
         ("DELETE", "/", "GET, HEAD"),
         ("POST", "/health", "GET, HEAD"),
         ("GET", "/progress", "POST"),
+        ("POST", "/progress/some-id", "GET, HEAD"),
         ("PUT", "/v2/models/yolov8/infer", "POST"),
         ("POST", "/v2/health/ready", "GET, HEAD"),
     ] {

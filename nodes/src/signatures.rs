@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use polars::prelude::DataFrame;
-use runner::{FunctionRegistry, Params};
+use runner::{FunctionRegistry, NodeContext, Params};
 use yolo_core::train_config::TrainConfig;
 
 use crate::annotations::SignDataset;
@@ -32,9 +32,10 @@ use crate::NodesError;
 pub const TORCH: &str = "torch";
 pub const TESSERACT: &str = "tesseract";
 
-/// YOLOv8 trained on the train split; the model and its history.
+/// YOLOv8 trained on the train split; the model and its history (relative
+/// checkpoint and pretrained paths are the project's: the context says where).
 pub type TrainYoloFn =
-    fn(SignDataset, Params<TrainConfig>) -> Result<(ModelFile, DataFrame), NodesError>;
+    fn(SignDataset, Params<TrainConfig>, NodeContext) -> Result<(ModelFile, DataFrame), NodesError>;
 /// Ultralytics' metrics on a split, and the report's figures.
 pub type EvaluateYoloFn =
     fn(ModelFile, SignDataset, DataFrame, Params<EvalParams>) -> Result<Report, NodesError>;

@@ -17,59 +17,88 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use crate::context::NodeContext;
 use crate::data::{Data, DataValue, TypeDesc};
 
 /// A check of one argument's value made before anything runs (a parameter
-/// deserialises into its type); the message says what is wrong.
-pub type ArgCheck = fn(&Data) -> Result<(), String>;
+/// deserialises into its type).
+pub type ArgCheck = fn(&Data) -> Result<(), ArgError>;
 
 /// Errors a node function may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Why a value cannot be an argument.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ArgError {
+    /// The value is of another type than the argument.
+    #[error("expected {expected}, got {got}")]
+    WrongType { expected: TypeDesc, got: TypeDesc },
+    /// The parameters do not deserialise into the argument's type.
+    #[error("parameters do not fit {target}: {source}")]
+    Params {
+        target: &'static str,
+        source: Arc<serde_json::Error>,
+    },
+    /// Fewer values than arguments were given.
+    #[error("missing input")]
+    Missing,
+}
+
 /// Why calling a node function failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// An input value could not be converted to the argument's type.
-    Argument { index: usize, message: String },
+    #[error("argument {index}: {source}")]
+    Argument { index: usize, source: ArgError },
     /// The function returned an error.
-    Failed(BoxError),
+    #[error("{0}")]
+    Failed(#[source] BoxError),
     /// The function panicked.
-    Panicked(String),
+    #[error("panicked: {0}")]
+    Panicked(PanicMessage),
     /// The function returned a different number of values than declared outputs.
+    #[error("returned {got} values for {expected} declared outputs")]
     OutputCount { expected: usize, got: usize },
     /// The function is only declared here: its body runs on an engine (a
     /// heavy native library) that this program does not load.
-    EngineNotLoaded { engine: String },
+    #[error("runs on the {engine} engine, which this program does not load")]
+    EngineNotLoaded { engine: &'static str },
 }
 
-impl std::fmt::Display for CallError {
+/// What a panicking node function said (its payload, when it was text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanicMessage(pub String);
+
+impl std::fmt::Display for PanicMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::Argument { index, message } => write!(f, "argument {index}: {message}"),
-            CallError::Failed(e) => write!(f, "{e}"),
-            CallError::Panicked(m) => write!(f, "panicked: {m}"),
-            CallError::OutputCount { expected, got } => {
-                write!(f, "returned {got} values for {expected} declared outputs")
-            }
-            CallError::EngineNotLoaded { engine } => {
-                write!(
-                    f,
-                    "runs on the {engine} engine, which this program does not load"
-                )
-            }
-        }
+        f.write_str(&self.0)
     }
 }
 
 /// A node argument type: built from the [`Data`] of one input dataset.
 pub trait FromData: Sized + Send + 'static {
+    /// True for an argument the runner fills from the node's context (see
+    /// [`NodeContext`]) rather than from an input dataset: it is not one of
+    /// the node's `inputs:` and counts for none of them.
+    const FROM_CONTEXT: bool = false;
     /// The stored type this argument accepts; `None` accepts anything.
     fn accepts() -> Option<TypeDesc>;
-    fn from_data(data: &Data) -> Result<Self, String>;
+    /// The argument's value from the node's context, for `FROM_CONTEXT` types.
+    fn from_context(_context: &NodeContext) -> Option<Self> {
+        None
+    }
+    fn from_data(data: &Data) -> Result<Self, ArgError>;
     /// Checks a value before the run. Parameters are known then, so
     /// `Params<T>` deserialises them; other values are checked by type.
-    fn check(_data: &Data) -> Result<(), String> {
+    fn check(_data: &Data) -> Result<(), ArgError> {
         Ok(())
+    }
+}
+
+fn wrong_type<T: 'static>(data: &Data) -> ArgError {
+    ArgError::WrongType {
+        expected: TypeDesc::of::<T>(),
+        got: data.type_desc(),
     }
 }
 
@@ -77,10 +106,10 @@ impl<T: DataValue + Clone> FromData for T {
     fn accepts() -> Option<TypeDesc> {
         Some(TypeDesc::of::<T>())
     }
-    fn from_data(data: &Data) -> Result<Self, String> {
+    fn from_data(data: &Data) -> Result<Self, ArgError> {
         data.downcast_ref::<T>()
             .cloned()
-            .ok_or_else(|| format!("expected {}, got {}", TypeDesc::of::<T>(), data.type_desc()))
+            .ok_or_else(|| wrong_type::<T>(data))
     }
 }
 
@@ -89,9 +118,9 @@ impl<T: DataValue> FromData for Arc<T> {
     fn accepts() -> Option<TypeDesc> {
         Some(TypeDesc::of::<T>())
     }
-    fn from_data(data: &Data) -> Result<Self, String> {
+    fn from_data(data: &Data) -> Result<Self, ArgError> {
         data.downcast_arc::<T>()
-            .ok_or_else(|| format!("expected {}, got {}", TypeDesc::of::<T>(), data.type_desc()))
+            .ok_or_else(|| wrong_type::<T>(data))
     }
 }
 
@@ -100,8 +129,22 @@ impl FromData for Data {
     fn accepts() -> Option<TypeDesc> {
         None
     }
-    fn from_data(data: &Data) -> Result<Self, String> {
+    fn from_data(data: &Data) -> Result<Self, ArgError> {
         Ok(data.clone())
+    }
+}
+
+/// The node's view of its run, filled by the runner: no input dataset.
+impl FromData for NodeContext {
+    const FROM_CONTEXT: bool = true;
+    fn accepts() -> Option<TypeDesc> {
+        None
+    }
+    fn from_context(context: &NodeContext) -> Option<Self> {
+        Some(context.clone())
+    }
+    fn from_data(data: &Data) -> Result<Self, ArgError> {
+        Err(wrong_type::<NodeContext>(data))
     }
 }
 
@@ -113,15 +156,18 @@ impl<T: DeserializeOwned + Send + 'static> FromData for Params<T> {
     fn accepts() -> Option<TypeDesc> {
         Some(TypeDesc::of::<serde_json::Value>())
     }
-    fn from_data(data: &Data) -> Result<Self, String> {
+    fn from_data(data: &Data) -> Result<Self, ArgError> {
         let value = data
             .downcast_ref::<serde_json::Value>()
-            .ok_or_else(|| format!("expected parameters, got {}", data.type_desc()))?;
+            .ok_or_else(|| wrong_type::<serde_json::Value>(data))?;
         serde_json::from_value(value.clone())
             .map(Params)
-            .map_err(|e| format!("parameters do not fit {}: {e}", std::any::type_name::<T>()))
+            .map_err(|e| ArgError::Params {
+                target: std::any::type_name::<T>(),
+                source: Arc::new(e),
+            })
     }
-    fn check(data: &Data) -> Result<(), String> {
+    fn check(data: &Data) -> Result<(), ArgError> {
         Self::from_data(data).map(|_| ())
     }
 }
@@ -215,7 +261,7 @@ pub trait NodeFunction<Marker>: Send + Sync + 'static {
     fn arg_types(&self) -> Vec<Option<TypeDesc>>;
     fn arg_checks(&self) -> Vec<ArgCheck>;
     fn output_types(&self) -> Option<Vec<Option<TypeDesc>>>;
-    fn call(&self, args: &[Data]) -> Result<Vec<Data>, CallError>;
+    fn call(&self, args: &[Data], context: &NodeContext) -> Result<Vec<Data>, CallError>;
 }
 
 macro_rules! impl_node_function {
@@ -236,18 +282,21 @@ macro_rules! impl_node_function {
                 <fn($($A),*) -> Ret as NodeSignature>::signature_arg_checks()
             }
             #[allow(non_snake_case, unused_mut, unused_variables, unused_assignments)]
-            fn call(&self, args: &[Data]) -> Result<Vec<Data>, CallError> {
+            fn call(&self, args: &[Data], context: &NodeContext) -> Result<Vec<Data>, CallError> {
                 let mut index = 0usize;
                 $(
-                    let $A = {
-                        let data = args.get(index).ok_or_else(|| CallError::Argument {
-                            index,
-                            message: "missing input".to_string(),
-                        })?;
-                        let value = $A::from_data(data)
-                            .map_err(|message| CallError::Argument { index, message })?;
-                        index += 1;
-                        value
+                    let $A = match $A::from_context(context) {
+                        Some(value) => value,
+                        None => {
+                            let data = args.get(index).ok_or(CallError::Argument {
+                                index,
+                                source: ArgError::Missing,
+                            })?;
+                            let value = $A::from_data(data)
+                                .map_err(|source| CallError::Argument { index, source })?;
+                            index += 1;
+                            value
+                        }
                     };
                 )*
                 let result = (self)($($A),*).into_result().map_err(CallError::Failed)?;
@@ -272,14 +321,25 @@ pub trait NodeSignature: 'static {
 macro_rules! impl_node_signature {
     ($($A:ident),*) => {
         impl<Ret: NodeReturn, $($A: FromData),*> NodeSignature for fn($($A),*) -> Ret {
+            /// The types of the arguments that read datasets, in order.
+            #[allow(unused_mut)]
             fn signature_arg_types() -> Vec<Option<TypeDesc>> {
-                vec![$($A::accepts()),*]
+                let mut types = Vec::new();
+                $(if !$A::FROM_CONTEXT {
+                    types.push($A::accepts());
+                })*
+                types
             }
             fn signature_output_types() -> Option<Vec<Option<TypeDesc>>> {
                 <Ret::Outputs as IntoOutputs>::output_types()
             }
+            #[allow(unused_mut)]
             fn signature_arg_checks() -> Vec<ArgCheck> {
-                vec![$($A::check as ArgCheck),*]
+                let mut checks = Vec::new();
+                $(if !$A::FROM_CONTEXT {
+                    checks.push($A::check as ArgCheck);
+                })*
+                checks
             }
         }
     };
@@ -315,7 +375,12 @@ pub trait ErasedFunction: Send + Sync {
     fn arg_checks(&self) -> Vec<ArgCheck> {
         Vec::new()
     }
-    fn call(&self, args: &[Data], n_outputs: usize) -> Result<Vec<Data>, CallError>;
+    fn call(
+        &self,
+        args: &[Data],
+        n_outputs: usize,
+        context: &NodeContext,
+    ) -> Result<Vec<Data>, CallError>;
 }
 
 struct Typed<F, M> {
@@ -333,14 +398,19 @@ impl<F: NodeFunction<M>, M: 'static> ErasedFunction for Typed<F, M> {
     fn arg_checks(&self) -> Vec<ArgCheck> {
         self.func.arg_checks()
     }
-    fn call(&self, args: &[Data], _n_outputs: usize) -> Result<Vec<Data>, CallError> {
-        self.func.call(args)
+    fn call(
+        &self,
+        args: &[Data],
+        _n_outputs: usize,
+        context: &NodeContext,
+    ) -> Result<Vec<Data>, CallError> {
+        self.func.call(args, context)
     }
 }
 
 /// A declared function: its types, and the engine its body needs.
 struct Declared {
-    engine: String,
+    engine: &'static str,
     arg_types: Vec<Option<TypeDesc>>,
     arg_checks: Vec<ArgCheck>,
     output_types: Option<Vec<Option<TypeDesc>>>,
@@ -356,9 +426,14 @@ impl ErasedFunction for Declared {
     fn arg_checks(&self) -> Vec<ArgCheck> {
         self.arg_checks.clone()
     }
-    fn call(&self, _args: &[Data], _n_outputs: usize) -> Result<Vec<Data>, CallError> {
+    fn call(
+        &self,
+        _args: &[Data],
+        _n_outputs: usize,
+        _context: &NodeContext,
+    ) -> Result<Vec<Data>, CallError> {
         Err(CallError::EngineNotLoaded {
-            engine: self.engine.clone(),
+            engine: self.engine,
         })
     }
 }
@@ -373,7 +448,12 @@ impl ErasedFunction for Noop {
     fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
         None
     }
-    fn call(&self, _args: &[Data], n_outputs: usize) -> Result<Vec<Data>, CallError> {
+    fn call(
+        &self,
+        _args: &[Data],
+        n_outputs: usize,
+        _context: &NodeContext,
+    ) -> Result<Vec<Data>, CallError> {
         Ok((0..n_outputs).map(|_| Data::empty()).collect())
     }
 }
@@ -433,7 +513,7 @@ impl RegisteredFunction {
     }
     /// Checks the value given for argument `index` before the run (see
     /// [`FromData::check`]).
-    pub fn check_arg(&self, index: usize, value: &Data) -> Result<(), String> {
+    pub fn check_arg(&self, index: usize, value: &Data) -> Result<(), ArgError> {
         match self.func.arg_checks().get(index) {
             Some(check) => check(value),
             None => Ok(()),
@@ -454,9 +534,16 @@ impl RegisteredFunction {
 
     /// Calls the function, turning a panic into an error so that one node
     /// cannot take the run down with it.
-    pub fn call(&self, args: &[Data], n_outputs: usize) -> Result<Vec<Data>, CallError> {
-        let outputs = catch_unwind(AssertUnwindSafe(|| self.func.call(args, n_outputs)))
-            .map_err(|payload| CallError::Panicked(panic_message(payload.as_ref())))??;
+    pub fn call(
+        &self,
+        args: &[Data],
+        n_outputs: usize,
+        context: &NodeContext,
+    ) -> Result<Vec<Data>, CallError> {
+        let outputs = catch_unwind(AssertUnwindSafe(|| {
+            self.func.call(args, n_outputs, context)
+        }))
+        .map_err(|payload| CallError::Panicked(PanicMessage(panic_message(payload.as_ref()))))??;
         if outputs.len() != n_outputs {
             return Err(CallError::OutputCount {
                 expected: n_outputs,
@@ -542,10 +629,10 @@ impl FunctionRegistry {
     pub fn declare<S: NodeSignature>(
         &mut self,
         name: &str,
-        engine: &str,
+        engine: &'static str,
     ) -> &mut RegisteredFunction {
         let declared = Declared {
-            engine: engine.to_string(),
+            engine,
             arg_types: S::signature_arg_types(),
             arg_checks: S::signature_arg_checks(),
             output_types: S::signature_output_types(),
@@ -628,7 +715,48 @@ impl FunctionRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::RunContext;
     use crate::data::Empty;
+
+    fn ctx() -> NodeContext {
+        NodeContext::detached(RunContext {
+            project_dir: "/project".into(),
+            run_id: "run-1".into(),
+            ..Default::default()
+        })
+    }
+
+    fn locate(file: String, context: NodeContext) -> String {
+        format!(
+            "{} in {}",
+            context.resolve(std::path::Path::new(&file)).display(),
+            context.run_id()
+        )
+    }
+
+    #[test]
+    fn a_context_argument_reads_no_dataset() {
+        let mut r = FunctionRegistry::new();
+        r.register("locate", locate).args(&["file"]);
+        let f = r.get("locate").unwrap();
+        assert_eq!(f.arg_types(), Some(vec![Some(TypeDesc::of::<String>())]));
+        let out = f
+            .call(&[Data::new("a.txt".to_string())], 1, &ctx())
+            .unwrap();
+        assert_eq!(
+            out[0].downcast_ref::<String>().unwrap(),
+            "/project/a.txt in run-1"
+        );
+        let declared: fn(String, NodeContext) -> String = locate;
+        let mut r = FunctionRegistry::new();
+        r.declare::<fn(String, NodeContext) -> String>("remote_locate", "torch")
+            .args(&["file"]);
+        r.implement("remote_locate", declared);
+        assert_eq!(
+            r.get("remote_locate").unwrap().arg_types().unwrap().len(),
+            1
+        );
+    }
 
     fn add(a: i64, b: i64) -> i64 {
         a + b
@@ -691,14 +819,14 @@ mod tests {
         let out = r
             .get("add")
             .unwrap()
-            .call(&[Data::new(2_i64), Data::new(3_i64)], 1)
+            .call(&[Data::new(2_i64), Data::new(3_i64)], 1, &ctx())
             .unwrap();
         assert_eq!(out[0].downcast_ref::<i64>(), Some(&5));
 
         let out = r
             .get("split")
             .unwrap()
-            .call(&[Data::new(vec![1_i64, 2, 3, 4])], 2)
+            .call(&[Data::new(vec![1_i64, 2, 3, 4])], 2, &ctx())
             .unwrap();
         assert_eq!(out[1].downcast_ref::<Vec<i64>>(), Some(&vec![3, 4]));
 
@@ -706,11 +834,15 @@ mod tests {
         let out = r
             .get("scale")
             .unwrap()
-            .call(&[Data::new(4.0_f64), Data::new(params)], 1)
+            .call(&[Data::new(4.0_f64), Data::new(params)], 1, &ctx())
             .unwrap();
         assert_eq!(out[0].downcast_ref::<f64>(), Some(&2.0));
 
-        let out = r.get("noop").unwrap().call(&[Data::new(1_i64)], 3).unwrap();
+        let out = r
+            .get("noop")
+            .unwrap()
+            .call(&[Data::new(1_i64)], 3, &ctx())
+            .unwrap();
         assert_eq!(out.len(), 3);
         assert!(out.iter().all(|d| d.downcast_ref::<Empty>().is_some()));
     }
@@ -721,7 +853,7 @@ mod tests {
         let err = r
             .get("add")
             .unwrap()
-            .call(&[Data::new("x".to_string()), Data::new(1_i64)], 1)
+            .call(&[Data::new("x".to_string()), Data::new(1_i64)], 1, &ctx())
             .unwrap_err();
         assert!(matches!(err, CallError::Argument { index: 0, .. }), "{err}");
         assert!(err.to_string().contains("expected i64, got String"));
@@ -729,21 +861,21 @@ mod tests {
         let err = r
             .get("fails")
             .unwrap()
-            .call(&[Data::new(String::new())], 1)
+            .call(&[Data::new(String::new())], 1, &ctx())
             .unwrap_err();
         assert_eq!(err.to_string(), "bad input");
 
         let err = r
             .get("boom")
             .unwrap()
-            .call(&[Data::new(String::new())], 1)
+            .call(&[Data::new(String::new())], 1, &ctx())
             .unwrap_err();
         assert_eq!(err.to_string(), "panicked: kaboom");
 
         let err = r
             .get("add")
             .unwrap()
-            .call(&[Data::new(1_i64), Data::new(1_i64)], 2)
+            .call(&[Data::new(1_i64), Data::new(1_i64)], 2, &ctx())
             .unwrap_err();
         assert!(matches!(
             err,
@@ -759,10 +891,11 @@ mod tests {
             .call(
                 &[Data::new(1.0_f64), Data::new(serde_json::json!({"r": 1}))],
                 1,
+                &ctx(),
             )
             .unwrap_err();
         assert!(err.to_string().contains("parameters do not fit"), "{err}");
-        let err = r.get("add").unwrap().call(&[], 1).unwrap_err();
+        let err = r.get("add").unwrap().call(&[], 1, &ctx()).unwrap_err();
         assert!(err.to_string().contains("missing input"));
     }
 
@@ -804,8 +937,10 @@ mod tests {
         assert_eq!(f.arg_types(), Some(vec![Some(TypeDesc::of::<i64>()); 2]));
         assert_eq!(f.output_types(), Some(vec![Some(TypeDesc::of::<i64>())]));
         assert_eq!(f.missing_engine(), Some("torch"));
-        let err = f.call(&[Data::new(1i64), Data::new(2i64)], 1).unwrap_err();
-        assert!(matches!(&err, CallError::EngineNotLoaded { engine } if engine == "torch"));
+        let err = f
+            .call(&[Data::new(1i64), Data::new(2i64)], 1, &ctx())
+            .unwrap_err();
+        assert!(matches!(&err, CallError::EngineNotLoaded { engine } if *engine == "torch"));
         assert_eq!(
             err.to_string(),
             "runs on the torch engine, which this program does not load"
@@ -829,7 +964,9 @@ mod tests {
             f.arg_names.as_deref(),
             Some(&["a".to_string(), "b".to_string()][..])
         );
-        let out = f.call(&[Data::new(1i64), Data::new(2i64)], 1).unwrap();
+        let out = f
+            .call(&[Data::new(1i64), Data::new(2i64)], 1, &ctx())
+            .unwrap();
         assert_eq!(out[0].downcast_ref::<i64>(), Some(&3));
         assert!(r.missing_engines(["heavy_add"]).is_empty());
     }

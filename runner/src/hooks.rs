@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::catalog::Catalog;
 use crate::data::Data;
 use crate::pipeline::{Node, Pipeline};
-use crate::run::{RunFailure, RunReport};
+use crate::run::{NodeError, RunFailure, RunReport};
 
 /// What a hook learns about the run as a whole.
 pub struct RunInfo<'a> {
@@ -34,7 +34,9 @@ pub trait Hook: Send + Sync {
     fn after_node_run(&self, _node: &Node, _elapsed: Duration) {}
     /// A node that was up to date and did not run.
     fn on_node_skipped(&self, _node: &Node) {}
-    fn on_node_error(&self, _node: &Node, _error: &str) {}
+    fn on_node_error(&self, _node: &Node, _error: &NodeError) {}
+    /// A running node said how far it is (see [`crate::context::NodeContext`]).
+    fn on_node_progress(&self, _node: &Node, _done: u64, _total: u64) {}
     fn before_dataset_load(&self, _dataset: &str) {}
     fn after_dataset_load(&self, _dataset: &str, _data: &Data) {}
     fn before_dataset_save(&self, _dataset: &str, _data: &Data) {}
@@ -161,7 +163,7 @@ impl Hook for RunRecords {
             error: None,
         });
     }
-    fn on_node_error(&self, node: &Node, error: &str) {
+    fn on_node_error(&self, node: &Node, error: &NodeError) {
         self.push(NodeRecord {
             node: node.name.clone(),
             status: "failed",

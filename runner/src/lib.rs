@@ -14,6 +14,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod context;
 pub mod data;
 pub mod error;
 pub mod fingerprint;
@@ -27,9 +28,10 @@ pub mod viz;
 
 pub use catalog::{Catalog, Dataset, DatasetTypes};
 pub use config::{LoadOptions, ProjectConfig};
+pub use context::{Cancellation, NodeContext, RunContext};
 pub use data::{Data, DataValue, Empty, TypeDesc};
 pub use error::{Error, Location, Result};
 pub use function::{FunctionRegistry, Outputs, Params};
 pub use pipeline::{Filters, Pipeline, PipelineBuilder};
 pub use run::{Plan, RunOptions, RunnerKind};
-pub use service::{CallFailure, PipelineService};
+pub use service::{CallFailure, PipelineService, RequestError, ServiceOptions};

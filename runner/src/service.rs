@@ -11,12 +11,16 @@
 //! The service knows nothing of HTTP; a server decides which thread calls it.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::catalog::Catalog;
+use crate::context::{Cancellation, RunContext};
 use crate::data::{Data, TypeDesc};
 use crate::error::Error;
 use crate::function::FunctionRegistry;
+use crate::hooks::Hooks;
 use crate::pipeline::Pipeline;
+use crate::run::task::{self, NodeIo};
 use crate::run::{bind, BoundNode, NodeFailure};
 
 /// A pipeline ready to answer requests.
@@ -27,40 +31,79 @@ pub struct PipelineService {
     resident: HashMap<String, Data>,
     /// Request inputs and the type each must carry.
     inputs: Vec<(String, TypeDesc)>,
+    options: ServiceOptions,
 }
 
-/// A failed call: a missing or mistyped input, or a node that failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a service runs its nodes.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceOptions {
+    /// What observes every node the service runs, at start-up and per request.
+    pub hooks: Hooks,
+    /// Relative paths in parameters are relative to it (see [`crate::NodeContext`]).
+    pub project_dir: std::path::PathBuf,
+}
+
+/// A request the served pipeline cannot take: the caller's mistake.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RequestError {
+    #[error("request input '{name}' is missing")]
+    MissingInput { name: String },
+    #[error("request input '{name}' must be {wanted}, not {given}")]
+    WrongType {
+        name: String,
+        wanted: TypeDesc,
+        given: TypeDesc,
+    },
+    #[error("'{name}' is not an output of the served pipeline")]
+    UnknownOutput { name: String },
+}
+
+/// A failed call: a request the pipeline cannot take, or a node that failed
+/// (its error typed: see [`crate::run::NodeError::find`]).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallFailure {
-    /// The caller gave a wrong set of inputs or asked for an unknown output.
-    Request(String),
-    /// A node failed on this request's data.
+    #[error(transparent)]
+    Request(RequestError),
+    #[error("{0}")]
     Node(NodeFailure),
 }
 
-impl std::fmt::Display for CallFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallFailure::Request(message) => f.write_str(message),
-            CallFailure::Node(n) => write!(f, "node '{}' failed: {}", n.node, n.message),
-        }
+/// A node's I/O in a service: the request's values, then what start-up
+/// made resident. Nothing is saved: a request's data lives and dies with it.
+struct InMemory<'a> {
+    values: &'a HashMap<String, Data>,
+    resident: &'a HashMap<String, Data>,
+}
+
+impl NodeIo for InMemory<'_> {
+    fn load(&self, dataset: &str) -> Result<Data, Error> {
+        self.values
+            .get(dataset)
+            .or_else(|| self.resident.get(dataset))
+            .cloned()
+            .ok_or_else(|| Error::dataset(dataset, "no value in this request"))
+    }
+    fn save(&self, _dataset: &str, _data: &Data) -> Result<(), Error> {
+        Ok(())
     }
 }
 
-impl PartialEq for NodeFailure {
-    fn eq(&self, other: &Self) -> bool {
-        self.node == other.node && self.message == other.message
-    }
-}
-
-impl Eq for NodeFailure {}
-
-fn run_node(node: &BoundNode, args: &[Data]) -> Result<Vec<Data>, NodeFailure> {
-    node.function
-        .call(args, node.outputs.len())
-        .map_err(|e| NodeFailure {
+fn run_node(
+    node: &BoundNode,
+    io: &InMemory<'_>,
+    options: &ServiceOptions,
+    cancellation: &Cancellation,
+) -> Result<Vec<Data>, NodeFailure> {
+    let run = RunContext {
+        project_dir: options.project_dir.clone(),
+        run_id: String::new(),
+        cancellation: cancellation.clone(),
+    };
+    task::run_node(node, io, &options.hooks, &run)
+        .map(|(outputs, _)| outputs)
+        .map_err(|error| NodeFailure {
             node: node.node.name.clone(),
-            message: e.to_string(),
+            error: Arc::new(error),
         })
 }
 
@@ -68,11 +111,13 @@ impl PipelineService {
     /// Checks the pipeline (functions, arity, types, including the type of
     /// each request input against the arguments that read it), runs the
     /// start-up nodes and loads the catalog datasets the requests read.
+    /// `options.hooks` observe every node it runs, now and per request.
     pub fn start(
         pipeline: &Pipeline,
         catalog: &mut Catalog,
         registry: &FunctionRegistry,
         request_inputs: &[(&str, TypeDesc)],
+        options: ServiceOptions,
     ) -> Result<PipelineService, Error> {
         let free = pipeline.inputs();
         for (name, _) in request_inputs {
@@ -140,19 +185,24 @@ impl PipelineService {
             }
             Ok(())
         };
+        let empty = HashMap::new();
         for node in &startup {
             for arg in &node.args {
                 load(&mut resident, arg)?;
             }
-            let args: Vec<Data> = node.args.iter().map(|a| resident[a].clone()).collect();
-            let outputs = run_node(node, &args).map_err(|failure| {
-                Error::Run(crate::run::RunFailure {
-                    failures: vec![failure],
-                    completed: 0,
-                    total: startup.len(),
-                    resume_from: Vec::new(),
-                })
-            })?;
+            let io = InMemory {
+                values: &empty,
+                resident: &resident,
+            };
+            let outputs =
+                run_node(node, &io, &options, &Cancellation::new()).map_err(|failure| {
+                    Error::Run(crate::run::RunFailure {
+                        failures: vec![failure],
+                        completed: 0,
+                        total: startup.len(),
+                        resume_from: Vec::new(),
+                    })
+                })?;
             for (name, data) in node.outputs.iter().zip(outputs) {
                 resident.insert(name.clone(), data);
             }
@@ -169,6 +219,7 @@ impl PipelineService {
                 .iter()
                 .map(|(n, t)| (n.to_string(), *t))
                 .collect(),
+            options,
         })
     }
 
@@ -191,18 +242,30 @@ impl PipelineService {
         inputs: HashMap<String, Data>,
         wanted: &[&str],
     ) -> Result<HashMap<String, Data>, CallFailure> {
+        self.call_cancellable(inputs, wanted, &Cancellation::new())
+    }
+
+    /// [`PipelineService::call`], with a flag the caller sets to ask the
+    /// request's nodes to stop (its client left, its deadline passed).
+    pub fn call_cancellable(
+        &self,
+        inputs: HashMap<String, Data>,
+        wanted: &[&str],
+        cancellation: &Cancellation,
+    ) -> Result<HashMap<String, Data>, CallFailure> {
         for (name, desc) in &self.inputs {
             match inputs.get(name) {
                 None => {
-                    return Err(CallFailure::Request(format!(
-                        "request input '{name}' is missing"
-                    )))
+                    return Err(CallFailure::Request(RequestError::MissingInput {
+                        name: name.clone(),
+                    }))
                 }
                 Some(data) if data.type_desc() != *desc => {
-                    return Err(CallFailure::Request(format!(
-                        "request input '{name}' must be {desc}, not {}",
-                        data.type_desc()
-                    )))
+                    return Err(CallFailure::Request(RequestError::WrongType {
+                        name: name.clone(),
+                        wanted: *desc,
+                        given: data.type_desc(),
+                    }))
                 }
                 Some(_) => {}
             }
@@ -214,9 +277,9 @@ impl PipelineService {
                 || inputs.contains_key(*name)
                 || self.outputs().any(|o| o == *name);
             if !known {
-                return Err(CallFailure::Request(format!(
-                    "'{name}' is not an output of the served pipeline"
-                )));
+                return Err(CallFailure::Request(RequestError::UnknownOutput {
+                    name: name.to_string(),
+                }));
             }
             needed.insert(name);
         }
@@ -229,20 +292,12 @@ impl PipelineService {
         }
         let mut values = inputs;
         for (node, _) in self.nodes.iter().zip(&run).filter(|(_, run)| **run) {
-            let args: Vec<Data> = node
-                .args
-                .iter()
-                .map(|a| {
-                    values
-                        .get(a)
-                        .or_else(|| self.resident.get(a))
-                        .cloned()
-                        .ok_or_else(|| {
-                            CallFailure::Request(format!("no value for '{a}' in this request"))
-                        })
-                })
-                .collect::<Result<_, _>>()?;
-            let outputs = run_node(node, &args).map_err(CallFailure::Node)?;
+            let io = InMemory {
+                values: &values,
+                resident: &self.resident,
+            };
+            let outputs =
+                run_node(node, &io, &self.options, cancellation).map_err(CallFailure::Node)?;
             for (name, data) in node.outputs.iter().zip(outputs) {
                 values.insert(name.clone(), data);
             }
@@ -274,7 +329,11 @@ mod tests {
         LOADS.fetch_add(1, Ordering::SeqCst);
         scale.0 * 10
     }
-    fn nonzero_param(value: crate::Params<i64>) -> Result<i64, String> {
+    #[derive(Debug, thiserror::Error)]
+    #[error("zero is not allowed")]
+    struct ZeroRequest;
+
+    fn nonzero_param(value: crate::Params<i64>) -> Result<i64, ZeroRequest> {
         fail_on_zero(value.0)
     }
     fn score(model: i64, request: i64) -> i64 {
@@ -283,9 +342,9 @@ mod tests {
     fn describe(score: i64) -> String {
         format!("score {score}")
     }
-    fn fail_on_zero(request: i64) -> Result<i64, String> {
+    fn fail_on_zero(request: i64) -> Result<i64, ZeroRequest> {
         if request == 0 {
-            Err("zero is not allowed".into())
+            Err(ZeroRequest)
         } else {
             Ok(request)
         }
@@ -302,6 +361,14 @@ mod tests {
     }
 
     fn service(yaml: &str, inputs: &[(&str, TypeDesc)]) -> Result<PipelineService, Error> {
+        service_with(yaml, inputs, ServiceOptions::default())
+    }
+
+    fn service_with(
+        yaml: &str,
+        inputs: &[(&str, TypeDesc)],
+        options: ServiceOptions,
+    ) -> Result<PipelineService, Error> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pipelines.yml"), yaml).unwrap();
         std::fs::write(dir.path().join("parameters.yml"), "scale: 4\nzero: 0\n").unwrap();
@@ -311,7 +378,7 @@ mod tests {
             .build(&["serve".to_string()])
             .unwrap();
         let mut catalog = Catalog::from_config(&config, &DatasetTypes::builtin()).unwrap();
-        PipelineService::start(&pipeline, &mut catalog, &registry(), inputs)
+        PipelineService::start(&pipeline, &mut catalog, &registry(), inputs, options)
     }
 
     const SERVE: &str = r#"
@@ -354,20 +421,53 @@ pipelines:
         let out = svc.call(request(0), &["scored"]).unwrap();
         assert_eq!(out["scored"].downcast_ref::<i64>(), Some(&40));
         let failure = svc.call(request(0), &["checked"]).unwrap_err();
+        let CallFailure::Node(node) = &failure else {
+            panic!("{failure}");
+        };
+        assert_eq!(node.node, "fail_on_zero");
+        assert!(node.error.find::<ZeroRequest>().is_some(), "{failure:?}");
         assert_eq!(
-            failure,
-            CallFailure::Node(NodeFailure {
-                node: "fail_on_zero".into(),
-                message: "zero is not allowed".into()
-            })
+            failure.to_string(),
+            "node 'fail_on_zero' failed: zero is not allowed"
         );
-        assert!(failure.to_string().contains("fail_on_zero"));
+    }
+
+    #[derive(Default)]
+    struct NodeLog(std::sync::Mutex<Vec<String>>);
+
+    impl crate::hooks::Hook for NodeLog {
+        fn after_node_run(&self, node: &crate::pipeline::Node, _: std::time::Duration) {
+            self.0.lock().unwrap().push(node.name.clone());
+        }
+        fn on_node_error(&self, node: &crate::pipeline::Node, _: &crate::run::NodeError) {
+            self.0.lock().unwrap().push(format!("{} failed", node.name));
+        }
+    }
+
+    #[test]
+    fn hooks_observe_start_up_and_every_request() {
+        let log = Arc::new(NodeLog::default());
+        let options = ServiceOptions {
+            hooks: Hooks(vec![log.clone()]),
+            ..Default::default()
+        };
+        let svc = service_with(SERVE, &[("request", TypeDesc::of::<i64>())], options).unwrap();
+        svc.call(request(1), &["text"]).unwrap();
+        svc.call(request(0), &["checked"]).unwrap_err();
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            ["load_model", "score", "describe", "fail_on_zero failed"]
+        );
     }
 
     #[test]
     fn bad_requests_are_named() {
         let svc = service(SERVE, &[("request", TypeDesc::of::<i64>())]).unwrap();
         let missing = svc.call(HashMap::new(), &["text"]).unwrap_err();
+        assert!(matches!(
+            &missing,
+            CallFailure::Request(RequestError::MissingInput { name }) if name == "request"
+        ));
         assert!(
             missing.to_string().contains("'request' is missing"),
             "{missing}"

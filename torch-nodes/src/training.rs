@@ -2,7 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use polars::prelude::*;
-use runner::Params;
+use runner::{NodeContext, Params};
 use yolo::train::{train, Progress, TrainConfig};
 
 use nodes::annotations::{SignDataset, Split};
@@ -10,24 +10,19 @@ use nodes::detection::training::history_table;
 use nodes::detection::ModelFile;
 use nodes::NodesError;
 
-/// Relative checkpoint folders are taken from the project folder, which the
-/// binary exports as `ROADSIGN_PROJECT_DIR` (nodes otherwise never see paths).
-fn project_relative(path: &std::path::Path) -> std::path::PathBuf {
-    match std::env::var_os("ROADSIGN_PROJECT_DIR") {
-        Some(dir) if path.is_relative() => std::path::Path::new(&dir).join(path),
-        _ => path.to_path_buf(),
-    }
-}
-
 /// Trains on the `train` split of the model input and keeps the best epoch by
 /// validation mAP50-95; returns the model and the per-epoch history.
+///
+/// Relative checkpoint and pretrained paths are the project's, whatever the
+/// working directory.
 pub fn train_yolo(
     data: SignDataset,
     params: Params<TrainConfig>,
+    context: NodeContext,
 ) -> Result<(ModelFile, DataFrame), NodesError> {
     let mut config = params.0;
-    config.checkpoints = config.checkpoints.as_deref().map(project_relative);
-    config.pretrained = config.pretrained.as_deref().map(project_relative);
+    config.checkpoints = config.checkpoints.as_deref().map(|p| context.resolve(p));
+    config.pretrained = config.pretrained.as_deref().map(|p| context.resolve(p));
     let train_set = nodes::detection::labeled_split(&data, Split::Train, Some(config.imgsz))?;
     let val_set = nodes::detection::labeled_split(&data, Split::Val, Some(config.imgsz))?;
     if train_set.is_empty() {
@@ -93,13 +88,11 @@ pub fn train_yolo(
             }
         }
     })
-    .map_err(|e| NodesError::Model(e.to_string()))?;
+    .map_err(|e| NodesError::Model(e.into()))?;
     bar.finish_and_clear();
     let mut best = outcome.best;
     best.info.version = Some(started);
-    let bytes = best
-        .to_bytes()
-        .map_err(|e| NodesError::Model(e.to_string()))?;
+    let bytes = best.to_bytes().map_err(|e| NodesError::Model(e.into()))?;
     Ok((
         ModelFile::from_bytes(bytes)?,
         history_table(&outcome.history)?,

@@ -93,8 +93,7 @@ impl Dataset for TextFileDataset {
                 text.into_bytes()
             }
         };
-        self.location
-            .write_atomic(|w| w.write_all(&bytes).map_err(|e| e.to_string()))
+        self.location.write_atomic(|w| w.write_all(&bytes))
     }
 
     fn file_location(&self) -> Option<&FileLocation> {

@@ -87,14 +87,31 @@ fn credential_options(credentials: Option<&Value>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Why an object store refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("not a URL: {0}")]
+    Url(#[from] url::ParseError),
+    #[error(transparent)]
+    Path(#[from] object_store::path::Error),
+    #[error(transparent)]
+    Store(#[from] object_store::Error),
+    #[error("{store} is a read-only store")]
+    ReadOnly { store: String },
+    /// A `create_only` put found the object there (versions are never
+    /// overwritten).
+    #[error("the object already exists")]
+    AlreadyExists,
+}
+
 /// The store behind a URL. Options: the process's `AWS_*`, `GOOGLE_*` and
 /// `AZURE_*` variables, overridden by the entry's credentials; an `http://`
 /// endpoint is allowed (S3-compatible servers on loopback or a LAN).
-pub fn open(url: &str, credentials: Option<&Value>) -> Result<Remote, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+pub fn open(url: &str, credentials: Option<&Value>) -> Result<Remote, RemoteError> {
+    let parsed = url::Url::parse(url)?;
     if parsed.scheme() == "memory" {
         let name = parsed.host_str().unwrap_or("").to_string();
-        let path = ObjectPath::from_url_path(parsed.path()).map_err(|e| e.to_string())?;
+        let path = ObjectPath::from_url_path(parsed.path())?;
         return Ok(Remote {
             store: memory_store(&name),
             path,
@@ -115,8 +132,7 @@ pub fn open(url: &str, credentials: Option<&Value>) -> Result<Remote, String> {
         options.push(("aws_allow_http".into(), "true".into()));
     }
     let read_only = matches!(parsed.scheme(), "http" | "https");
-    let (store, path) =
-        object_store::parse_url_opts(&parsed, options).map_err(|e| e.to_string())?;
+    let (store, path) = object_store::parse_url_opts(&parsed, options)?;
     Ok(Remote {
         store: Arc::from(store),
         path,
@@ -130,9 +146,6 @@ pub fn decode_path(encoded: &str) -> String {
         .decode_utf8_lossy()
         .into_owned()
 }
-
-/// The error of a `create_only` put on an existing object.
-pub const ALREADY_EXISTS: &str = "the object already exists";
 
 /// What is known of a stored object.
 #[derive(Clone, Debug, PartialEq)]
@@ -154,20 +167,32 @@ impl Remote {
             .fold(self.path.clone(), |p, part| p.clone().join(*part))
     }
 
-    pub fn get(&self, path: &ObjectPath) -> Result<Vec<u8>, String> {
+    pub fn get(&self, path: &ObjectPath) -> Result<Vec<u8>, RemoteError> {
         block_on(async {
-            let result = self.store.get(path).await.map_err(|e| e.to_string())?;
-            let bytes = result.bytes().await.map_err(|e| e.to_string())?;
+            let result = self.store.get(path).await?;
+            let bytes = result.bytes().await?;
             Ok(bytes.to_vec())
         })
     }
 
+    fn refuse_if_read_only(&self) -> Result<(), RemoteError> {
+        match self.read_only {
+            true => Err(RemoteError::ReadOnly {
+                store: self.store.to_string(),
+            }),
+            false => Ok(()),
+        }
+    }
+
     /// Writes the whole object at once; with `create_only`, refuses to
     /// replace an existing one (versions are never overwritten).
-    pub fn put(&self, path: &ObjectPath, bytes: Vec<u8>, create_only: bool) -> Result<(), String> {
-        if self.read_only {
-            return Err(format!("{} is a read-only store", self.store));
-        }
+    pub fn put(
+        &self,
+        path: &ObjectPath,
+        bytes: Vec<u8>,
+        create_only: bool,
+    ) -> Result<(), RemoteError> {
+        self.refuse_if_read_only()?;
         let options = PutOptions {
             mode: if create_only {
                 PutMode::Create
@@ -178,13 +203,13 @@ impl Remote {
         };
         match block_on(self.store.put_opts(path, PutPayload::from(bytes), options)) {
             Ok(_) => Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(ALREADY_EXISTS.to_string()),
-            Err(e) => Err(e.to_string()),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(RemoteError::AlreadyExists),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// The object's metadata, `None` when there is none.
-    pub fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>, String> {
+    pub fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>, RemoteError> {
         match block_on(self.store.head(path)) {
             Ok(meta) => Ok(Some(ObjectInfo {
                 size: meta.size,
@@ -192,7 +217,7 @@ impl Remote {
                 last_modified: meta.last_modified.to_rfc3339(),
             })),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -200,12 +225,11 @@ impl Remote {
     pub fn list_files(
         &self,
         prefix: &ObjectPath,
-    ) -> Result<Vec<(String, ObjectInfo, ObjectPath)>, String> {
+    ) -> Result<Vec<(String, ObjectInfo, ObjectPath)>, RemoteError> {
         let mut out = Vec::new();
         let mut pending = vec![prefix.clone()];
         while let Some(dir) = pending.pop() {
-            let listed =
-                block_on(self.store.list_with_delimiter(Some(&dir))).map_err(|e| e.to_string())?;
+            let listed = block_on(self.store.list_with_delimiter(Some(&dir)))?;
             pending.extend(listed.common_prefixes);
             for meta in listed.objects {
                 let rel: Vec<String> = meta
@@ -228,21 +252,18 @@ impl Remote {
         Ok(out)
     }
 
-    pub fn delete(&self, path: &ObjectPath) -> Result<(), String> {
-        if self.read_only {
-            return Err(format!("{} is a read-only store", self.store));
-        }
+    pub fn delete(&self, path: &ObjectPath) -> Result<(), RemoteError> {
+        self.refuse_if_read_only()?;
         match block_on(self.store.delete(path)) {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// The names of the "folders" right under `prefix`.
-    pub fn list_folders(&self, prefix: &ObjectPath) -> Result<Vec<String>, String> {
-        let listed =
-            block_on(self.store.list_with_delimiter(Some(prefix))).map_err(|e| e.to_string())?;
+    pub fn list_folders(&self, prefix: &ObjectPath) -> Result<Vec<String>, RemoteError> {
+        let listed = block_on(self.store.list_with_delimiter(Some(prefix)))?;
         let mut names: Vec<String> = listed
             .common_prefixes
             .iter()
@@ -268,7 +289,10 @@ mod tests {
         assert_eq!(b.head(&b.path).unwrap().unwrap().size, 2);
         assert_eq!(other.head(&other.path).unwrap(), None);
         // create_only refuses to replace.
-        assert!(a.put(&a.path, b"[]".to_vec(), true).is_err());
+        assert!(matches!(
+            a.put(&a.path, b"[]".to_vec(), true),
+            Err(RemoteError::AlreadyExists)
+        ));
         let v = a.child(&["2026-01-01T00.00.00.000Z", "f.json"]);
         a.put(&v, b"1".to_vec(), true).unwrap();
         assert_eq!(
@@ -290,10 +314,9 @@ mod tests {
     fn http_stores_are_read_only_and_credentials_map_to_store_keys() {
         let r = open("https://example.org/data/a.csv", None).unwrap();
         assert!(r.read_only);
-        assert!(r
-            .put(&r.path, vec![1], false)
-            .unwrap_err()
-            .contains("read-only"));
+        let refused = r.put(&r.path, vec![1], false).unwrap_err();
+        assert!(matches!(refused, RemoteError::ReadOnly { .. }), "{refused}");
+        assert!(refused.to_string().contains("read-only"));
         let creds =
             serde_json::json!({"key": "k", "secret": "s", "endpoint": "http://127.0.0.1:9"});
         let options = credential_options(Some(&creds));

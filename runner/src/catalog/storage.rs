@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Location};
+use crate::function::BoxError;
 
 /// The versions of one run: the version every versioned save of the run
 /// writes, and the versions pinned with `--load-versions`.
@@ -286,7 +287,7 @@ impl FileLocation {
             for (_, _, full) in remote.list_files(&remote.path)? {
                 remote.delete(&full)?;
             }
-            Ok::<(), String>(())
+            Ok::<(), super::remote::RemoteError>(())
         })();
         Some(result.map_err(|e| self.remote_error("cannot clear", e)))
     }
@@ -532,23 +533,25 @@ impl FileLocation {
 
     /// Writes the file atomically: a temporary file in the same folder, then a
     /// rename, so a crash never leaves a half-written dataset behind.
-    pub fn write_atomic(
+    pub fn write_atomic<E: Into<BoxError>>(
         &self,
-        write: impl FnOnce(&mut dyn Write) -> Result<(), String>,
+        write: impl FnOnce(&mut dyn Write) -> Result<(), E>,
     ) -> Result<(), Error> {
         if let Some(remote) = &self.remote {
             // An object store writes whole objects atomically.
             let mut bytes = Vec::new();
-            write(&mut bytes).map_err(|e| self.remote_error("cannot write", e))?;
+            write(&mut bytes).map_err(|e| self.remote_error("cannot write", e.into()))?;
             let version = self.versioning.as_ref().map(|v| v.save_version.clone());
             let object = self.object(remote, version.as_deref());
             remote
                 .put(&object, bytes, version.is_some())
                 .map_err(|e| match version {
-                    Some(v) if e == super::remote::ALREADY_EXISTS => Error::dataset(
-                        &self.dataset,
-                        format!("version '{v}' already exists: versions are never overwritten"),
-                    ),
+                    Some(v) if matches!(e, super::remote::RemoteError::AlreadyExists) => {
+                        Error::dataset(
+                            &self.dataset,
+                            format!("version '{v}' already exists: versions are never overwritten"),
+                        )
+                    }
                     _ => self.remote_error("cannot write", e),
                 })?;
             if let Some(v) = &self.versioning {
@@ -559,7 +562,7 @@ impl FileLocation {
         let (target, mut tmp) = self.stage_beside("")?;
         {
             let mut writer = std::io::BufWriter::new(tmp.as_file_mut());
-            write(&mut writer).map_err(|e| self.error("cannot write", e))?;
+            write(&mut writer).map_err(|e| self.error("cannot write", e.into()))?;
             writer.flush().map_err(|e| self.error("cannot write", e))?;
         }
         tmp.as_file()
@@ -599,23 +602,23 @@ impl FileLocation {
     /// staged file, then commits it as [`FileLocation::write_atomic`] does:
     /// renamed into place, or uploaded whole to an object store. `suffix`
     /// keeps the extension tools read the format from.
-    pub fn write_via_path(
+    pub fn write_via_path<E: Into<BoxError>>(
         &self,
         suffix: &str,
-        fill: impl FnOnce(&Path) -> Result<(), String>,
+        fill: impl FnOnce(&Path) -> Result<(), E>,
     ) -> Result<(), Error> {
         if self.remote.is_some() {
             let tmp = staging(Staged::File)
                 .suffix(suffix)
                 .tempfile()
                 .map_err(|e| self.remote_error("cannot stage", e))?;
-            fill(tmp.path()).map_err(|e| self.remote_error("cannot write", e))?;
+            fill(tmp.path()).map_err(|e| self.remote_error("cannot write", e.into()))?;
             let bytes =
                 std::fs::read(tmp.path()).map_err(|e| self.remote_error("cannot stage", e))?;
-            return self.write_atomic(move |w| w.write_all(&bytes).map_err(|e| e.to_string()));
+            return self.write_atomic(move |w| w.write_all(&bytes));
         }
         let (target, tmp) = self.stage_beside(suffix)?;
-        fill(tmp.path()).map_err(|e| self.error("cannot write", e))?;
+        fill(tmp.path()).map_err(|e| self.error("cannot write", e.into()))?;
         // What the tool wrote is on disk before the rename makes it visible.
         tmp.as_file()
             .sync_all()
@@ -625,16 +628,16 @@ impl FileLocation {
 
     /// Writes a whole folder atomically: `fill` populates a temporary folder
     /// beside the target, which then replaces the target in two renames.
-    pub fn write_dir_atomic(
+    pub fn write_dir_atomic<E: Into<BoxError>>(
         &self,
-        fill: impl FnOnce(&Path) -> Result<(), String>,
+        fill: impl FnOnce(&Path) -> Result<(), E>,
     ) -> Result<(), Error> {
         if let Some(remote) = &self.remote {
             // Filled locally, then uploaded object by object; objects of the
             // previous contents that the new one lacks are removed last.
             self.check_folder_prefix(remote)?;
             let tmp = tempfile::tempdir().map_err(|e| self.remote_error("cannot stage", e))?;
-            fill(tmp.path()).map_err(|e| self.remote_error("cannot write", e))?;
+            fill(tmp.path()).map_err(|e| self.remote_error("cannot write", e.into()))?;
             let before: Vec<object_store::path::Path> = remote
                 .list_files(&remote.path)
                 .map_err(|e| self.remote_error("cannot list", e))?
@@ -680,7 +683,7 @@ impl FileLocation {
         let tmp = staging(Staged::Folder)
             .tempdir_in(parent)
             .map_err(|e| self.error("cannot create a temporary folder for", e))?;
-        fill(tmp.path()).map_err(|e| self.error("cannot write", e))?;
+        fill(tmp.path()).map_err(|e| self.error("cannot write", e.into()))?;
         let tmp = tmp.keep();
         let old = parent.join(format!(
             ".old-{}-{}",
@@ -785,16 +788,12 @@ mod tests {
         let plain = FileLocation::resolve("d", "memory://unit-loc/p/a.txt", root, &at).unwrap();
         assert!(!plain.exists());
         assert_eq!(plain.fingerprint().unwrap(), None);
-        plain
-            .write_atomic(|w| w.write_all(b"hello").map_err(|e| e.to_string()))
-            .unwrap();
+        plain.write_atomic(|w| w.write_all(b"hello")).unwrap();
         assert!(plain.exists());
         assert_eq!(plain.read_string().unwrap(), "hello");
         assert_eq!(plain.size_bytes(), Some(5));
         let first = plain.fingerprint().unwrap().unwrap();
-        plain
-            .write_atomic(|w| w.write_all(b"hello!").map_err(|e| e.to_string()))
-            .unwrap();
+        plain.write_atomic(|w| w.write_all(b"hello!")).unwrap();
         assert_ne!(plain.fingerprint().unwrap().unwrap(), first);
 
         let versioned = FileLocation::resolve("d", "memory://unit-loc/v/a.txt", root, &at)
@@ -805,18 +804,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no saved version"));
-        versioned
-            .write_atomic(|w| w.write_all(b"v1").map_err(|e| e.to_string()))
-            .unwrap();
+        versioned.write_atomic(|w| w.write_all(b"v1")).unwrap();
         assert_eq!(versioned.versions(), ["2026-11-29T00.00.00.000Z"]);
         assert_eq!(versioned.read().unwrap(), b"v1");
         // The same version again: refused, never overwritten.
         let again = FileLocation::resolve("d", "memory://unit-loc/v/a.txt", root, &at)
             .unwrap()
             .versioned(&versions);
-        let err = again
-            .write_atomic(|w| w.write_all(b"v2").map_err(|e| e.to_string()))
-            .unwrap_err();
+        let err = again.write_atomic(|w| w.write_all(b"v2")).unwrap_err();
         assert!(err.to_string().contains("never overwritten"), "{err}");
         // A folder: written through a staging folder, read back as a local copy.
         let folder = FileLocation::resolve("f", "memory://unit-loc/set", root, &at).unwrap();
@@ -825,10 +820,10 @@ mod tests {
             move |dir: &Path| {
                 for f in files {
                     let path = dir.join(f);
-                    std::fs::create_dir_all(path.parent().unwrap()).map_err(|e| e.to_string())?;
-                    std::fs::write(path, f.as_bytes()).map_err(|e| e.to_string())?;
+                    std::fs::create_dir_all(path.parent().unwrap())?;
+                    std::fs::write(path, f.as_bytes())?;
                 }
-                Ok(())
+                Ok::<(), std::io::Error>(())
             }
         };
         folder
@@ -886,8 +881,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let at = Location::default();
         let loc = FileLocation::resolve("d", "sub/x.txt", dir.path(), &at).unwrap();
-        loc.write_atomic(|w| w.write_all(b"first").map_err(|e| e.to_string()))
-            .unwrap();
+        loc.write_atomic(|w| w.write_all(b"first")).unwrap();
         assert_eq!(loc.read_string().unwrap(), "first");
         let err = loc
             .write_atomic(|w| {
@@ -928,7 +922,7 @@ mod tests {
                 .versioned(&versions)
         };
         let write = |loc: &FileLocation, text: &'static str| {
-            loc.write_atomic(move |w| w.write_all(text.as_bytes()).map_err(|e| e.to_string()))
+            loc.write_atomic(move |w| w.write_all(text.as_bytes()))
         };
         let first = run("2026-01-01T00.00.00.000Z", None);
         assert!(!first.exists());

@@ -126,22 +126,19 @@ impl Dataset for TableDataset {
             }
         };
         let format = self.format.clone();
-        self.location.write_atomic(move |w| {
-            match format {
-                Format::Csv {
-                    separator,
-                    include_header,
-                    ..
-                } => CsvWriter::new(w)
-                    .include_header(include_header)
-                    .with_separator(separator)
-                    .finish(&mut frame),
-                Format::Parquet { compression } => ParquetWriter::new(w)
-                    .with_compression(compression)
-                    .finish(&mut frame)
-                    .map(|_| ()),
-            }
-            .map_err(|e| e.to_string())
+        self.location.write_atomic(move |w| match format {
+            Format::Csv {
+                separator,
+                include_header,
+                ..
+            } => CsvWriter::new(w)
+                .include_header(include_header)
+                .with_separator(separator)
+                .finish(&mut frame),
+            Format::Parquet { compression } => ParquetWriter::new(w)
+                .with_compression(compression)
+                .finish(&mut frame)
+                .map(|_| ()),
         })
     }
 

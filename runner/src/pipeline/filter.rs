@@ -8,7 +8,7 @@ use super::graph::{quoted_list, Pipeline};
 use super::node::strip_transcoding;
 use crate::error::Error;
 
-/// The filter flags of `roadsign run` (SPEC §2). Empty lists are "not given".
+/// The filter flags of `roadsign run`. Empty lists are "not given".
 #[derive(Clone, Debug, Default)]
 pub struct Filters {
     pub tags: Vec<String>,

@@ -1,9 +1,9 @@
 //! [`Pipeline`]: a validated DAG of nodes, in execution order.
 //!
 //! Construction checks what Kedro checks (unique names, unique outputs, no
-//! node reading its own output, no cycle) and computes the execution order
-//! SPEC §2 fixes: layer by layer, a node's layer being its longest path from
-//! a source, sorted by name within a layer.
+//! node reading its own output, no cycle) and computes the execution order:
+//! layer by layer, a node's layer being its longest path from a source,
+//! sorted by name within a layer.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

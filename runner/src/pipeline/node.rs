@@ -25,6 +25,21 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node of that name calling `noop`, reading and writing nothing.
+    pub fn named(name: &str) -> Node {
+        Node {
+            name: name.to_string(),
+            func: "noop".to_string(),
+            inputs: Vec::new(),
+            input_keys: None,
+            outputs: Vec::new(),
+            output_keys: None,
+            tags: BTreeSet::new(),
+            namespace: None,
+            origin: Location::default(),
+        }
+    }
+
     /// Two nodes are the same node when their name, inputs and outputs match
     /// (Kedro's node identity: tags and function do not count, so composing
     /// a pipeline with a re-tagged copy of itself keeps the first copy).

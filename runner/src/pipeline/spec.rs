@@ -1,4 +1,4 @@
-//! The shape of `pipelines.yml`, as written by users (SPEC §3).
+//! The shape of `pipelines.yml`, as written by users.
 
 use std::collections::BTreeMap;
 

@@ -27,7 +27,7 @@ use super::bind::BoundNode;
 use crate::catalog::Catalog;
 use crate::error::Error;
 use crate::fingerprint;
-use crate::pipeline::is_parameter;
+use crate::pipeline::{is_parameter, Pipeline};
 
 /// How many fingerprints of one node the compacted state keeps (the most
 /// recent ones): enough for a handful of environments and selections.
@@ -210,4 +210,62 @@ pub fn is_up_to_date(state: &State, node: &BoundNode, catalog: &Catalog, fp: &st
     output_fingerprints(node, catalog)
         .iter()
         .all(|(d, now)| now.is_some() && entry.outputs.get(d) == Some(now))
+}
+
+/// What to do with a node that became ready.
+pub enum Decision {
+    Run,
+    /// Up to date; nothing needs its in-memory outputs (yet).
+    Skip,
+    /// Up to date, but it has in-memory outputs: it runs only if a reader runs.
+    Pending,
+}
+
+/// Incremental skipping, the policy an executor plugs in when the run keeps
+/// state: a ready node whose fingerprint the state holds, with its outputs
+/// unchanged, does not run.
+pub struct Skipping<'a> {
+    state: &'a State,
+    /// Run every node, up to date or not (the fingerprints are still recorded).
+    force: bool,
+    /// Fingerprints standing for in-memory data, by storage name.
+    memory_fp: HashMap<String, String>,
+}
+
+impl<'a> Skipping<'a> {
+    pub fn new(state: &'a State, force: bool) -> Self {
+        Skipping {
+            state,
+            force,
+            memory_fp: HashMap::new(),
+        }
+    }
+
+    /// Decides for a node whose parents were all decided; returns its
+    /// fingerprint too, for the state once it ran.
+    pub fn decide(
+        &mut self,
+        pipeline: &Pipeline,
+        node: &BoundNode,
+        catalog: &Catalog,
+    ) -> (Decision, Option<String>) {
+        let Some(fp) = node_fingerprint(node, catalog, &self.memory_fp) else {
+            return (Decision::Run, None);
+        };
+        let mut memory_outputs = false;
+        for out in node.outputs.iter().filter(|d| catalog.is_ephemeral(d)) {
+            memory_outputs |= !pipeline.consumers_of(out).is_empty();
+            self.memory_fp.insert(
+                catalog.storage_name(out).to_string(),
+                memory_fingerprint(&fp, out),
+            );
+        }
+        let fresh = !self.force && is_up_to_date(self.state, node, catalog, &fp);
+        let decision = match (fresh, memory_outputs) {
+            (false, _) => Decision::Run,
+            (true, false) => Decision::Skip,
+            (true, true) => Decision::Pending,
+        };
+        (decision, Some(fp))
+    }
 }

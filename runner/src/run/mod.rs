@@ -9,22 +9,21 @@
 
 pub mod bind;
 pub mod incremental;
-mod memory;
 pub mod plan;
 pub mod resume;
+mod schedule;
+pub mod task;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 pub use bind::{bind, BoundNode};
 pub use plan::Plan;
+pub use task::{NodeError, NodeIo};
 
 use crate::catalog::Catalog;
 use crate::error::Error;
@@ -32,7 +31,8 @@ use crate::function::FunctionRegistry;
 use crate::hooks::{Hooks, RunInfo};
 use crate::pipeline::{is_parameter, Pipeline};
 use incremental::{
-    is_up_to_date, memory_fingerprint, node_fingerprint, output_fingerprints, Entry, State,
+    is_up_to_date, memory_fingerprint, node_fingerprint, output_fingerprints, Decision, Entry,
+    Skipping, State,
 };
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,13 +46,17 @@ pub enum RunnerKind {
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub runner: RunnerKind,
-    /// Show a progress bar (only ever drawn on a terminal).
-    pub progress: bool,
+    /// What observes the run (records, timings, a progress bar...).
     pub hooks: Hooks,
     /// Where incremental state lives (`data/09_tracking`); `None` runs everything.
     pub state_dir: Option<PathBuf>,
     /// Run every selected node even when it is up to date.
     pub force: bool,
+    /// Relative paths in parameters are relative to it (given to nodes
+    /// through their [`crate::NodeContext`]); empty: the working directory.
+    pub project_dir: PathBuf,
+    /// Set it to ask running nodes to stop (nodes poll it).
+    pub cancellation: crate::context::Cancellation,
 }
 
 /// What a successful run did.
@@ -64,10 +68,18 @@ pub struct RunReport {
     pub skipped: Vec<String>,
 }
 
+/// A node that failed, and why: its error keeps the function's own error
+/// typed (see [`NodeError::find`]).
 #[derive(Debug, Clone)]
 pub struct NodeFailure {
     pub node: String,
-    pub message: String,
+    pub error: Arc<NodeError>,
+}
+
+impl fmt::Display for NodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node '{}' failed: {}", self.node, self.error)
+    }
 }
 
 /// Why a run stopped: the failed nodes, and where to resume.
@@ -86,7 +98,7 @@ impl fmt::Display for RunFailure {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "node '{}' failed: {}", failure.node, failure.message)?;
+            write!(f, "{failure}")?;
         }
         write!(f, "\n{} of {} nodes completed", self.completed, self.total)
     }
@@ -153,6 +165,11 @@ pub fn run(
         bound: &bound,
         catalog,
         hooks: &options.hooks,
+        context: crate::context::RunContext {
+            project_dir: options.project_dir.clone(),
+            run_id: catalog.save_version().to_string(),
+            cancellation: options.cancellation.clone(),
+        },
         state: state.as_ref(),
         fingerprints: (0..pipeline.len()).map(|_| OnceLock::new()).collect(),
         pending: (0..pipeline.len())
@@ -208,10 +225,10 @@ fn check_parameters(bound: &[BoundNode], catalog: &Catalog) -> Result<(), Error>
             let Ok(value) = catalog.load(name) else {
                 continue;
             };
-            node.function.check_arg(index, &value).map_err(|message| {
+            node.function.check_arg(index, &value).map_err(|error| {
                 Error::config(
                     catalog.parameter_location(name),
-                    format!("node '{}': '{name}': {message}", node.node.name),
+                    format!("node '{}': '{name}': {error}", node.node.name),
                 )
             })?;
         }
@@ -253,14 +270,8 @@ pub fn predict_up_to_date(
     skipped
 }
 
-/// What to do with a node that became ready.
-enum Decision {
-    Run,
-    /// Up to date; nothing needs its in-memory outputs (yet).
-    Skip,
-    /// Up to date, but it has in-memory outputs: it runs only if a reader runs.
-    Pending,
-}
+/// How a node's run ended: its wall time, or why it failed.
+type NodeResult = Result<Duration, Arc<NodeError>>;
 
 /// What worker threads share: running a node, first re-running any
 /// up-to-date producer whose in-memory output it needs.
@@ -269,16 +280,17 @@ struct Work<'a> {
     bound: &'a [BoundNode],
     catalog: &'a Catalog,
     hooks: &'a Hooks,
+    context: crate::context::RunContext,
     state: Option<&'a State>,
     fingerprints: Vec<OnceLock<String>>,
     pending: Vec<AtomicBool>,
-    materialized: Vec<OnceLock<Result<Duration, String>>>,
+    materialized: Vec<OnceLock<NodeResult>>,
     /// Pending nodes that a reader made run, with their time.
     materialized_times: Mutex<Vec<(usize, Duration)>>,
 }
 
 impl Work<'_> {
-    fn run_node(&self, i: usize) -> Result<Duration, String> {
+    fn run_node(&self, i: usize) -> NodeResult {
         let node = &self.bound[i];
         for input in node
             .args
@@ -287,13 +299,18 @@ impl Work<'_> {
         {
             if let Some(p) = self.pipeline.producer_of(input) {
                 if self.pending[p].load(Ordering::SeqCst) {
-                    self.materialize(p).map_err(|e| {
-                        format!("upstream node '{}' failed: {e}", self.bound[p].node.name)
+                    self.materialize(p).map_err(|source| {
+                        Arc::new(NodeError::Upstream {
+                            node: self.bound[p].node.name.clone(),
+                            source,
+                        })
                     })?;
                 }
             }
         }
-        let result = execute(node, self.catalog, self.hooks);
+        let result = task::run_node(node, self.catalog, self.hooks, &self.context)
+            .map(|(_, elapsed)| elapsed)
+            .map_err(Arc::new);
         if let (Ok(_), Some(state), Some(fp)) = (&result, self.state, self.fingerprints[i].get()) {
             state.record(Entry {
                 node: node.node.name.clone(),
@@ -304,7 +321,7 @@ impl Work<'_> {
         result
     }
 
-    fn materialize(&self, p: usize) -> Result<Duration, String> {
+    fn materialize(&self, p: usize) -> NodeResult {
         self.materialized[p]
             .get_or_init(|| {
                 let result = self.run_node(p);
@@ -326,61 +343,13 @@ struct Executor<'a> {
     catalog: &'a Catalog,
     options: &'a RunOptions,
     work: &'a Work<'a>,
-    children: Vec<Vec<usize>>,
-    waiting_on: Vec<usize>,
-    /// Remaining reads of each dataset before in-memory data can be dropped.
-    reads_left: HashMap<&'a str, usize>,
+    schedule: schedule::Schedule,
     outputs: BTreeSet<String>,
-    /// Fingerprints standing for in-memory data, by storage name.
-    memory_fp: HashMap<String, String>,
+    /// Up-to-date nodes are skipped when the run keeps state.
+    skipping: Option<Skipping<'a>>,
     done: BTreeSet<usize>,
     report: RunReport,
     failures: Vec<NodeFailure>,
-    progress: ProgressBar,
-}
-
-fn execute(node: &BoundNode, catalog: &Catalog, hooks: &Hooks) -> Result<Duration, String> {
-    let _span = tracing::info_span!("node", name = %node.node.name).entered();
-    let result = call_node(node, catalog, hooks);
-    memory::release_free_memory();
-    match &result {
-        Ok(elapsed) => {
-            tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "completed");
-            hooks.each(|h| h.after_node_run(&node.node, *elapsed));
-        }
-        Err(message) => hooks.each(|h| h.on_node_error(&node.node, message)),
-    }
-    result
-}
-
-fn call_node(node: &BoundNode, catalog: &Catalog, hooks: &Hooks) -> Result<Duration, String> {
-    hooks.each(|h| h.before_node_run(&node.node));
-    let start = Instant::now();
-    let mut args = Vec::with_capacity(node.args.len());
-    for dataset in &node.args {
-        hooks.each(|h| h.before_dataset_load(dataset));
-        let data = catalog.load(dataset).map_err(|e| e.to_string())?;
-        hooks.each(|h| h.after_dataset_load(dataset, &data));
-        args.push(data);
-    }
-    let results = node
-        .function
-        .call(&args, node.outputs.len())
-        .map_err(|e| match e {
-            crate::function::CallError::Argument { index, message } => {
-                format!(
-                    "input '{}': {message}",
-                    node.args.get(index).map_or("?", |s| s.as_str())
-                )
-            }
-            other => other.to_string(),
-        })?;
-    for (dataset, value) in node.outputs.iter().zip(&results) {
-        hooks.each(|h| h.before_dataset_save(dataset, value));
-        catalog.save(dataset, value).map_err(|e| e.to_string())?;
-        hooks.each(|h| h.after_dataset_save(dataset, value));
-    }
-    Ok(start.elapsed())
 }
 
 impl<'a> Executor<'a> {
@@ -390,54 +359,21 @@ impl<'a> Executor<'a> {
         options: &'a RunOptions,
         work: &'a Work<'a>,
     ) -> Self {
-        let n = pipeline.len();
-        let mut children = vec![Vec::new(); n];
-        let waiting_on: Vec<usize> = (0..n).map(|i| pipeline.parents(i).len()).collect();
-        for i in 0..n {
-            for &p in pipeline.parents(i) {
-                children[p].push(i);
-            }
-        }
-        let mut reads_left = HashMap::new();
-        for node in pipeline.nodes() {
-            let stored: BTreeSet<&str> = node
-                .inputs
-                .iter()
-                .map(|d| catalog.storage_name(d))
-                .collect();
-            for input in stored {
-                *reads_left.entry(input).or_insert(0) += 1;
-            }
-        }
-        let progress = if options.progress && std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(Some(n as u64), ProgressDrawTarget::stderr());
-            if let Ok(style) =
-                ProgressStyle::with_template("{bar:30} {pos}/{len} nodes {elapsed} {wide_msg}")
-            {
-                bar.set_style(style);
-            }
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
         Executor {
             pipeline,
             catalog,
             options,
             work,
-            children,
-            waiting_on,
-            reads_left,
+            schedule: schedule::Schedule::new(pipeline, |d| catalog.storage_name(d).to_string()),
             outputs: pipeline
                 .outputs()
                 .iter()
                 .map(|d| catalog.storage_name(d).to_string())
                 .collect(),
-            memory_fp: HashMap::new(),
+            skipping: work.state.map(|state| Skipping::new(state, options.force)),
             done: BTreeSet::new(),
             report: RunReport::default(),
             failures: Vec::new(),
-            progress,
         }
     }
 
@@ -453,7 +389,6 @@ impl<'a> Executor<'a> {
             RunnerKind::Sequential => self.run_sequential(),
             RunnerKind::Parallel => self.run_parallel(),
         }
-        self.progress.finish_and_clear();
         // Up-to-date nodes that no reader needed after all are skipped.
         let ran: BTreeSet<usize> = {
             let times = self
@@ -489,30 +424,18 @@ impl<'a> Executor<'a> {
         Err(Error::Run(failure))
     }
 
-    /// Decides whether a ready node runs, from its fingerprint and the state.
+    /// Decides whether a ready node runs: always, unless the run skips
+    /// up-to-date nodes (the plugged-in [`Skipping`] policy).
     fn decide(&mut self, i: usize) -> Decision {
-        let Some(state) = self.work.state else {
+        let Some(skipping) = &mut self.skipping else {
             return Decision::Run;
         };
-        let node = &self.work.bound[i];
-        let Some(fp) = node_fingerprint(node, self.catalog, &self.memory_fp) else {
-            return Decision::Run;
-        };
-        let mut memory_outputs = false;
-        for out in node.outputs.iter().filter(|d| self.catalog.is_ephemeral(d)) {
-            memory_outputs |= !self.pipeline.consumers_of(out).is_empty();
-            self.memory_fp.insert(
-                self.catalog.storage_name(out).to_string(),
-                memory_fingerprint(&fp, out),
-            );
+        let (decision, fingerprint) =
+            skipping.decide(self.pipeline, &self.work.bound[i], self.catalog);
+        if let Some(fp) = fingerprint {
+            let _ = self.work.fingerprints[i].set(fp);
         }
-        let fresh = !self.options.force && is_up_to_date(state, node, self.catalog, &fp);
-        let _ = self.work.fingerprints[i].set(fp);
-        match (fresh, memory_outputs) {
-            (false, _) => Decision::Run,
-            (true, false) => Decision::Skip,
-            (true, true) => Decision::Pending,
-        }
+        decision
     }
 
     /// Handles a node that does not run now; returns the nodes it made ready.
@@ -529,14 +452,14 @@ impl<'a> Executor<'a> {
     }
 
     /// Records a finished node (`None`: not run); returns the nodes it made ready.
-    fn finish(&mut self, i: usize, result: Option<Result<Duration, String>>) -> Vec<usize> {
+    fn finish(&mut self, i: usize, result: Option<NodeResult>) -> Vec<usize> {
         let name = &self.pipeline.nodes()[i].name;
         match result {
-            Some(Err(message)) => {
-                tracing::debug!(node = %name, "failed: {message}");
+            Some(Err(error)) => {
+                tracing::debug!(node = %name, "failed: {error}");
                 self.failures.push(NodeFailure {
                     node: name.clone(),
-                    message,
+                    error,
                 });
                 return Vec::new();
             }
@@ -544,30 +467,12 @@ impl<'a> Executor<'a> {
             None => {}
         }
         self.done.insert(i);
-        self.progress.inc(1);
-        self.progress.set_message(name.clone());
         // A pending node may still run for a reader: keep what it reads.
-        if !self.work.pending[i].load(Ordering::SeqCst) {
-            let catalog = self.catalog;
-            let stored: BTreeSet<&str> = self.pipeline.nodes()[i]
-                .inputs
-                .iter()
-                .map(|d| catalog.storage_name(d))
-                .collect();
-            for input in stored {
-                if let Some(left) = self.reads_left.get_mut(input) {
-                    *left -= 1;
-                    if *left == 0 && !self.outputs.contains(input) && catalog.is_ephemeral(input) {
-                        catalog.release(input);
-                    }
-                }
-            }
-        }
-        let mut ready = Vec::new();
-        for &child in &self.children[i] {
-            self.waiting_on[child] -= 1;
-            if self.waiting_on[child] == 0 {
-                ready.push(child);
+        let reads_done = !self.work.pending[i].load(Ordering::SeqCst);
+        let (ready, drained) = self.schedule.complete(i, reads_done);
+        for input in drained {
+            if !self.outputs.contains(&input) && self.catalog.is_ephemeral(&input) {
+                self.catalog.release(&input);
             }
         }
         ready
@@ -592,10 +497,8 @@ impl<'a> Executor<'a> {
     }
 
     fn run_parallel(&mut self) {
-        let (sender, receiver) = mpsc::channel::<(usize, Result<Duration, String>)>();
-        let mut ready: BTreeSet<usize> = (0..self.pipeline.len())
-            .filter(|&i| self.waiting_on[i] == 0)
-            .collect();
+        let (sender, receiver) = mpsc::channel::<(usize, NodeResult)>();
+        let mut ready: BTreeSet<usize> = self.schedule.initially_ready().into_iter().collect();
         // Skipped and pending nodes are settled here; the rest wait to run.
         let mut runnable: BTreeSet<usize> = BTreeSet::new();
         let mut running = 0usize;

@@ -1,4 +1,4 @@
-//! The execution plan (SPEC §6): what `--dry-run` prints.
+//! The execution plan: what `--dry-run` prints.
 
 use serde::Serialize;
 

@@ -113,6 +113,10 @@ pub fn start(config: &ProjectConfig, model: Option<&Path>) -> Result<Predictor> 
         &mut catalog,
         &registry(),
         &[(IMAGE, TypeDesc::of::<Picture>())],
+        runner::ServiceOptions {
+            project_dir: config.root.clone(),
+            ..Default::default()
+        },
     )?;
     let detector = resident::<SignDetector>(&service, "sign_detector")?;
     let reader = resident::<SignReader>(&service, "sign_reader")?;
@@ -132,14 +136,34 @@ fn resident<T: Send + Sync + 'static>(service: &PipelineService, name: &str) -> 
         .ok_or_else(|| anyhow!("the predict pipeline must produce '{name}' at start-up"))
 }
 
-fn take<T: Clone + 'static>(
-    out: &HashMap<String, Data>,
-    name: &str,
-) -> Result<T, runner::CallFailure> {
+/// Why one image could not be predicted.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    /// The pipeline failed (a node's own error stays typed inside).
+    #[error(transparent)]
+    Call(#[from] runner::CallFailure),
+    /// The pipeline ran but gave no value of the expected type for `name`.
+    #[error("the predict pipeline gave no '{name}'")]
+    NoOutput { name: String },
+}
+
+impl PredictError {
+    /// The road-sign error a node returned, when the failure is one.
+    pub fn nodes_error(&self) -> Option<&NodesError> {
+        match self {
+            PredictError::Call(runner::CallFailure::Node(failure)) => failure.error.find(),
+            _ => None,
+        }
+    }
+}
+
+fn take<T: Clone + 'static>(out: &HashMap<String, Data>, name: &str) -> Result<T, PredictError> {
     out.get(name)
         .and_then(|d| d.downcast_ref::<T>())
         .cloned()
-        .ok_or_else(|| runner::CallFailure::Request(format!("the pipeline gave no '{name}'")))
+        .ok_or_else(|| PredictError::NoOutput {
+            name: name.to_string(),
+        })
 }
 
 /// How one request wants the detector run (Open Inference Protocol
@@ -216,7 +240,7 @@ impl Predictor {
     }
 
     /// The signs of one image, read.
-    pub fn predict(&self, image: image::RgbImage) -> Result<Prediction, runner::CallFailure> {
+    pub fn predict(&self, image: image::RgbImage) -> Result<Prediction, PredictError> {
         take(&self.call(image, &["prediction"])?, "prediction")
     }
 
@@ -224,7 +248,7 @@ impl Predictor {
     pub fn predict_annotated(
         &self,
         image: image::RgbImage,
-    ) -> Result<(Prediction, Jpeg), runner::CallFailure> {
+    ) -> Result<(Prediction, Jpeg), PredictError> {
         let out = self.call(image, &["prediction", "annotated_image"])?;
         Ok((take(&out, "prediction")?, take(&out, "annotated_image")?))
     }

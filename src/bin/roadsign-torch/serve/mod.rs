@@ -1,4 +1,4 @@
-//! `roadsign serve`: the predict pipeline over HTTP (SPEC §7) on hyper 1.x.
+//! `roadsign serve`: the predict pipeline over HTTP on hyper 1.x.
 //!
 //! The listener opens at once (`/health` answers, `/ready` says 503); the
 //! pipeline starts on a plain thread (model checked, Tesseract configured),
@@ -36,7 +36,7 @@ use tesseract_nodes::ReadSigns;
 use tokio::net::TcpListener;
 use torch_nodes::DetectSigns;
 
-use crate::predictor::{self, Predictor};
+use crate::predictor::{self, PredictError, Predictor};
 use metrics::Metrics;
 use pool::WorkerPool;
 use roadsign::cli::{Cli, ServeArgs};
@@ -449,6 +449,21 @@ fn client_error(error: &NodesError) -> ApiError {
     ApiError::new(status, message)
 }
 
+/// What a client is told of a failed prediction: a node's own error says
+/// whose fault it was (see [`client_error`]); the rest is ours.
+fn predict_error(error: &PredictError) -> ApiError {
+    match error.nodes_error() {
+        Some(nodes_error) => client_error(nodes_error),
+        None => {
+            tracing::warn!("request failed: {error}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the server failed on this request (see its log)",
+            )
+        }
+    }
+}
+
 /// The status of a node failure: bad input the nodes found is the client's
 /// fault; anything else is ours.
 fn failure_status(error: &NodesError) -> StatusCode {
@@ -488,17 +503,94 @@ fn gui_policy() -> &'static str {
     })
 }
 
-/// Known routes, as metric labels (anything else is "other").
-const ROUTES: [&str; 8] = [
-    "/",
-    "/predict",
-    "/predict/image",
-    "/predict/video",
-    "/health",
-    "/ready",
-    "/metrics",
-    "/progress",
+/// A route: its label (its path, or its pattern for routes with
+/// parameters; the metric label too) and the methods it answers (its 405's
+/// `Allow` header). GET routes answer HEAD too.
+struct Route {
+    label: &'static str,
+    methods: &'static str,
+}
+
+const READ: &str = "GET, HEAD";
+
+/// The one table of routes: labels, methods, and the 404's list. The v2
+/// routes' labels come from [`v2::Route::label`]; anything else is "other".
+const ROUTES: [Route; 15] = [
+    Route {
+        label: "/",
+        methods: READ,
+    },
+    Route {
+        label: "/predict",
+        methods: "POST",
+    },
+    Route {
+        label: "/predict/image",
+        methods: "POST",
+    },
+    Route {
+        label: "/predict/video",
+        methods: "POST",
+    },
+    Route {
+        label: "/health",
+        methods: READ,
+    },
+    Route {
+        label: "/ready",
+        methods: READ,
+    },
+    Route {
+        label: "/metrics",
+        methods: READ,
+    },
+    Route {
+        label: "/progress",
+        methods: "POST",
+    },
+    Route {
+        label: "/progress/{id}",
+        methods: READ,
+    },
+    Route {
+        label: "/v2",
+        methods: READ,
+    },
+    Route {
+        label: "/v2/health/live",
+        methods: READ,
+    },
+    Route {
+        label: "/v2/health/ready",
+        methods: READ,
+    },
+    Route {
+        label: "/v2/models",
+        methods: READ,
+    },
+    Route {
+        label: "/v2/models/ready",
+        methods: READ,
+    },
+    Route {
+        label: "/v2/models/infer",
+        methods: "POST",
+    },
 ];
+
+/// The label of the route a path is on, "other" when none.
+fn route_label(path: &str) -> &'static str {
+    if path.starts_with("/progress/") {
+        return "/progress/{id}";
+    }
+    if let Some(v2_route) = v2::route(path) {
+        return v2_route.label();
+    }
+    ROUTES
+        .iter()
+        .find(|r| r.label == path)
+        .map_or("other", |r| r.label)
+}
 
 async fn handle(
     state: Arc<AppState>,
@@ -507,17 +599,7 @@ async fn handle(
     let started = Instant::now();
     let in_flight = state.metrics.start();
     let path = request.uri().path().to_string();
-    let route = if path.starts_with("/progress/") {
-        "/progress"
-    } else if let Some(v2_route) = v2::route(&path) {
-        v2_route.label()
-    } else {
-        ROUTES
-            .iter()
-            .find(|r| **r == path)
-            .copied()
-            .unwrap_or("other")
-    };
+    let route = route_label(&path);
     let mut response = route_request(&state, route, &path, request)
         .await
         .unwrap_or_else(ApiError::into_response);
@@ -546,21 +628,31 @@ async fn route_request(
         ("/", true, _) => {
             let mut page = respond(StatusCode::OK, "text/html; charset=utf-8", GUI);
             let headers = page.headers_mut();
-            headers.insert(CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-cache"));
+            headers.insert(
+                CACHE_CONTROL,
+                hyper::header::HeaderValue::from_static("no-cache"),
+            );
             if let Ok(policy) = gui_policy().parse() {
                 headers.insert("content-security-policy", policy);
             }
-            headers.insert("x-frame-options", hyper::header::HeaderValue::from_static("DENY"));
+            headers.insert(
+                "x-frame-options",
+                hyper::header::HeaderValue::from_static("DENY"),
+            );
             Ok(page)
         }
         ("/health", true, _) => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         ("/ready", true, _) => {
             if state.is_ready() {
-                Ok(json(StatusCode::OK, &serde_json::json!({"status": "ready"})))
+                Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({"status": "ready"}),
+                ))
             } else {
-                Err(state.engine().err().unwrap_or_else(|| {
-                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not ready")
-                }))
+                Err(state
+                    .engine()
+                    .err()
+                    .unwrap_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not ready")))
             }
         }
         ("/metrics", true, _) => Ok(respond(
@@ -568,15 +660,21 @@ async fn route_request(
             "text/plain; version=0.0.4; charset=utf-8",
             state.metrics.render(state.is_ready()),
         )),
-        ("/progress", _, &Method::POST) if path == "/progress" => Ok(json(
+        ("/progress", _, &Method::POST) => Ok(json(
             StatusCode::CREATED,
             &serde_json::json!({"id": state.issue_progress_id()?}),
         )),
-        ("/progress", true, _) if path != "/progress" => {
+        ("/progress/{id}", true, _) => {
             let id = path.trim_start_matches("/progress/");
             match state.progress_of(id) {
-                Some(p) => Ok(json(StatusCode::OK, &serde_json::to_value(p).unwrap_or_default())),
-                None => Err(ApiError::new(StatusCode::NOT_FOUND, "no video followed with this id")),
+                Some(p) => Ok(json(
+                    StatusCode::OK,
+                    &serde_json::to_value(p).unwrap_or_default(),
+                )),
+                None => Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no video followed with this id",
+                )),
             }
         }
         ("/predict", _, &Method::POST) => predict(state, request, false).await,
@@ -585,23 +683,25 @@ async fn route_request(
         (label, _, _) if label.starts_with("/v2") => v2_request(state, path, request).await,
         ("other", _, _) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("no route {path}: see SPEC §7 (/, /predict, /predict/image, /predict/video, /health, /ready, /metrics)"),
+            format!(
+                "no route {path} (the routes: {})",
+                ROUTES.map(|r| r.label).join(", ")
+            ),
         )),
         _ => Err(ApiError::method_not_allowed(
             method.as_str(),
             path,
-            allowed_methods(route, path),
+            allowed_methods(route),
         )),
     }
 }
 
 /// The methods a route answers (its 405's `Allow` header).
-fn allowed_methods(route: &str, path: &str) -> &'static str {
-    match route {
-        "/predict" | "/predict/image" | "/predict/video" | "/v2/models/infer" => "POST",
-        "/progress" if path == "/progress" => "POST",
-        _ => "GET, HEAD",
-    }
+fn allowed_methods(label: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|r| r.label == label)
+        .map_or(READ, |r| r.methods)
 }
 
 /// Runs `job` on the worker pool under the timeout; a full queue is 503.
@@ -659,13 +759,6 @@ async fn predict(
         // the job ends (if the request timed out, later than its answer).
         let _memory = memory;
         let image = decode_image(&upload, &image_limits)?;
-        let internal = |e: runner::CallFailure| {
-            tracing::warn!("request failed: {e}");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the server failed on this request (see its log)",
-            )
-        };
         if annotated && image.width().max(image.height()) > JPEG_MAX_SIDE {
             return Err(ApiError::too_large(format!(
                 "a {}x{} image cannot be drawn as a JPEG (at most {JPEG_MAX_SIDE} pixels a side)",
@@ -674,7 +767,9 @@ async fn predict(
             )));
         }
         if annotated {
-            let (prediction, jpeg) = predictor.predict_annotated(image).map_err(internal)?;
+            let (prediction, jpeg) = predictor
+                .predict_annotated(image)
+                .map_err(|e| predict_error(&e))?;
             let mut response = respond(StatusCode::OK, "image/jpeg", jpeg.0);
             // The detections ride along for the GUI: one request, not two.
             let header = ascii_json(&serde_json::to_value(&prediction).unwrap_or_default());
@@ -685,7 +780,7 @@ async fn predict(
             }
             Ok(response)
         } else {
-            let prediction = predictor.predict(image).map_err(internal)?;
+            let prediction = predictor.predict(image).map_err(|e| predict_error(&e))?;
             let body = serde_json::to_vec(&prediction)
                 .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
             Ok(respond(StatusCode::OK, "application/json", body))
@@ -707,7 +802,7 @@ async fn v2_request(
         ));
     };
     let method = request.method().clone();
-    let allowed = allowed_methods(route.label(), path);
+    let allowed = allowed_methods(route.label());
     if !allowed.split(", ").any(|m| m == method.as_str()) {
         return Err(ApiError::method_not_allowed(method.as_str(), path, allowed));
     }
@@ -1178,6 +1273,60 @@ async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn node_failure(error: NodesError) -> PredictError {
+        use runner::function::CallError;
+        use runner::run::{NodeError, NodeFailure};
+        PredictError::Call(runner::CallFailure::Node(NodeFailure {
+            node: "annotate_image".into(),
+            error: Arc::new(NodeError::Call(CallError::Failed(Box::new(error)))),
+        }))
+    }
+
+    #[test]
+    fn a_failed_prediction_answers_by_the_type_of_its_error() {
+        let status = |e: PredictError| predict_error(&e).status;
+        assert_eq!(
+            status(node_failure(NodesError::Limit("too big".into()))),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            status(node_failure(NodesError::Image("bad".into()))),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(node_failure(NodesError::Data("ours".into()))),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let missing = PredictError::NoOutput {
+            name: "prediction".into(),
+        };
+        assert_eq!(status(missing), StatusCode::INTERNAL_SERVER_ERROR);
+        // The text of an error never decides: a message that looks like a
+        // limit is still our fault when its type says so.
+        assert_eq!(
+            status(node_failure(NodesError::Data("over the limit".into()))),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn one_route_table_gives_labels_and_methods() {
+        assert_eq!(route_label("/predict"), "/predict");
+        assert_eq!(route_label("/progress/abc"), "/progress/{id}");
+        assert_eq!(route_label("/v2/models/m/infer"), "/v2/models/infer");
+        assert_eq!(route_label("/nothing"), "other");
+        assert_eq!(allowed_methods("/progress"), "POST");
+        assert_eq!(allowed_methods("/progress/{id}"), "GET, HEAD");
+        assert_eq!(allowed_methods("/v2/models/infer"), "POST");
+        for route in ROUTES {
+            assert!(
+                route.methods == READ || route.methods == "POST",
+                "{}",
+                route.label
+            );
+        }
+    }
 
     #[test]
     fn settings_read_from_parameters_and_default() {
