@@ -1,4 +1,4 @@
-//! The command line (SPEC §2).
+//! The command line.
 
 use std::path::PathBuf;
 
@@ -39,7 +39,7 @@ pub enum Command {
     },
     /// Read the road signs in image files (and videos).
     Predict(PredictArgs),
-    /// Serve the predict pipeline over HTTP (SPEC §7).
+    /// Serve the predict pipeline over HTTP.
     Serve(ServeArgs),
     /// Load a running server with concurrent requests and report latencies.
     Stress(StressArgs),

@@ -124,6 +124,117 @@ fn crates_depend_as_the_map_says() {
     assert!(graph.reachable("tesseract-nodes").contains("leptess"));
 }
 
+/// The non-test Rust sources of a crate: `(path, text)` with any
+/// `#[cfg(test)] mod tests` block cut off.
+fn library_sources(dir: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut todo = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = match text.find("#[cfg(test)]\nmod tests") {
+                    Some(at) => text[..at].to_string(),
+                    None => text,
+                };
+                out.push((path.display().to_string(), code));
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no sources under {dir}");
+    out
+}
+
+/// Lines of `sources` whose code uses `String` as an error type.
+fn string_errors(sources: &[(String, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, code) in sources {
+        for (n, line) in code.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            let compact: String = code.split_whitespace().collect();
+            if compact.contains(",String>") && compact.contains("Result<") {
+                found.push(format!("{path}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn string_is_never_an_error_type_in_a_library() {
+    let libraries = [
+        "runner/src",
+        "nodes/src",
+        "yolo/src",
+        "yolo-core/src",
+        "torch-nodes/src",
+        "tesseract-nodes/src",
+    ];
+    let sources: Vec<_> = libraries.iter().flat_map(|l| library_sources(l)).collect();
+    let found = string_errors(&sources);
+    assert!(found.is_empty(), "String errors:\n{}", found.join("\n"));
+    // The check sees what it looks for.
+    let planted = [(
+        "planted.rs".to_string(),
+        "fn f() -> Result<u8, String> { todo!() }".to_string(),
+    )];
+    assert_eq!(string_errors(&planted).len(), 1);
+}
+
+#[test]
+fn the_architecture_map_names_modules_that_exist_and_cites_nothing_outside() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for (name, text) in [("ARCHITECTURE.md", &map), ("README.md", &readme)] {
+        assert!(
+            !text.contains("SPEC"),
+            "{name} cites a SPEC outside the repository"
+        );
+    }
+    // Every module a table of the map names is a file or folder of its crate.
+    let mut checked = 0;
+    let mut crates: &[&str] = &[];
+    for line in map.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            crates = match heading {
+                "nodes modules" => &["nodes/src"],
+                "yolo and yolo-core modules" => &["yolo/src", "yolo-core/src"],
+                "runner modules" => &["runner/src"],
+                "binary modules (`src/`)" => &["src"],
+                other => panic!("a table the test does not know: {other}"),
+            };
+            continue;
+        }
+        let Some(cell) = line.strip_prefix("| `").and_then(|l| l.split(" |").next()) else {
+            continue;
+        };
+        if crates.is_empty() || cell.starts_with("module") {
+            continue;
+        }
+        for module in format!("`{cell}").split(", ") {
+            let path = module.trim_matches('`').replace("::", "/");
+            let exists = crates.iter().any(|c| {
+                let base = root.join(c).join(&path);
+                base.with_extension("rs").is_file() || base.is_dir()
+            });
+            assert!(
+                exists,
+                "ARCHITECTURE.md names `{path}`, which is not in {crates:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 40,
+        "only {checked} modules checked: is the map's table format changed?"
+    );
+    assert!(map.contains("run::task::run_node"));
+}
+
 /// The shared libraries an executable names in its ELF header.
 fn needed(exe: &str) -> Vec<String> {
     let out = Command::new("readelf")

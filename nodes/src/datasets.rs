@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::annotations::{
     BoundingBox, ImageRecord, ImageSource, Legibility, Problem, SignDataset, SignObject, Split,
 };
+use crate::file_error::{FileError, RowProblem};
 use crate::synth::clip::{decode, encode_mp4, VideoClip};
 use crate::voc;
 
@@ -50,28 +51,37 @@ fn stem(path: &Path) -> String {
 
 /// Writes an image in a form every trainer reads: JPEG/PNG bytes are copied;
 /// anything else (16-bit, alpha, other formats) becomes 8-bit RGB PNG.
-fn write_image(source: &ImageSource, dir: &Path, id: &str) -> Result<String, String> {
-    let bytes = source.bytes().map_err(|e| format!("{id}: {e}"))?;
-    let format = image::guess_format(&bytes).map_err(|e| format!("{id}: {e}"))?;
+fn write_image(source: &ImageSource, dir: &Path, id: &str) -> Result<String, FileError> {
+    let image_error = |source| FileError::Image {
+        id: id.to_string(),
+        source,
+    };
+    let bytes = source
+        .bytes()
+        .map_err(|e| image_error(image::ImageError::IoError(e)))?;
+    let format = image::guess_format(&bytes).map_err(image_error)?;
     let simple = |img: &image::DynamicImage| {
         matches!(img.color(), image::ColorType::Rgb8 | image::ColorType::L8)
     };
     let (name, data) = match format {
         image::ImageFormat::Jpeg => (format!("{id}.jpg"), bytes.into_owned()),
         _ => {
-            let img = image::load_from_memory(&bytes).map_err(|e| format!("{id}: {e}"))?;
+            let img = image::load_from_memory(&bytes).map_err(image_error)?;
             if format == image::ImageFormat::Png && simple(&img) {
                 (format!("{id}.png"), bytes.into_owned())
             } else {
                 let rgb = crate::images::into_rgb8(img);
                 let mut out = Vec::new();
                 rgb.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-                    .map_err(|e| format!("{id}: {e}"))?;
+                    .map_err(image_error)?;
                 (format!("{id}.png"), out)
             }
         }
     };
-    std::fs::write(dir.join(&name), data).map_err(|e| format!("{name}: {e}"))?;
+    std::fs::write(dir.join(&name), data).map_err(|source| FileError::Write {
+        file: name.clone(),
+        source,
+    })?;
     Ok(name)
 }
 
@@ -158,7 +168,7 @@ impl VocDataset {
         let Some(path) = &self.split_ids else {
             return Ok(());
         };
-        let fail = |reason: String| {
+        let fail = |reason: FileError| {
             Error::dataset(
                 &self.name,
                 format!("split_ids {}: {reason}", path.display()),
@@ -172,10 +182,12 @@ impl VocDataset {
             .collect();
         let mut moves = Vec::with_capacity(rows.len());
         for (line, id, split) in rows {
-            let index = by_id
-                .get(id.as_str())
-                .copied()
-                .ok_or_else(|| fail(format!("line {line}: no image {id} in the set")))?;
+            let index = by_id.get(id.as_str()).copied().ok_or_else(|| {
+                fail(FileError::Row {
+                    line,
+                    problem: RowProblem::NoImage { id: id.clone() },
+                })
+            })?;
             moves.push((index, split));
         }
         for (index, split) in moves {
@@ -197,8 +209,11 @@ impl VocDataset {
         let file = path.display().to_string();
         let rows = match transcription_grades(&path) {
             Ok(rows) => rows,
-            Err(reason) => {
-                out.push(Problem { file, reason });
+            Err(error) => {
+                out.push(Problem {
+                    file,
+                    reason: error.to_string(),
+                });
                 return;
             }
         };
@@ -212,14 +227,17 @@ impl VocDataset {
                 let object = by_id
                     .get(id.as_str())
                     .and_then(|&i| records[i].objects.get_mut(index))
-                    .ok_or_else(|| format!("line {line}: no object {index} in {id}"))?;
+                    .ok_or(FileError::Row {
+                        line,
+                        problem: RowProblem::NoObject { index, id },
+                    })?;
                 object.legibility = Some(legibility);
                 Ok(())
             });
-            if let Err(reason) = graded {
+            if let Err(error) = graded {
                 out.push(Problem {
                     file: file.clone(),
-                    reason,
+                    reason: error.to_string(),
                 });
             }
         }
@@ -250,7 +268,7 @@ impl VocDataset {
                 (
                     xml,
                     std::fs::read_to_string(xml)
-                        .map_err(|e| e.to_string())
+                        .map_err(FileError::Io)
                         .and_then(|t| voc::parse(&t)),
                 )
             })
@@ -259,8 +277,11 @@ impl VocDataset {
             let file = xml.display().to_string();
             let doc = match result {
                 Ok(doc) => doc,
-                Err(reason) => {
-                    out.problems.push(Problem { file, reason });
+                Err(error) => {
+                    out.problems.push(Problem {
+                        file,
+                        reason: error.to_string(),
+                    });
                     continue;
                 }
             };
@@ -294,28 +315,28 @@ impl VocDataset {
 }
 
 /// A CSV file with every column read as text.
-fn text_csv(path: &Path) -> Result<polars::prelude::DataFrame, String> {
+fn text_csv(path: &Path) -> Result<polars::prelude::DataFrame, FileError> {
     CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(Some(0))
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|reader| reader.finish())
-        .map_err(|e| format!("unreadable CSV: {e}"))
+        .map_err(FileError::Csv)
 }
 
 /// One text column of such a CSV, by name.
 fn text_column(
     frame: &polars::prelude::DataFrame,
     name: &str,
-) -> Result<polars::prelude::StringChunked, String> {
-    frame
-        .column(name)
-        .map_err(|_| format!("no `{name}` column"))
-        .and_then(|c| c.str().map_err(|e| e.to_string()).cloned())
+) -> Result<polars::prelude::StringChunked, FileError> {
+    let column = frame.column(name).map_err(|_| FileError::NoColumn {
+        name: name.to_string(),
+    })?;
+    Ok(column.str()?.clone())
 }
 
 /// The rows of a `split_ids` CSV (`image,split`): line, image id, split.
-fn split_rows(path: &Path) -> Result<Vec<(usize, String, Split)>, String> {
+fn split_rows(path: &Path) -> Result<Vec<(usize, String, Split)>, FileError> {
     let frame = text_csv(path)?;
     let column = |name: &str| text_column(&frame, name);
     let (images, splits) = (column("image")?, column("split")?);
@@ -327,8 +348,11 @@ fn split_rows(path: &Path) -> Result<Vec<(usize, String, Split)>, String> {
             let split = Split::ALL
                 .into_iter()
                 .find(|s| s.name() == name)
-                .ok_or_else(|| {
-                    format!("line {line}: unknown split {name:?} (train, val or test)")
+                .ok_or_else(|| FileError::Row {
+                    line,
+                    problem: RowProblem::UnknownSplit {
+                        name: name.to_string(),
+                    },
                 })?;
             Ok((line, id, split))
         })
@@ -342,7 +366,7 @@ type GradedRow = (usize, String, usize, Legibility);
 
 /// The rows of a transcriptions CSV, each graded or with what is wrong with
 /// it; an error when the file itself cannot be read.
-fn transcription_grades(path: &Path) -> Result<Vec<Result<GradedRow, String>>, String> {
+fn transcription_grades(path: &Path) -> Result<Vec<Result<GradedRow, FileError>>, FileError> {
     let frame = text_csv(path)?;
     let column = |name: &str| text_column(&frame, name);
     let records = column("annotation").or_else(|_| column("image"))?;
@@ -354,10 +378,16 @@ fn transcription_grades(path: &Path) -> Result<Vec<Result<GradedRow, String>>, S
             let index = indices
                 .get(i)
                 .and_then(|v| v.trim().parse::<usize>().ok())
-                .ok_or_else(|| format!("line {line}: `object_index` is not a number"))?;
+                .ok_or(FileError::Row {
+                    line,
+                    problem: RowProblem::ObjectIndex,
+                })?;
             let grade = grades.get(i).unwrap_or_default();
-            let legibility = Legibility::parse(grade).ok_or_else(|| {
-                format!("line {line}: unknown legibility {grade:?} (high, low or illegible)")
+            let legibility = Legibility::parse(grade).ok_or_else(|| FileError::Row {
+                line,
+                problem: RowProblem::Legibility {
+                    grade: grade.to_string(),
+                },
             })?;
             Ok((line, id, index, legibility))
         })
@@ -397,15 +427,15 @@ impl Dataset for VocDataset {
         let set = signs_of(data, &self.name)?;
         self.location.write_dir_atomic(|dir| {
             let (images, annotations) = (dir.join("images"), dir.join("annotations"));
-            std::fs::create_dir_all(&images).map_err(|e| e.to_string())?;
-            std::fs::create_dir_all(&annotations).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(&images)?;
+            std::fs::create_dir_all(&annotations)?;
             set.records.par_iter().try_for_each(|r| {
                 let file = write_image(&r.source, &images, &r.id)?;
                 std::fs::write(
                     annotations.join(format!("{}.xml", r.id)),
                     voc::write(r, &file),
                 )
-                .map_err(|e| e.to_string())
+                .map_err(FileError::Io)
             })
         })
     }
@@ -452,16 +482,22 @@ fn yolo_label_line(o: &SignObject, class_id: usize, w: u32, h: u32) -> String {
 }
 
 /// Parses one YOLO label line back into a box of a `w` × `h` image.
-pub fn parse_yolo_line(line: &str, w: u32, h: u32) -> Result<(usize, BoundingBox), String> {
+pub fn parse_yolo_line(line: &str, w: u32, h: u32) -> Result<(usize, BoundingBox), FileError> {
     let fields: Vec<f64> = line
         .split_whitespace()
-        .map(|f| f.parse::<f64>().map_err(|_| format!("not a number: '{f}'")))
+        .map(|f| {
+            f.parse::<f64>().map_err(|_| FileError::NotANumber {
+                field: f.to_string(),
+            })
+        })
         .collect::<Result<_, _>>()?;
     let [class, cx, cy, bw, bh] = fields[..] else {
-        return Err(format!("expected `class cx cy w h`, got '{}'", line.trim()));
+        return Err(FileError::LabelFields {
+            line: line.trim().to_string(),
+        });
     };
     if class < 0.0 || class.fract() != 0.0 {
-        return Err(format!("bad class id {class}"));
+        return Err(FileError::ClassId(class));
     }
     let (w, h) = (w as f64, h as f64);
     Ok((
@@ -480,7 +516,7 @@ struct DataYaml {
     names: serde_yaml::Value,
 }
 
-fn class_names(value: &serde_yaml::Value) -> Result<Vec<String>, String> {
+fn class_names(value: &serde_yaml::Value) -> Result<Vec<String>, FileError> {
     match value {
         serde_yaml::Value::Sequence(items) => Ok(items
             .iter()
@@ -499,7 +535,7 @@ fn class_names(value: &serde_yaml::Value) -> Result<Vec<String>, String> {
             pairs.sort();
             Ok(pairs.into_iter().map(|(_, v)| v).collect())
         }
-        _ => Err("data.yaml: `names` must be a list or a map".into()),
+        _ => Err(FileError::ClassNames),
     }
 }
 
@@ -511,7 +547,7 @@ impl Dataset for YoloDataset {
             .map_err(|e| fail(format!("{}/data.yaml: {e}", root.display())))?;
         let meta: DataYaml =
             serde_yaml::from_str(&text).map_err(|e| fail(format!("data.yaml: {e}")))?;
-        let classes = class_names(&meta.names).map_err(fail)?;
+        let classes = class_names(&meta.names).map_err(|e| fail(e.to_string()))?;
         let mut out = SignDataset {
             classes,
             ..Default::default()
@@ -524,25 +560,26 @@ impl Dataset for YoloDataset {
                     .join(split.name())
                     .join(format!("{id}.txt"));
                 let parsed = image::image_dimensions(&image)
-                    .map_err(|e| e.to_string())
+                    .map_err(FileError::ImageSize)
                     .and_then(|(w, h)| {
                         let text = std::fs::read_to_string(&label).unwrap_or_default();
-                        let objects =
-                            text.lines()
-                                .filter(|l| !l.trim().is_empty())
-                                .map(|l| {
-                                    let (class, bbox) = parse_yolo_line(l, w, h)?;
-                                    let name = out.classes.get(class).ok_or_else(|| {
-                                        format!("class id {class} not in data.yaml")
-                                    })?;
-                                    Ok(SignObject {
-                                        class: name.clone(),
-                                        bbox,
-                                        text: None,
-                                        legibility: None,
-                                    })
+                        let objects = text
+                            .lines()
+                            .filter(|l| !l.trim().is_empty())
+                            .map(|l| {
+                                let (class, bbox) = parse_yolo_line(l, w, h)?;
+                                let name = out
+                                    .classes
+                                    .get(class)
+                                    .ok_or(FileError::UnknownClassId(class))?;
+                                Ok(SignObject {
+                                    class: name.clone(),
+                                    bbox,
+                                    text: None,
+                                    legibility: None,
                                 })
-                                .collect::<Result<Vec<_>, String>>()?;
+                            })
+                            .collect::<Result<Vec<_>, FileError>>()?;
                         Ok((w, h, objects))
                     });
                 match parsed {
@@ -556,7 +593,7 @@ impl Dataset for YoloDataset {
                     }),
                     Err(reason) => out.problems.push(Problem {
                         file: label.display().to_string(),
-                        reason,
+                        reason: reason.to_string(),
                     }),
                 }
             }
@@ -574,18 +611,18 @@ impl Dataset for YoloDataset {
             .collect();
         self.location.write_dir_atomic(|dir| {
             for split in Split::ALL {
-                std::fs::create_dir_all(dir.join("images").join(split.name())).map_err(|e| e.to_string())?;
-                std::fs::create_dir_all(dir.join("labels").join(split.name())).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(dir.join("images").join(split.name()))?;
+                std::fs::create_dir_all(dir.join("labels").join(split.name()))?;
             }
             set.records.par_iter().try_for_each(|r| {
                 let split = r.split.unwrap_or(Split::Train).name();
                 write_image(&r.source, &dir.join("images").join(split), &r.id)?;
                 let mut labels = String::new();
                 for o in &r.objects {
-                    let id = class_id.get(o.class.as_str()).ok_or_else(|| format!("{}: class '{}' is not in the class list", r.id, o.class))?;
+                    let id = class_id.get(o.class.as_str()).ok_or_else(|| FileError::NotInClassList { id: r.id.clone(), class: o.class.clone() })?;
                     labels.push_str(&yolo_label_line(o, *id, r.width, r.height));
                 }
-                std::fs::write(dir.join("labels").join(split).join(format!("{}.txt", r.id)), labels).map_err(|e| e.to_string())
+                std::fs::write(dir.join("labels").join(split).join(format!("{}.txt", r.id)), labels).map_err(FileError::Io)
             })?;
             let names: Vec<String> = set.classes.iter().map(|c| format!("  {}", serde_yaml::to_string(&vec![c]).unwrap_or_default().trim())).collect();
             let yaml = format!(
@@ -593,7 +630,7 @@ impl Dataset for YoloDataset {
                 set.classes.len(),
                 names.join("\n")
             );
-            std::fs::write(dir.join("data.yaml"), yaml).map_err(|e| e.to_string())
+            std::fs::write(dir.join("data.yaml"), yaml).map_err(FileError::Io)
         })
     }
 
@@ -767,9 +804,8 @@ impl Dataset for Mp4Dataset {
             )
         })?;
         // ffmpeg writes a staged file that the location commits.
-        self.location.write_via_path(".mp4", |path| {
-            encode_mp4(clip, path).map_err(|e| e.to_string())
-        })
+        self.location
+            .write_via_path(".mp4", |path| encode_mp4(clip, path))
     }
 
     fn file_location(&self) -> Option<&FileLocation> {

@@ -9,6 +9,7 @@
 pub mod annotations;
 pub mod datasets;
 pub mod detection;
+pub mod file_error;
 pub mod images;
 pub mod ocr;
 pub mod plots;
@@ -69,8 +70,11 @@ pub enum NodesError {
     Tool(String),
     #[error("{0}")]
     Data(String),
+    /// The detector library refused a model (its error kept, downcastable).
     #[error("model: {0}")]
-    Model(String),
+    Model(#[source] runner::function::BoxError),
+    #[error("model: {0}")]
+    ModelFile(#[from] yolo_core::model_file::ModelFileError),
     #[error("OCR: {0}")]
     Ocr(String),
 }

@@ -11,6 +11,7 @@ use runner::Params;
 use serde::Deserialize;
 
 use crate::annotations::{ImageRecord, Problem, SignDataset, Split};
+use crate::file_error::FileError;
 use crate::NodesError;
 
 /// `params:load`.
@@ -35,12 +36,9 @@ fn one() -> f64 {
 }
 
 /// Checks one record: readable image (its true size), known classes, boxes inside.
-fn check(mut record: ImageRecord, p: &LoadParams) -> Result<ImageRecord, String> {
-    let bytes = record
-        .source
-        .bytes()
-        .map_err(|e| format!("unreadable image: {e}"))?;
-    let img = image::load_from_memory(&bytes).map_err(|e| format!("unreadable image: {e}"))?;
+fn check(mut record: ImageRecord, p: &LoadParams) -> Result<ImageRecord, FileError> {
+    let bytes = record.source.bytes().map_err(FileError::UnreadableFile)?;
+    let img = image::load_from_memory(&bytes).map_err(FileError::UndecodableImage)?;
     record.width = img.width();
     record.height = img.height();
     for o in &mut record.objects {
@@ -50,10 +48,9 @@ fn check(mut record: ImageRecord, p: &LoadParams) -> Result<ImageRecord, String>
             .cloned()
             .unwrap_or_else(|| o.class.clone());
         if !p.classes.contains(&ours) {
-            return Err(format!(
-                "unknown class '{}' (add it to class_map or classes)",
-                o.class
-            ));
+            return Err(FileError::UnknownClass {
+                class: o.class.clone(),
+            });
         }
         o.class = ours;
         let (w, h, t) = (
@@ -69,10 +66,15 @@ fn check(mut record: ImageRecord, p: &LoadParams) -> Result<ImageRecord, String>
             || b.width() <= 0.0
             || b.height() <= 0.0
         {
-            return Err(format!(
-                "box [{}, {}, {}, {}] of '{}' is outside the {}x{} image",
-                b.xmin, b.ymin, b.xmax, b.ymax, o.class, record.width, record.height
-            ));
+            return Err(FileError::BoxOutside {
+                class: o.class.clone(),
+                xmin: b.xmin,
+                ymin: b.ymin,
+                xmax: b.xmax,
+                ymax: b.ymax,
+                width: record.width,
+                height: record.height,
+            });
         }
         b.xmin = b.xmin.max(0.0);
         b.ymin = b.ymin.max(0.0);
@@ -99,7 +101,10 @@ pub fn load_data(raw: SignDataset, params: Params<LoadParams>) -> Result<SignDat
                 crate::annotations::ImageSource::File(path) => path.display().to_string(),
                 _ => r.id.clone(),
             };
-            check(r, &p).map_err(|reason| Problem { file, reason })
+            check(r, &p).map_err(|error| Problem {
+                file,
+                reason: error.to_string(),
+            })
         })
         .collect();
     let mut records = Vec::new();

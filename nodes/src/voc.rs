@@ -1,9 +1,10 @@
-//! Pascal VOC: one XML per image (SPEC §4), `<text>` per object that carries
+//! Pascal VOC: one XML per image, `<text>` per object that carries
 //! text and, for generated scenes, `<legibility>` (how readable that text is).
 
 use serde::Deserialize;
 
 use crate::annotations::{BoundingBox, ImageRecord, Legibility, SignObject};
+use crate::file_error::FileError;
 
 #[derive(Debug, Deserialize)]
 struct VocAnnotation {
@@ -43,18 +44,21 @@ pub struct ParsedVoc {
     pub objects: Vec<SignObject>,
 }
 
-pub fn parse(xml: &str) -> Result<ParsedVoc, String> {
-    let doc: VocAnnotation =
-        quick_xml::de::from_str(xml).map_err(|e| format!("bad VOC XML: {e}"))?;
+pub fn parse(xml: &str) -> Result<ParsedVoc, FileError> {
+    let doc: VocAnnotation = quick_xml::de::from_str(xml)?;
     let objects = doc
         .objects
         .into_iter()
         .map(|o| {
             let legibility = match o.legibility.as_deref() {
                 None => None,
-                Some(name) => Some(Legibility::parse(name).ok_or_else(|| {
-                    format!("unknown <legibility> {name:?} (high, low or illegible)")
-                })?),
+                Some(name) => {
+                    Some(
+                        Legibility::parse(name).ok_or_else(|| FileError::Legibility {
+                            grade: name.to_string(),
+                        })?,
+                    )
+                }
             };
             Ok(SignObject {
                 class: o.name.trim().to_string(),
@@ -71,7 +75,7 @@ pub fn parse(xml: &str) -> Result<ParsedVoc, String> {
                 },
             })
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, FileError>>()?;
     Ok(ParsedVoc {
         filename: doc.filename,
         size: doc.size.map(|s| (s.width, s.height)),
@@ -163,7 +167,10 @@ mod tests {
         assert!(parse("<annotation><object><name>x</name></object>").is_err());
         let graded = "<annotation><object><name>stop</name><text>STOP</text><legibility>medium</legibility>\
             <bndbox><xmin>5</xmin><ymin>6</ymin><xmax>7</xmax><ymax>8</ymax></bndbox></object></annotation>";
-        assert!(parse(graded).unwrap_err().contains("\"medium\""));
+        assert!(parse(graded)
+            .unwrap_err()
+            .to_string()
+            .contains("\"medium\""));
         assert!(parse("not xml at all").is_err());
     }
 }

@@ -41,7 +41,7 @@ pub fn device(name: &str) -> Result<tch::Device, NodesError> {
 
 /// The model's network on `device`.
 pub fn detector(model: &ModelFile, device: tch::Device) -> Result<yolo::Detector, NodesError> {
-    yolo::Detector::from_bytes(&model.bytes, device).map_err(|e| NodesError::Model(e.to_string()))
+    yolo::Detector::from_bytes(&model.bytes, device).map_err(|e| NodesError::Model(e.into()))
 }
 
 /// libtorch's intra-op threads for the process (0 keeps its default, one

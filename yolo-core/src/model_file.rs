@@ -1,4 +1,4 @@
-//! The model file's description (SPEC §5): what a safetensors model says of
+//! The model file's description: what a safetensors model says of
 //! itself (classes, scale, image size, name, version), read from its header
 //! without libtorch, so that catalogs and plans can check models cheaply.
 
@@ -95,12 +95,30 @@ pub struct ModelInfo {
     pub version: Option<String>,
 }
 
+/// Why bytes are not a YOLOv8 model file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    #[error("not a safetensors file: {0:?}")]
+    NotSafetensors(safetensors::SafeTensorError),
+    #[error("missing tensor {name} (not a YOLOv8 detection model?)")]
+    MissingTensor { name: String },
+    #[error("metadata `names` is not a JSON list of strings: {0}")]
+    Names(serde_json::Error),
+    #[error("metadata names {names} classes but the head predicts {head}")]
+    ClassCount { names: usize, head: usize },
+    #[error(transparent)]
+    Scale(#[from] UnknownScale),
+    #[error("no YOLOv8 scale has a {0}-channel stem")]
+    Stem(i64),
+    #[error("metadata imgsz {0:?} is not an integer")]
+    ImageSize(String),
+}
+
 /// What a model file describes (classes, scale, image size), from its header
 /// or, without metadata, from the tensor shapes.
-pub fn read_info(bytes: &[u8]) -> std::result::Result<ModelInfo, String> {
-    let file =
-        SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e:?}"))?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("{e:?}"))?;
+pub fn read_info(bytes: &[u8]) -> std::result::Result<ModelInfo, ModelFileError> {
+    let file = SafeTensors::deserialize(bytes).map_err(ModelFileError::NotSafetensors)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(ModelFileError::NotSafetensors)?;
     infer_info(&file, &header.metadata().clone().unwrap_or_default())
 }
 
@@ -108,38 +126,39 @@ pub fn read_info(bytes: &[u8]) -> std::result::Result<ModelInfo, String> {
 fn infer_info(
     file: &SafeTensors,
     metadata: &HashMap<String, String>,
-) -> std::result::Result<ModelInfo, String> {
+) -> std::result::Result<ModelInfo, ModelFileError> {
     let shape = |name: &str| {
         file.tensor(name)
             .map(|t| t.shape().to_vec())
-            .map_err(|_| format!("missing tensor {name} (not a YOLOv8 detection model?)"))
+            .map_err(|_| ModelFileError::MissingTensor {
+                name: name.to_string(),
+            })
     };
     let nc = shape("model.22.cv3.0.2.bias")?[0];
     let names = match metadata.get("names") {
-        Some(json) => serde_json::from_str::<Vec<String>>(json)
-            .map_err(|e| format!("metadata `names` is not a JSON list of strings: {e}"))?,
+        Some(json) => serde_json::from_str::<Vec<String>>(json).map_err(ModelFileError::Names)?,
         None => (0..nc).map(|i| format!("class{i}")).collect(),
     };
     if names.len() != nc {
-        return Err(format!(
-            "metadata names {} classes but the head predicts {nc}",
-            names.len()
-        ));
+        return Err(ModelFileError::ClassCount {
+            names: names.len(),
+            head: nc,
+        });
     }
     let scale = match metadata.get("scale") {
-        Some(s) => s.parse::<Scale>().map_err(|e| e.to_string())?,
+        Some(s) => s.parse::<Scale>()?,
         None => {
             let stem = shape("model.0.conv.weight")?[0] as i64;
             Scale::ALL
                 .into_iter()
                 .find(|s| s.channels(64) == stem)
-                .ok_or_else(|| format!("no YOLOv8 scale has a {stem}-channel stem"))?
+                .ok_or(ModelFileError::Stem(stem))?
         }
     };
     let imgsz = match metadata.get("imgsz") {
         Some(s) => s
             .parse::<i64>()
-            .map_err(|_| format!("metadata imgsz {s:?} is not an integer"))?,
+            .map_err(|_| ModelFileError::ImageSize(s.clone()))?,
         None => 640,
     };
     Ok(ModelInfo {

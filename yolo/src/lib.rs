@@ -18,6 +18,6 @@ pub mod predict;
 pub mod train;
 pub mod weights;
 
-pub use error::YoloError;
+pub use error::{WeightsError, YoloError};
 pub use model::{Scale, YoloV8};
 pub use weights::{Detector, ModelInfo};

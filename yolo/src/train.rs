@@ -18,7 +18,7 @@ use tch::nn::OptimizerConfig;
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::augment::{resize_long_side, train_sample, Labeled};
-use crate::error::{Result, YoloError};
+use crate::error::{Result, WeightsError, YoloError};
 use crate::loss::{DetectionLoss, LossGains, LossParts, Targets};
 use crate::metrics::DetectionMetrics;
 use crate::model::{Scale, GROUP_BIAS, GROUP_NORM, GROUP_WEIGHT};
@@ -234,7 +234,7 @@ pub fn train(
         if copied == 0 {
             return Err(YoloError::Weights {
                 path: path.clone(),
-                message: "no tensor matches this model (another architecture?)".into(),
+                source: WeightsError::NoMatchingTensor,
             });
         }
     }
@@ -306,7 +306,7 @@ pub fn train(
             let checkpoint: Checkpoint =
                 serde_json::from_str(&text).map_err(|e| YoloError::Weights {
                     path: state.clone(),
-                    message: e.to_string(),
+                    source: e.into(),
                 })?;
             model
                 .vs

@@ -1,4 +1,4 @@
-//! The model file (SPEC §5): one safetensors file with Ultralytics' `state_dict`
+//! The model file: one safetensors file with Ultralytics' `state_dict`
 //! names, float32, and header metadata `names`, `scale` and `imgsz`. A file
 //! exported from Ultralytics without metadata loads too: scale and class count
 //! are read off the tensor shapes.
@@ -9,7 +9,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::error::{Result, YoloError};
+use crate::error::{Result, WeightsError, YoloError};
 use crate::model::YoloV8;
 pub use yolo_core::model_file::{read_info, ModelInfo};
 
@@ -44,9 +44,9 @@ impl Detector {
             source,
         })?;
         Detector::from_bytes(&bytes, device).map_err(|e| match e {
-            YoloError::Weights { message, .. } => YoloError::Weights {
+            YoloError::Weights { source, .. } => YoloError::Weights {
                 path: path.into(),
-                message,
+                source,
             },
             other => other,
         })
@@ -54,13 +54,14 @@ impl Detector {
 
     /// Reads a model file's bytes onto `device`.
     pub fn from_bytes(bytes: &[u8], device: Device) -> Result<Detector> {
-        let invalid = |message: String| YoloError::Weights {
+        let invalid = |source: WeightsError| YoloError::Weights {
             path: "<model bytes>".into(),
-            message,
+            source,
         };
-        let file = SafeTensors::deserialize(bytes)
-            .map_err(|e| invalid(format!("not a safetensors file: {e:?}")))?;
-        let info = read_info(bytes).map_err(invalid)?;
+        let info = read_info(bytes).map_err(|e| invalid(e.into()))?;
+        let file = SafeTensors::deserialize(bytes).map_err(|e| {
+            invalid(yolo_core::model_file::ModelFileError::NotSafetensors(e).into())
+        })?;
         let detector = Detector::new(info, device);
         detector.copy_from(&file).map_err(invalid)?;
         Ok(detector)
@@ -68,7 +69,7 @@ impl Detector {
 
     /// Copies every variable from the file, checking shapes; extra entries
     /// (`num_batches_tracked`) are ignored.
-    fn copy_from(&self, file: &SafeTensors) -> std::result::Result<(), String> {
+    fn copy_from(&self, file: &SafeTensors) -> std::result::Result<(), WeightsError> {
         let mut variables = self.vs.variables();
         let mut names: Vec<&String> = variables.keys().collect();
         names.sort();
@@ -76,15 +77,15 @@ impl Detector {
         for name in names {
             let view = file
                 .tensor(&name)
-                .map_err(|_| format!("missing tensor {name}"))?;
-            let source = tensor_from_view(&view).map_err(|e| format!("tensor {name}: {e}"))?;
+                .map_err(|_| WeightsError::MissingTensor { name: name.clone() })?;
+            let source = tensor_from_view(&name, &view)?;
             let target = variables.get_mut(&name).expect("name comes from the store");
             if source.size() != target.size() {
-                return Err(format!(
-                    "tensor {name} has shape {:?}, the model expects {:?}",
-                    source.size(),
-                    target.size()
-                ));
+                return Err(WeightsError::Shape {
+                    name,
+                    found: source.size(),
+                    expected: target.size(),
+                });
             }
             tch::no_grad(|| target.copy_(&source.to_device(target.device())));
         }
@@ -162,14 +163,20 @@ fn to_channels_last(vs: &nn::VarStore) {
 }
 
 fn tensor_from_view(
+    name: &str,
     view: &safetensors::tensor::TensorView<'_>,
-) -> std::result::Result<Tensor, String> {
+) -> std::result::Result<Tensor, WeightsError> {
     let kind = match view.dtype() {
         Dtype::F32 => Kind::Float,
         Dtype::F16 => Kind::Half,
         Dtype::BF16 => Kind::BFloat16,
         Dtype::F64 => Kind::Double,
-        other => return Err(format!("unsupported dtype {other:?}")),
+        other => {
+            return Err(WeightsError::Dtype {
+                name: name.to_string(),
+                dtype: format!("{other:?}"),
+            })
+        }
     };
     let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
     Ok(Tensor::from_data_size(view.data(), &shape, kind).to_kind(Kind::Float))

@@ -1,4 +1,4 @@
-//! `torch.ModelDataset`: a detector as one safetensors file (SPEC §5).
+//! `torch.ModelDataset`: a detector as one safetensors file.
 
 use std::sync::Arc;
 
@@ -28,8 +28,7 @@ impl Dataset for ModelDataset {
             )
         })?;
         let bytes = Arc::clone(&model.bytes);
-        self.location
-            .write_atomic(move |w| w.write_all(&bytes).map_err(|e| e.to_string()))
+        self.location.write_atomic(move |w| w.write_all(&bytes))
     }
 
     fn file_location(&self) -> Option<&FileLocation> {
@@ -76,8 +75,7 @@ impl Dataset for PngDataset {
         })?;
         let png =
             crate::plots::encode_png(&picture.0).map_err(|e| Error::dataset(&self.name, e))?;
-        self.location
-            .write_atomic(move |w| w.write_all(&png).map_err(|e| e.to_string()))
+        self.location.write_atomic(move |w| w.write_all(&png))
     }
 
     fn file_location(&self) -> Option<&FileLocation> {

@@ -1,5 +1,5 @@
 //! Road-sign detection's data: the `torch.ModelDataset` that persists a
-//! detector (SPEC §5), the labelled splits, training histories and
+//! detector, the labelled splits, training histories and
 //! evaluation reports. The nodes that run the network (`train_yolo`,
 //! `evaluate_yolo`) live in the `torch-nodes` crate, the model in `yolo`.
 
@@ -28,7 +28,7 @@ runner::data_value!(ModelFile);
 
 impl ModelFile {
     pub fn from_bytes(bytes: Vec<u8>) -> Result<ModelFile, NodesError> {
-        let info = yolo_core::model_file::read_info(&bytes).map_err(NodesError::Model)?;
+        let info = yolo_core::model_file::read_info(&bytes)?;
         Ok(ModelFile {
             bytes: Arc::new(bytes),
             info,

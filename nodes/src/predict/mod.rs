@@ -29,7 +29,7 @@ use crate::NodesError;
 
 pub use annotate::{annotate_image, draw_predictions, Jpeg};
 
-/// One sign found in an image (SPEC §7).
+/// One sign found in an image.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SignDetection {
     pub class: String,

@@ -1,5 +1,5 @@
-//! The Open Inference Protocol (KServe's "v2" REST protocol, SPEC §7.1)
-//! beside the routes of SPEC §7: what any v2 client or gateway (tritonclient,
+//! The Open Inference Protocol (KServe's "v2" REST protocol)
+//! beside the other routes: what any v2 client or gateway (tritonclient,
 //! KServe's InferenceService) can call.
 //!
 //! This module is the protocol's wire format only: routes, the request
