@@ -74,6 +74,8 @@ impl Default for Progress {
 impl Hook for Progress {
     fn before_pipeline_run(&self, run: &RunInfo<'_>) {
         self.bar.set_length(run.pipeline.len() as u64);
+        // The run starts now, not when the bar was made (before validation).
+        self.bar.reset_elapsed();
     }
     fn after_node_run(&self, node: &Node, _elapsed: Duration) {
         self.advance(node);

@@ -27,7 +27,7 @@ const BOUNDARY: &str = "roadsign-stress-boundary-7MA4YWxkTrZu0gW";
 fn target(url: &str, default_path: &str) -> Result<(String, Uri)> {
     let uri: Uri = url
         .parse()
-        .map_err(|e| UsageError(format!("not a URL: {url} ({e})")))?;
+        .map_err(|e| UsageError(format!("not a URL: {url}: {e}")))?;
     if uri.scheme_str() != Some("http") {
         return Err(UsageError(format!("only http:// URLs are supported, not {url}")).into());
     }

@@ -39,6 +39,9 @@ pub enum ArgError {
         target: &'static str,
         source: Arc<serde_json::Error>,
     },
+    /// A dataset other than parameters was given for parameters.
+    #[error("expected parameters, got {got}")]
+    NotParameters { got: TypeDesc },
     /// Fewer values than arguments were given.
     #[error("missing input")]
     Missing,
@@ -157,9 +160,11 @@ impl<T: DeserializeOwned + Send + 'static> FromData for Params<T> {
         Some(TypeDesc::of::<serde_json::Value>())
     }
     fn from_data(data: &Data) -> Result<Self, ArgError> {
-        let value = data
-            .downcast_ref::<serde_json::Value>()
-            .ok_or_else(|| wrong_type::<serde_json::Value>(data))?;
+        let value =
+            data.downcast_ref::<serde_json::Value>()
+                .ok_or_else(|| ArgError::NotParameters {
+                    got: data.type_desc(),
+                })?;
         serde_json::from_value(value.clone())
             .map(Params)
             .map_err(|e| ArgError::Params {
@@ -285,9 +290,12 @@ macro_rules! impl_node_function {
             fn call(&self, args: &[Data], context: &NodeContext) -> Result<Vec<Data>, CallError> {
                 let mut index = 0usize;
                 $(
-                    let $A = match $A::from_context(context) {
-                        Some(value) => value,
-                        None => {
+                    let $A = match $A::FROM_CONTEXT {
+                        true => $A::from_context(context).ok_or(CallError::Argument {
+                            index,
+                            source: ArgError::Missing,
+                        })?,
+                        false => {
                             let data = args.get(index).ok_or(CallError::Argument {
                                 index,
                                 source: ArgError::Missing,

@@ -69,10 +69,22 @@ pub enum CallFailure {
 }
 
 /// A node's I/O in a service: the request's values, then what start-up
-/// made resident. Nothing is saved: a request's data lives and dies with it.
+/// made resident. Nothing is persisted: the outputs are handed back to the
+/// caller, and a request's data lives and dies with it.
 struct InMemory<'a> {
     values: &'a HashMap<String, Data>,
     resident: &'a HashMap<String, Data>,
+    produced: std::sync::Mutex<Vec<(String, Data)>>,
+}
+
+impl<'a> InMemory<'a> {
+    fn new(values: &'a HashMap<String, Data>, resident: &'a HashMap<String, Data>) -> Self {
+        InMemory {
+            values,
+            resident,
+            produced: Default::default(),
+        }
+    }
 }
 
 impl NodeIo for InMemory<'_> {
@@ -83,28 +95,34 @@ impl NodeIo for InMemory<'_> {
             .cloned()
             .ok_or_else(|| Error::dataset(dataset, "no value in this request"))
     }
-    fn save(&self, _dataset: &str, _data: &Data) -> Result<(), Error> {
+    fn save(&self, dataset: &str, data: &Data) -> Result<(), Error> {
+        self.produced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((dataset.to_string(), data.clone()));
         Ok(())
     }
 }
 
+/// Runs `node` on `values` (then `resident`); returns its outputs by name.
 fn run_node(
     node: &BoundNode,
-    io: &InMemory<'_>,
+    values: &HashMap<String, Data>,
+    resident: &HashMap<String, Data>,
     options: &ServiceOptions,
     cancellation: &Cancellation,
-) -> Result<Vec<Data>, NodeFailure> {
+) -> Result<Vec<(String, Data)>, NodeFailure> {
+    let io = InMemory::new(values, resident);
     let run = RunContext {
         project_dir: options.project_dir.clone(),
         run_id: String::new(),
         cancellation: cancellation.clone(),
     };
-    task::run_node(node, io, &options.hooks, &run)
-        .map(|(outputs, _)| outputs)
-        .map_err(|error| NodeFailure {
-            node: node.node.name.clone(),
-            error: Arc::new(error),
-        })
+    task::run_node(node, &io, &options.hooks, &run).map_err(|error| NodeFailure {
+        node: node.node.name.clone(),
+        error: Arc::new(error),
+    })?;
+    Ok(io.produced.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
 impl PipelineService {
@@ -190,12 +208,8 @@ impl PipelineService {
             for arg in &node.args {
                 load(&mut resident, arg)?;
             }
-            let io = InMemory {
-                values: &empty,
-                resident: &resident,
-            };
-            let outputs =
-                run_node(node, &io, &options, &Cancellation::new()).map_err(|failure| {
+            let outputs = run_node(node, &empty, &resident, &options, &Cancellation::new())
+                .map_err(|failure| {
                     Error::Run(crate::run::RunFailure {
                         failures: vec![failure],
                         completed: 0,
@@ -203,9 +217,7 @@ impl PipelineService {
                         resume_from: Vec::new(),
                     })
                 })?;
-            for (name, data) in node.outputs.iter().zip(outputs) {
-                resident.insert(name.clone(), data);
-            }
+            resident.extend(outputs);
         }
         for node in &per_request {
             for arg in &node.args {
@@ -292,15 +304,9 @@ impl PipelineService {
         }
         let mut values = inputs;
         for (node, _) in self.nodes.iter().zip(&run).filter(|(_, run)| **run) {
-            let io = InMemory {
-                values: &values,
-                resident: &self.resident,
-            };
-            let outputs =
-                run_node(node, &io, &self.options, cancellation).map_err(CallFailure::Node)?;
-            for (name, data) in node.outputs.iter().zip(outputs) {
-                values.insert(name.clone(), data);
-            }
+            let outputs = run_node(node, &values, &self.resident, &self.options, cancellation)
+                .map_err(CallFailure::Node)?;
+            values.extend(outputs);
         }
         Ok(wanted
             .iter()

@@ -308,9 +308,8 @@ impl Work<'_> {
                 }
             }
         }
-        let result = task::run_node(node, self.catalog, self.hooks, &self.context)
-            .map(|(_, elapsed)| elapsed)
-            .map_err(Arc::new);
+        let result =
+            task::run_node(node, self.catalog, self.hooks, &self.context).map_err(Arc::new);
         if let (Ok(_), Some(state), Some(fp)) = (&result, self.state, self.fingerprints[i].get()) {
             state.record(Entry {
                 node: node.node.name.clone(),

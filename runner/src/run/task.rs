@@ -35,8 +35,8 @@ impl NodeIo for crate::catalog::Catalog {
 /// downcastable: see [`NodeError::find`].
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// An input could not be loaded.
-    #[error("cannot load input '{dataset}': {source}")]
+    /// An input could not be loaded (the catalog's error names it).
+    #[error("{source}")]
     Load { dataset: String, source: Error },
     /// An input is not what the argument reading it takes.
     #[error("input '{dataset}': {source}")]
@@ -49,7 +49,7 @@ pub enum NodeError {
     #[error(transparent)]
     Call(CallError),
     /// An output could not be saved; the outputs saved before it stay.
-    #[error("cannot save output '{dataset}': {source}")]
+    #[error("{source}")]
     Save { dataset: String, source: Error },
     /// A node this one reads from had to run first, and failed.
     #[error("upstream node '{node}' failed: {source}")]
@@ -86,18 +86,20 @@ impl NodeError {
 /// Runs `node` once: hooks `before_node_run`, each input loaded (with its
 /// dataset hooks), the function called (a panic is an error), each output
 /// saved as it comes (with its hooks), then `after_node_run` or
-/// `on_node_error`; all inside a `node` span. Returns the outputs and the
-/// node's wall time.
+/// `on_node_error`; all inside a `node` span. Returns the node's wall
+/// time. The outputs go to `io` only: they are dropped before the
+/// after-node hooks run (a hook that hands freed memory back to the system
+/// then sees it freed).
 pub fn run_node(
     node: &BoundNode,
     io: &dyn NodeIo,
     hooks: &Hooks,
     run: &RunContext,
-) -> Result<(Vec<Data>, Duration), NodeError> {
+) -> Result<Duration, NodeError> {
     let _span = tracing::info_span!("node", name = %node.node.name).entered();
     let result = load_call_save(node, io, hooks, run);
     match &result {
-        Ok((_, elapsed)) => {
+        Ok(elapsed) => {
             tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "completed");
             hooks.each(|h| h.after_node_run(&node.node, *elapsed));
         }
@@ -111,7 +113,7 @@ fn load_call_save(
     io: &dyn NodeIo,
     hooks: &Hooks,
     run: &RunContext,
-) -> Result<(Vec<Data>, Duration), NodeError> {
+) -> Result<Duration, NodeError> {
     hooks.each(|h| h.before_node_run(&node.node));
     let start = Instant::now();
     let mut args = Vec::with_capacity(node.args.len());
@@ -130,7 +132,7 @@ fn load_call_save(
         .call(&args, node.outputs.len(), &context)
         .map_err(|error| match error {
             CallError::Argument { index, source } => NodeError::Argument {
-                dataset: node.args.get(index).cloned().unwrap_or_default(),
+                dataset: node.args.get(index).map_or("?", String::as_str).to_string(),
                 source,
             },
             other => NodeError::Call(other),
@@ -144,7 +146,7 @@ fn load_call_save(
         })?;
         hooks.each(|h| h.after_dataset_save(dataset, value));
     }
-    Ok((outputs, start.elapsed()))
+    Ok(start.elapsed())
 }
 
 #[cfg(test)]
@@ -235,7 +237,7 @@ mod tests {
         registry: &FunctionRegistry,
         io: &Values,
         hooks: &Hooks,
-    ) -> Result<(Vec<Data>, Duration), NodeError> {
+    ) -> Result<Duration, NodeError> {
         run_node(&bound(registry, "read"), io, hooks, &RunContext::default())
     }
 
@@ -251,8 +253,7 @@ mod tests {
     fn a_node_loads_calls_and_saves_between_its_hooks() {
         let (registry, io, log, hooks) = setup();
         io.save("level", &Data::new(21_i64)).unwrap();
-        let (outputs, _) = run_read(&registry, &io, &hooks).unwrap();
-        assert_eq!(outputs[0].downcast_ref::<i64>(), Some(&42));
+        run_read(&registry, &io, &hooks).unwrap();
         assert_eq!(io.load("text").unwrap().downcast_ref::<i64>(), Some(&42));
         assert_eq!(
             *log.0.lock().unwrap(),
@@ -296,5 +297,45 @@ mod tests {
         let error = run_read(&registry, &io, &hooks).unwrap_err();
         assert_eq!(error.to_string(), "input 'level': expected i64, got String");
         assert!(error.function_error().is_none());
+    }
+
+    /// A value that says when it is dropped.
+    struct Tracked(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    crate::data_value!(Tracked);
+
+    struct Discard;
+    impl NodeIo for Discard {
+        fn load(&self, dataset: &str) -> Result<Data, Error> {
+            Err(Error::dataset(dataset, "nothing"))
+        }
+        fn save(&self, _: &str, _: &Data) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    struct SeesDropped(Arc<std::sync::atomic::AtomicBool>, Mutex<Option<bool>>);
+    impl Hook for SeesDropped {
+        fn after_node_run(&self, _: &Node, _: Duration) {
+            *self.1.lock().unwrap() = Some(self.0.load(std::sync::atomic::Ordering::SeqCst));
+        }
+    }
+
+    #[test]
+    fn outputs_are_dropped_before_the_after_node_hooks() {
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = dropped.clone();
+        let mut registry = FunctionRegistry::new();
+        registry.register("make", move || Tracked(flag.clone()));
+        let mut node = bound(&registry, "make");
+        node.args.clear();
+        let hook = Arc::new(SeesDropped(dropped, Mutex::new(None)));
+        let hooks = Hooks(vec![hook.clone() as Arc<dyn Hook>]);
+        run_node(&node, &Discard, &hooks, &RunContext::default()).unwrap();
+        assert_eq!(*hook.1.lock().unwrap(), Some(true));
     }
 }
