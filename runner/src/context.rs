@@ -27,10 +27,6 @@ impl Cancellation {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
-    /// The flag itself, for code that polls an `AtomicBool`.
-    pub fn flag(&self) -> &AtomicBool {
-        &self.0
-    }
 }
 
 /// What the driver of a run gives every node: the same for all its nodes.

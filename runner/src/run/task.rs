@@ -72,15 +72,6 @@ impl NodeError {
         }
         None
     }
-
-    /// The function's own error, when it returned one.
-    pub fn function_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        match self {
-            NodeError::Call(CallError::Failed(error)) => Some(error.as_ref()),
-            NodeError::Upstream { source, .. } => source.function_error(),
-            _ => None,
-        }
-    }
 }
 
 /// Runs `node` once: hooks `before_node_run`, each input loaded (with its
@@ -272,14 +263,12 @@ mod tests {
         io.save("level", &Data::new(0_i64)).unwrap();
         let error = run_read(&registry, &io, &hooks).unwrap_err();
         assert!(error.find::<TooDark>().is_some(), "{error:?}");
-        assert!(error.function_error().is_some());
         assert_eq!(error.to_string(), "too dark to read");
         let upstream = NodeError::Upstream {
             node: "reader".into(),
             source: Arc::new(error),
         };
         assert!(upstream.find::<TooDark>().is_some());
-        assert!(upstream.function_error().is_some());
         assert_eq!(
             log.0.lock().unwrap().last().unwrap(),
             "error reader: too dark to read"
@@ -296,7 +285,7 @@ mod tests {
         io.save("level", &Data::new("x".to_string())).unwrap();
         let error = run_read(&registry, &io, &hooks).unwrap_err();
         assert_eq!(error.to_string(), "input 'level': expected i64, got String");
-        assert!(error.function_error().is_none());
+        assert!(error.find::<TooDark>().is_none());
     }
 
     /// A value that says when it is dropped.
