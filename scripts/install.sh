@@ -64,4 +64,10 @@ if ! command -v cargo-llvm-cov >/dev/null 2>&1; then
   say "installing cargo-llvm-cov (coverage)"
   cargo install cargo-llvm-cov --locked
 fi
+
+# Every crate of Cargo.lock, for every platform: the tests run offline, and
+# `cargo metadata --offline` (tests/architecture.rs) reads them all, where a
+# build downloads only this platform's.
+say "fetching the locked crates"
+cargo fetch --locked --quiet
 say "ok"

@@ -153,7 +153,11 @@ pub fn run_here_or_hand_over<'a>(
     let needing: Vec<&str> = functions
         .iter()
         .copied()
-        .filter(|f| registry.get(f).and_then(|r| r.missing_engine()).is_some())
+        .filter(|f| {
+            registry
+                .get(f)
+                .is_some_and(|r| !r.missing_engines().is_empty())
+        })
         .collect();
     Err(hand_over(
         &missing,

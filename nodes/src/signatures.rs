@@ -23,6 +23,7 @@ use crate::detection::ModelFile;
 use crate::ocr::correct::CorrectionParams;
 use crate::ocr::engine::TesseractConfig;
 use crate::ocr::{OcrReadings, OcrRegions, PrepareParams};
+use crate::predict::video::{VideoJob, VideoSummary};
 use crate::predict::{
     Detections, PredictParams, Prediction, SignDetector, SignReader, SignRegions,
 };
@@ -61,34 +62,48 @@ pub type RunOcrFn = fn(
 /// The prepared regions read: the answer of `POST /predict`.
 pub type ReadSignTextsFn = fn(Arc<SignReader>, SignRegions) -> Result<Prediction, NodesError>;
 
+/// A video's every frame detected, its signs read once per track, drawn and
+/// encoded (the request's cancellation stops it; progress is reported per
+/// frame). It needs both engines.
+pub type AnnotateVideoFn = fn(
+    Arc<SignDetector>,
+    Arc<SignReader>,
+    Arc<VideoJob>,
+    NodeContext,
+) -> Result<VideoSummary, NodesError>;
+
 /// Declares the libtorch and Tesseract nodes (names, arguments, descriptions).
 pub fn declare(registry: &mut FunctionRegistry) {
     registry
-        .declare::<RunOcrFn>("run_ocr", TESSERACT)
+        .declare::<RunOcrFn>("run_ocr", &[TESSERACT])
         .args(&["ground_truth", "detected", "config", "params"])
         .describe("every region read in parallel (a Tesseract per thread), then corrected");
     registry
-        .declare::<ReadSignTextsFn>("read_sign_texts", TESSERACT)
+        .declare::<ReadSignTextsFn>("read_sign_texts", &[TESSERACT])
         .args(&["reader", "regions"])
         .describe("Tesseract on the prepared regions, corrected: the POST /predict answer");
     registry
-        .declare::<TrainYoloFn>("train_yolo", TORCH)
+        .declare::<TrainYoloFn>("train_yolo", &[TORCH])
         .args(&["data", "params"])
         .describe("YOLOv8 trained on the train split, best epoch by val mAP50-95");
     registry
-        .declare::<EvaluateYoloFn>("evaluate_yolo", TORCH)
+        .declare::<EvaluateYoloFn>("evaluate_yolo", &[TORCH])
         .args(&["model", "data", "history", "params"])
         .describe("mAP50, mAP50-95, per-class AP, confusion matrix and report figures");
     registry
-        .declare::<DetectTextRegionsFn>("detect_text_regions", TORCH)
+        .declare::<DetectTextRegionsFn>("detect_text_regions", &[TORCH])
         .args(&["model", "signs", "model_input", "params"])
         .describe("regions of the text signs the detector finds, matched to the ground truth");
     registry
-        .declare::<LoadDetectorFn>("load_detector", TORCH)
+        .declare::<LoadDetectorFn>("load_detector", &[TORCH])
         .args(&["model", "params"])
         .describe("the detector checked once and its predict thresholds (start-up)");
     registry
-        .declare::<DetectSignsFn>("detect_signs", TORCH)
+        .declare::<DetectSignsFn>("detect_signs", &[TORCH])
         .args(&["detector", "image"])
         .describe("the signs of one image");
+    registry
+        .declare::<AnnotateVideoFn>("annotate_video", &[TESSERACT, TORCH])
+        .args(&["detector", "reader", "video"])
+        .describe("every frame of a video detected, its signs read once per track, drawn, as MP4");
 }

@@ -62,10 +62,10 @@ pub enum CallError {
     /// The function returned a different number of values than declared outputs.
     #[error("returned {got} values for {expected} declared outputs")]
     OutputCount { expected: usize, got: usize },
-    /// The function is only declared here: its body runs on an engine (a
-    /// heavy native library) that this program does not load.
-    #[error("runs on the {engine} engine, which this program does not load")]
-    EngineNotLoaded { engine: &'static str },
+    /// The function is only declared here: its body runs on engines
+    /// (heavy native libraries) that this program does not load.
+    #[error("runs on the {} engine{}, which this program does not load", engines.join(" and "), if engines.len() == 1 { "" } else { "s" })]
+    EngineNotLoaded { engines: &'static [&'static str] },
 }
 
 /// What a panicking node function said (its payload, when it was text).
@@ -416,9 +416,9 @@ impl<F: NodeFunction<M>, M: 'static> ErasedFunction for Typed<F, M> {
     }
 }
 
-/// A declared function: its types, and the engine its body needs.
+/// A declared function: its types, and the engines its body needs.
 struct Declared {
-    engine: &'static str,
+    engines: &'static [&'static str],
     arg_types: Vec<Option<TypeDesc>>,
     arg_checks: Vec<ArgCheck>,
     output_types: Option<Vec<Option<TypeDesc>>>,
@@ -441,7 +441,7 @@ impl ErasedFunction for Declared {
         _context: &NodeContext,
     ) -> Result<Vec<Data>, CallError> {
         Err(CallError::EngineNotLoaded {
-            engine: self.engine,
+            engines: self.engines,
         })
     }
 }
@@ -476,9 +476,9 @@ pub struct RegisteredFunction {
     pub arg_names: Option<Vec<String>>,
     pub output_names: Option<Vec<String>>,
     pub description: String,
-    /// The engine its body runs on (a heavy native library such as
-    /// libtorch), when it needs one.
-    pub engine: Option<String>,
+    /// The engines its body runs on (heavy native libraries such as
+    /// libtorch), when it needs any.
+    pub engines: Vec<String>,
     /// False while the function is only declared (see [`NodeSignature`]).
     loaded: bool,
     func: Arc<dyn ErasedFunction>,
@@ -528,12 +528,12 @@ impl RegisteredFunction {
         }
     }
 
-    /// The engine this program must hand the function to, when its body is
-    /// not here: `None` for every function this program can call itself.
-    pub fn missing_engine(&self) -> Option<&str> {
+    /// The engines a program must load to call the function, when its body
+    /// is not here: none for every function this program can call itself.
+    pub fn missing_engines(&self) -> &[String] {
         match self.loaded {
-            true => None,
-            false => self.engine.as_deref(),
+            true => &[],
+            false => &self.engines,
         }
     }
     pub fn output_types(&self) -> Option<Vec<Option<TypeDesc>>> {
@@ -627,26 +627,27 @@ impl FunctionRegistry {
         )
     }
 
-    /// Declares a function of signature `S` whose body runs on `engine`,
-    /// which this program does not load: plans, dry runs and type checks
-    /// treat it like any function; calling it is
-    /// [`CallError::EngineNotLoaded`].
+    /// Declares a function of signature `S` whose body runs on `engines`
+    /// (all of them: a body may need two libraries), which this program
+    /// does not load: plans, dry runs and type checks treat it like any
+    /// function; calling it is [`CallError::EngineNotLoaded`]. The program
+    /// that loads them all implements it.
     ///
     /// # Panics
     /// When `name` is already registered.
     pub fn declare<S: NodeSignature>(
         &mut self,
         name: &str,
-        engine: &'static str,
+        engines: &'static [&'static str],
     ) -> &mut RegisteredFunction {
         let declared = Declared {
-            engine,
+            engines,
             arg_types: S::signature_arg_types(),
             arg_checks: S::signature_arg_checks(),
             output_types: S::signature_output_types(),
         };
         let entry = self.insert(name, Arc::new(declared));
-        entry.engine = Some(engine.to_string());
+        entry.engines = engines.iter().map(|e| e.to_string()).collect();
         entry.loaded = false;
         entry
     }
@@ -688,7 +689,8 @@ impl FunctionRegistry {
     ) -> std::collections::BTreeSet<String> {
         functions
             .into_iter()
-            .filter_map(|name| self.get(name)?.missing_engine().map(str::to_string))
+            .filter_map(|name| self.get(name))
+            .flat_map(|f| f.missing_engines().iter().cloned())
             .collect()
     }
 
@@ -705,7 +707,7 @@ impl FunctionRegistry {
                 arg_names: None,
                 output_names: None,
                 description: String::new(),
-                engine: None,
+                engines: Vec::new(),
                 loaded: true,
                 func,
             })
@@ -757,7 +759,7 @@ mod tests {
         );
         let declared: fn(String, NodeContext) -> String = locate;
         let mut r = FunctionRegistry::new();
-        r.declare::<fn(String, NodeContext) -> String>("remote_locate", "torch")
+        r.declare::<fn(String, NodeContext) -> String>("remote_locate", &["torch"])
             .args(&["file"]);
         r.implement("remote_locate", declared);
         assert_eq!(
@@ -939,34 +941,47 @@ mod tests {
     #[test]
     fn a_declared_function_plans_like_any_and_names_its_engine() {
         let mut r = FunctionRegistry::new();
-        r.declare::<AddSignature>("heavy_add", "torch")
+        r.declare::<AddSignature>("heavy_add", &["torch"])
             .args(&["a", "b"]);
         let f = r.get("heavy_add").unwrap();
         assert_eq!(f.arg_types(), Some(vec![Some(TypeDesc::of::<i64>()); 2]));
         assert_eq!(f.output_types(), Some(vec![Some(TypeDesc::of::<i64>())]));
-        assert_eq!(f.missing_engine(), Some("torch"));
+        assert_eq!(f.missing_engines(), ["torch"]);
         let err = f
             .call(&[Data::new(1i64), Data::new(2i64)], 1, &ctx())
             .unwrap_err();
-        assert!(matches!(&err, CallError::EngineNotLoaded { engine } if *engine == "torch"));
+        assert!(matches!(&err, CallError::EngineNotLoaded { engines } if *engines == ["torch"]));
         assert_eq!(
             err.to_string(),
             "runs on the torch engine, which this program does not load"
         );
         let needed = r.missing_engines(["heavy_add", "noop", "unknown"]);
         assert_eq!(needed.into_iter().collect::<Vec<_>>(), vec!["torch"]);
+        r.declare::<AddSignature>("two_engine_add", &["ocr", "torch"])
+            .args(&["a", "b"]);
+        let err = r
+            .get("two_engine_add")
+            .unwrap()
+            .call(&[Data::new(1i64), Data::new(2i64)], 1, &ctx())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "runs on the ocr and torch engines, which this program does not load"
+        );
+        let needed = r.missing_engines(["heavy_add", "two_engine_add"]);
+        assert_eq!(needed.into_iter().collect::<Vec<_>>(), vec!["ocr", "torch"]);
     }
 
     #[test]
     fn implementing_a_declaration_keeps_its_names_and_loads_it() {
         let mut r = FunctionRegistry::new();
-        r.declare::<AddSignature>("heavy_add", "torch")
+        r.declare::<AddSignature>("heavy_add", &["torch"])
             .args(&["a", "b"])
             .describe("adds");
         r.implement("heavy_add", add as AddSignature);
         let f = r.get("heavy_add").unwrap();
-        assert_eq!(f.missing_engine(), None);
-        assert_eq!(f.engine.as_deref(), Some("torch"));
+        assert!(f.missing_engines().is_empty());
+        assert_eq!(f.engines, ["torch"]);
         assert_eq!(f.description, "adds");
         assert_eq!(
             f.arg_names.as_deref(),
@@ -983,7 +998,7 @@ mod tests {
     #[should_panic(expected = "implemented with other types")]
     fn an_implementation_of_other_types_is_a_wiring_bug() {
         let mut r = FunctionRegistry::new();
-        r.declare::<AddSignature>("heavy_add", "torch");
+        r.declare::<AddSignature>("heavy_add", &["torch"]);
         r.implement("heavy_add", split as fn(Vec<i64>) -> (Vec<i64>, Vec<i64>));
     }
 

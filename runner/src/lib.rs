@@ -34,4 +34,4 @@ pub use error::{Error, Location, Result};
 pub use function::{FunctionRegistry, Outputs, Params};
 pub use pipeline::{Filters, Pipeline, PipelineBuilder};
 pub use run::{Plan, RunOptions, RunnerKind};
-pub use service::{CallFailure, PipelineService, RequestError, ServiceOptions};
+pub use service::{CallFailure, CallOptions, PipelineService, RequestError, ServiceOptions};

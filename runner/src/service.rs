@@ -43,6 +43,17 @@ pub struct ServiceOptions {
     pub project_dir: std::path::PathBuf,
 }
 
+/// What one call brings besides its inputs.
+#[derive(Clone, Debug, Default)]
+pub struct CallOptions {
+    /// Set by the caller to ask the request's nodes to stop (its client
+    /// left, its deadline passed); long nodes poll it through their context.
+    pub cancellation: Cancellation,
+    /// Observe this call's nodes after the service's own (a request's
+    /// progress, say).
+    pub hooks: Hooks,
+}
+
 /// A request the served pipeline cannot take: the caller's mistake.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RequestError {
@@ -109,16 +120,17 @@ fn run_node(
     node: &BoundNode,
     values: &HashMap<String, Data>,
     resident: &HashMap<String, Data>,
-    options: &ServiceOptions,
+    project_dir: &std::path::Path,
+    hooks: &Hooks,
     cancellation: &Cancellation,
 ) -> Result<Vec<(String, Data)>, NodeFailure> {
     let io = InMemory::new(values, resident);
     let run = RunContext {
-        project_dir: options.project_dir.clone(),
+        project_dir: project_dir.to_path_buf(),
         run_id: String::new(),
         cancellation: cancellation.clone(),
     };
-    task::run_node(node, &io, &options.hooks, &run).map_err(|error| NodeFailure {
+    task::run_node(node, &io, hooks, &run).map_err(|error| NodeFailure {
         node: node.node.name.clone(),
         error: Arc::new(error),
     })?;
@@ -208,15 +220,22 @@ impl PipelineService {
             for arg in &node.args {
                 load(&mut resident, arg)?;
             }
-            let outputs = run_node(node, &empty, &resident, &options, &Cancellation::new())
-                .map_err(|failure| {
-                    Error::Run(crate::run::RunFailure {
-                        failures: vec![failure],
-                        completed: 0,
-                        total: startup.len(),
-                        resume_from: Vec::new(),
-                    })
-                })?;
+            let outputs = run_node(
+                node,
+                &empty,
+                &resident,
+                &options.project_dir,
+                &options.hooks,
+                &Cancellation::new(),
+            )
+            .map_err(|failure| {
+                Error::Run(crate::run::RunFailure {
+                    failures: vec![failure],
+                    completed: 0,
+                    total: startup.len(),
+                    resume_from: Vec::new(),
+                })
+            })?;
             resident.extend(outputs);
         }
         for node in &per_request {
@@ -254,34 +273,18 @@ impl PipelineService {
         inputs: HashMap<String, Data>,
         wanted: &[&str],
     ) -> Result<HashMap<String, Data>, CallFailure> {
-        self.call_cancellable(inputs, wanted, &Cancellation::new())
+        self.call_with(inputs, wanted, &CallOptions::default())
     }
 
-    /// [`PipelineService::call`], with a flag the caller sets to ask the
-    /// request's nodes to stop (its client left, its deadline passed).
-    pub fn call_cancellable(
+    /// [`PipelineService::call`], with what this request brings besides
+    /// its inputs: a flag to stop its nodes and hooks of its own. A request
+    /// provides the request inputs its nodes read, no others.
+    pub fn call_with(
         &self,
         inputs: HashMap<String, Data>,
         wanted: &[&str],
-        cancellation: &Cancellation,
+        options: &CallOptions,
     ) -> Result<HashMap<String, Data>, CallFailure> {
-        for (name, desc) in &self.inputs {
-            match inputs.get(name) {
-                None => {
-                    return Err(CallFailure::Request(RequestError::MissingInput {
-                        name: name.clone(),
-                    }))
-                }
-                Some(data) if data.type_desc() != *desc => {
-                    return Err(CallFailure::Request(RequestError::WrongType {
-                        name: name.clone(),
-                        wanted: *desc,
-                        given: data.type_desc(),
-                    }))
-                }
-                Some(_) => {}
-            }
-        }
         // Walk back from the wanted outputs to the nodes that make them.
         let mut needed: BTreeSet<&str> = BTreeSet::new();
         for name in wanted {
@@ -302,10 +305,43 @@ impl PipelineService {
                 needed.extend(node.args.iter().map(String::as_str));
             }
         }
+        for (name, desc) in &self.inputs {
+            match inputs.get(name) {
+                None if needed.contains(name.as_str()) => {
+                    return Err(CallFailure::Request(RequestError::MissingInput {
+                        name: name.clone(),
+                    }))
+                }
+                Some(data) if data.type_desc() != *desc => {
+                    return Err(CallFailure::Request(RequestError::WrongType {
+                        name: name.clone(),
+                        wanted: *desc,
+                        given: data.type_desc(),
+                    }))
+                }
+                _ => {}
+            }
+        }
+        let hooks = Hooks(
+            self.options
+                .hooks
+                .0
+                .iter()
+                .chain(&options.hooks.0)
+                .cloned()
+                .collect(),
+        );
         let mut values = inputs;
         for (node, _) in self.nodes.iter().zip(&run).filter(|(_, run)| **run) {
-            let outputs = run_node(node, &values, &self.resident, &self.options, cancellation)
-                .map_err(CallFailure::Node)?;
+            let outputs = run_node(
+                node,
+                &values,
+                &self.resident,
+                &self.options.project_dir,
+                &hooks,
+                &options.cancellation,
+            )
+            .map_err(CallFailure::Node)?;
             values.extend(outputs);
         }
         Ok(wanted
@@ -375,6 +411,15 @@ mod tests {
         inputs: &[(&str, TypeDesc)],
         options: ServiceOptions,
     ) -> Result<PipelineService, Error> {
+        start_with(yaml, &registry(), inputs, options)
+    }
+
+    fn start_with(
+        yaml: &str,
+        registry: &FunctionRegistry,
+        inputs: &[(&str, TypeDesc)],
+        options: ServiceOptions,
+    ) -> Result<PipelineService, Error> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pipelines.yml"), yaml).unwrap();
         std::fs::write(dir.path().join("parameters.yml"), "scale: 4\nzero: 0\n").unwrap();
@@ -384,7 +429,7 @@ mod tests {
             .build(&["serve".to_string()])
             .unwrap();
         let mut catalog = Catalog::from_config(&config, &DatasetTypes::builtin()).unwrap();
-        PipelineService::start(&pipeline, &mut catalog, &registry(), inputs, options)
+        PipelineService::start(&pipeline, &mut catalog, registry, inputs, options)
     }
 
     const SERVE: &str = r#"
@@ -493,6 +538,89 @@ pipelines:
             unknown.to_string().contains("'nothing' is not an output"),
             "{unknown}"
         );
+    }
+
+    fn count_down(steps: i64, ctx: crate::NodeContext) -> Result<i64, ZeroRequest> {
+        for done in 1..=steps {
+            if ctx.is_cancelled() {
+                return Err(ZeroRequest);
+            }
+            ctx.report_progress(done as u64, steps as u64);
+        }
+        Ok(steps)
+    }
+
+    #[derive(Default)]
+    struct ProgressLog(std::sync::Mutex<Vec<(u64, u64)>>);
+
+    impl crate::hooks::Hook for ProgressLog {
+        fn on_node_progress(&self, _: &crate::pipeline::Node, done: u64, total: u64) {
+            self.0.lock().unwrap().push((done, total));
+        }
+    }
+
+    const TWO_REQUESTS: &str = r#"
+pipelines:
+  serve:
+    nodes:
+      - {func: load_model, inputs: "params:scale", outputs: model}
+      - {func: score, inputs: [model, request], outputs: scored}
+      - {func: count_down, inputs: steps, outputs: counted}
+"#;
+
+    fn two_requests() -> PipelineService {
+        let mut registry = registry();
+        registry.register("count_down", count_down).args(&["steps"]);
+        let inputs = [
+            ("request", TypeDesc::of::<i64>()),
+            ("steps", TypeDesc::of::<i64>()),
+        ];
+        start_with(TWO_REQUESTS, &registry, &inputs, Default::default()).unwrap()
+    }
+
+    #[test]
+    fn a_request_provides_only_the_inputs_its_nodes_read() {
+        let svc = two_requests();
+        let out = svc.call(request(2), &["scored"]).unwrap();
+        assert_eq!(out["scored"].downcast_ref::<i64>(), Some(&42));
+        let steps = HashMap::from([("steps".to_string(), Data::new(3i64))]);
+        let out = svc.call(steps, &["counted"]).unwrap();
+        assert_eq!(out["counted"].downcast_ref::<i64>(), Some(&3));
+        // What a needed node reads must come; a given input must be typed.
+        let missing = svc.call(request(2), &["counted"]).unwrap_err();
+        assert!(
+            missing.to_string().contains("'steps' is missing"),
+            "{missing}"
+        );
+        let mut mistyped = request(2);
+        mistyped.insert("steps".into(), Data::new("3".to_string()));
+        let typed = svc.call(mistyped, &["scored"]).unwrap_err();
+        assert!(typed.to_string().contains("'steps' must be i64"), "{typed}");
+    }
+
+    #[test]
+    fn a_call_brings_its_own_hooks_and_cancellation() {
+        let svc = two_requests();
+        let log = Arc::new(ProgressLog::default());
+        let options = CallOptions {
+            hooks: Hooks(vec![log.clone()]),
+            ..Default::default()
+        };
+        let steps = || HashMap::from([("steps".to_string(), Data::new(3i64))]);
+        svc.call_with(steps(), &["counted"], &options).unwrap();
+        assert_eq!(*log.0.lock().unwrap(), [(1, 3), (2, 3), (3, 3)]);
+        // Another call does not report to this one's hooks.
+        svc.call(steps(), &["counted"]).unwrap();
+        assert_eq!(log.0.lock().unwrap().len(), 3);
+        let cancelled = CallOptions::default();
+        cancelled.cancellation.cancel();
+        let failure = svc
+            .call_with(steps(), &["counted"], &cancelled)
+            .unwrap_err();
+        let CallFailure::Node(node) = &failure else {
+            panic!("{failure}");
+        };
+        assert!(node.error.find::<ZeroRequest>().is_some(), "{failure:?}");
     }
 
     #[test]

@@ -63,13 +63,16 @@ mod tests {
         nodes::register(&mut registry);
         let declared: Vec<String> = registry
             .names()
-            .filter(|name| registry.get(name).unwrap().missing_engine() == Some(TORCH))
+            .filter(|name| registry.get(name).unwrap().missing_engines() == [TORCH])
             .map(str::to_string)
             .collect();
         assert!(declared.contains(&"train_yolo".to_string()));
         implement(&mut registry);
         for name in &declared {
-            assert_eq!(registry.get(name).unwrap().missing_engine(), None, "{name}");
+            assert!(
+                registry.get(name).unwrap().missing_engines().is_empty(),
+                "{name}"
+            );
         }
     }
 

@@ -7,10 +7,8 @@
 //! Frames stream through pipes: one frame in memory at a time.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use image::RgbImage;
@@ -31,9 +29,22 @@ pub struct VideoLimits {
     pub max_fps: f64,
     /// The job stops when this passes (checked at every frame).
     pub deadline: Option<Instant>,
-    /// The job stops when this turns true (the client left, the server drains).
-    pub cancel: Option<Arc<AtomicBool>>,
+    /// The job stops when this is cancelled (the client left, the server
+    /// drains).
+    pub cancel: Option<runner::Cancellation>,
 }
+
+/// One video to annotate, as a request brings it to the `predict`
+/// pipeline: the file, where its annotated copy goes, and what the video
+/// may be. The node adds the run's cancellation to the limits.
+#[derive(Clone, Debug)]
+pub struct VideoJob {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub limits: VideoLimits,
+}
+
+runner::data_value!(VideoJob, VideoSummary);
 
 impl Default for VideoLimits {
     fn default() -> Self {
@@ -64,7 +75,7 @@ impl VideoLimits {
         if self
             .cancel
             .as_ref()
-            .is_some_and(|c| c.load(Ordering::SeqCst))
+            .is_some_and(runner::Cancellation::is_cancelled)
         {
             return Some("the request was cancelled".into());
         }

@@ -7,6 +7,7 @@
 mod predict;
 mod predictor;
 mod serve;
+mod video_node;
 
 use nodes::signatures::{TESSERACT, TORCH};
 use roadsign::Engines;
@@ -14,6 +15,10 @@ use roadsign::Engines;
 fn implement(registry: &mut runner::FunctionRegistry) {
     tesseract_nodes::implement(registry);
     torch_nodes::implement(registry);
+    registry.implement(
+        "annotate_video",
+        video_node::annotate_video_node as nodes::signatures::AnnotateVideoFn,
+    );
 }
 
 static ENGINES: Engines = Engines {
@@ -25,4 +30,24 @@ static ENGINES: Engines = Engines {
 
 fn main() -> std::process::ExitCode {
     roadsign::main(Some(&ENGINES))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_declared_function_gets_its_body() {
+        let mut registry = runner::FunctionRegistry::new();
+        nodes::register(&mut registry);
+        let declared: Vec<String> = registry
+            .names()
+            .filter(|name| !registry.get(name).unwrap().missing_engines().is_empty())
+            .map(str::to_string)
+            .collect();
+        assert!(declared.contains(&"annotate_video".to_string()));
+        super::implement(&mut registry);
+        for name in &declared {
+            let function = registry.get(name).unwrap();
+            assert!(function.missing_engines().is_empty(), "{name}");
+        }
+    }
 }

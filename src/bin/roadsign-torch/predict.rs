@@ -5,10 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nodes::predict::video::{annotate_video, VideoLimits};
+use nodes::predict::video::{VideoJob, VideoLimits};
 use nodes::predict::Prediction;
-use tesseract_nodes::ReadSigns;
-use torch_nodes::DetectSigns;
 
 use crate::predictor::{self, Predictor};
 use roadsign::cli::{Cli, PlanFormat, PredictArgs};
@@ -106,14 +104,14 @@ fn print_prediction(file: &Path, prediction: &Prediction, format: PlanFormat) ->
 
 fn predict_video(predictor: &Predictor, file: &Path, format: PlanFormat) -> Result<()> {
     let output = annotated_path(file);
-    let summary = annotate_video(
-        file,
-        &output,
-        &|frame| predictor.detector.detect(frame),
-        &|frame, sign| predictor.reader.read(frame, sign),
-        &VideoLimits::none(),
-        &|_, _| {},
-    )?;
+    let job = VideoJob {
+        input: file.to_path_buf(),
+        output: output.clone(),
+        limits: VideoLimits::none(),
+    };
+    let summary = predictor
+        .annotate_video(job, &runner::CallOptions::default())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     match format {
         PlanFormat::Json => {
             let mut value = serde_json::to_value(&summary)?;

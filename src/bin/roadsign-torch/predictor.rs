@@ -8,21 +8,24 @@ use std::sync::Arc;
 use anyhow::{anyhow, Result};
 use nodes::detection::dataset::Picture;
 use nodes::detection::ModelFile;
+use nodes::predict::video::{VideoJob, VideoSummary};
 use nodes::predict::{
     prepare_rois, Detections, ImageSize, Jpeg, Prediction, SignDetector, SignReader,
 };
 use nodes::NodesError;
 use rayon::prelude::*;
 use runner::{Catalog, Data, Dataset, PipelineBuilder, PipelineService, ProjectConfig, TypeDesc};
-use tesseract_nodes::read_sign_texts;
+use tesseract_nodes::{read_sign_texts, ReadSigns};
 use torch_nodes::DetectSigns;
 
 use roadsign::commands::{dataset_types, registry};
 
 /// The pipeline `roadsign serve` and `roadsign predict` run.
 pub const PIPELINE: &str = "predict";
-/// The dataset each request provides.
+/// The dataset an image request provides.
 pub const IMAGE: &str = "image";
+/// The dataset a video request provides (a [`VideoJob`]).
+pub const VIDEO: &str = "video";
 
 /// The started predict pipeline, and the start-up values videos need.
 pub struct Predictor {
@@ -112,7 +115,10 @@ pub fn start(config: &ProjectConfig, model: Option<&Path>) -> Result<Predictor> 
         &pipeline,
         &mut catalog,
         &registry(),
-        &[(IMAGE, TypeDesc::of::<Picture>())],
+        &[
+            (IMAGE, TypeDesc::of::<Picture>()),
+            (VIDEO, TypeDesc::of::<VideoJob>()),
+        ],
         runner::ServiceOptions {
             project_dir: config.root.clone(),
             ..Default::default()
@@ -145,6 +151,9 @@ pub enum PredictError {
     /// The pipeline ran but gave no value of the expected type for `name`.
     #[error("the predict pipeline gave no '{name}'")]
     NoOutput { name: String },
+    /// Tesseract could not start on this thread.
+    #[error("Tesseract did not start: {0}")]
+    WarmUp(NodesError),
 }
 
 impl PredictError {
@@ -242,6 +251,30 @@ impl Predictor {
     /// The signs of one image, read.
     pub fn predict(&self, image: image::RgbImage) -> Result<Prediction, PredictError> {
         take(&self.call(image, &["prediction"])?, "prediction")
+    }
+
+    /// Prepares the calling thread for requests: one image through the
+    /// pipeline (its libtorch module built) and one Tesseract read (its
+    /// engine started).
+    pub fn warm_up(&self) -> Result<(), PredictError> {
+        let image = image::RgbImage::from_pixel(320, 320, image::Rgb([120, 130, 140]));
+        self.predict_annotated(image)?;
+        self.reader.warm_up().map_err(PredictError::WarmUp)
+    }
+
+    /// A video annotated into `job.output` by the pipeline's
+    /// `annotate_video`; `options` bring the request's cancellation and
+    /// hooks (its progress).
+    pub fn annotate_video(
+        &self,
+        job: VideoJob,
+        options: &runner::CallOptions,
+    ) -> Result<VideoSummary, PredictError> {
+        let inputs = [(VIDEO.to_string(), Data::new(job))].into();
+        let out = self
+            .service
+            .call_with(inputs, &["video_summary"], options)?;
+        take(&out, "video_summary")
     }
 
     /// The signs of one image, and the annotated image.

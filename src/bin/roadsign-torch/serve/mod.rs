@@ -16,7 +16,7 @@ mod write_timeout;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -28,13 +28,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use nodes::predict::video::{annotate_video, VideoLimits};
+use nodes::predict::video::{VideoJob, VideoLimits};
 use nodes::NodesError;
 use rayon::prelude::*;
 use serde::Deserialize;
-use tesseract_nodes::ReadSigns;
 use tokio::net::TcpListener;
-use torch_nodes::DetectSigns;
 
 use crate::predictor::{self, PredictError, Predictor};
 use metrics::Metrics;
@@ -194,8 +192,9 @@ struct AppState {
     metrics: Metrics,
     /// Video progress by id; ids are issued by `POST /progress` only.
     progress: Mutex<HashMap<String, Tracked>>,
-    /// The cancel flags of video jobs that may still run, and how many run.
-    jobs: Mutex<Vec<Weak<AtomicBool>>>,
+    /// The cancellations of video jobs that may still run (a finished
+    /// request cancels its own), and how many run.
+    jobs: Mutex<Vec<runner::Cancellation>>,
     running_jobs: AtomicUsize,
 }
 
@@ -319,19 +318,20 @@ impl AppState {
         }
     }
 
-    /// Keeps a video job's cancel flag, to stop it if the server shuts down.
-    fn register_job(&self, cancel: &Arc<AtomicBool>) {
+    /// Keeps a video job's cancellation, to stop it if the server shuts
+    /// down.
+    fn register_job(&self, cancel: &runner::Cancellation) {
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        jobs.retain(|j| j.strong_count() > 0);
-        jobs.push(Arc::downgrade(cancel));
+        jobs.retain(|j| !j.is_cancelled());
+        jobs.push(cancel.clone());
     }
 
     /// Stops every video job (each at its next frame, killing its ffmpeg
     /// children and removing its files), and waits up to `wait` for them.
     fn cancel_jobs(&self, wait: Duration) {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        for cancel in jobs.iter().filter_map(Weak::upgrade) {
-            cancel.store(true, Ordering::SeqCst);
+        for cancel in jobs.iter() {
+            cancel.cancel();
         }
         drop(jobs);
         let deadline = Instant::now() + wait;
@@ -908,12 +908,27 @@ async fn infer(
     .await
 }
 
-/// Sets a job's cancel flag when the request that started it is over.
-struct CancelOnDrop(Arc<AtomicBool>);
+/// Cancels a job when the request that started it is over.
+struct CancelOnDrop(runner::Cancellation);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.cancel();
+    }
+}
+
+/// Reports a video request's frames to its progress id.
+struct VideoProgress {
+    state: Arc<AppState>,
+    id: String,
+}
+
+impl runner::hooks::Hook for VideoProgress {
+    fn on_node_progress(&self, _node: &runner::pipeline::Node, done: u64, total: u64) {
+        self.state.set_progress(&self.id, |p| {
+            p.done = done as usize;
+            p.total = total as usize;
+        });
     }
 }
 
@@ -949,26 +964,6 @@ fn progress_id(state: &AppState, request: &Request<Incoming>) -> Result<Option<S
     Err(ApiError::bad_request(
         "unknown or used x-progress-id: POST /progress issues one per video",
     ))
-}
-
-/// Annotates the video saved in `dir` (as `upload`) into `annotated.mp4`
-/// beside it; returns the summary.
-fn annotate_upload(
-    dir: &std::path::Path,
-    predictor: &Predictor,
-    limits: &VideoLimits,
-    progress: &dyn Fn(usize, usize),
-) -> Result<String, ApiError> {
-    let summary = annotate_video(
-        &dir.join(UPLOADED_VIDEO),
-        &dir.join(ANNOTATED_VIDEO),
-        &|frame| predictor.detector.detect(frame),
-        &|frame, sign| predictor.reader.read(frame, sign),
-        limits,
-        progress,
-    )
-    .map_err(|e| client_error(&e))?;
-    Ok(serde_json::to_string(&summary).unwrap_or_default())
 }
 
 const UPLOADED_VIDEO: &str = "upload";
@@ -1023,33 +1018,46 @@ async fn video(
     check_video_type(&upload)?;
     // Stops the job at its deadline, and when this request ends before it
     // (timed out, or the client left and hyper dropped this future).
-    let cancel = Arc::new(AtomicBool::new(false));
-    let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
-    state.register_job(&cancel);
-    let limits = VideoLimits {
-        max_seconds: state.settings.max_video_s,
-        max_pixels: state.settings.max_video_pixels,
-        max_fps: state.settings.max_video_fps,
-        deadline: Some(Instant::now() + Duration::from_secs_f64(state.settings.video_timeout_s)),
-        cancel: Some(cancel),
+    let cancellation = runner::Cancellation::new();
+    let _cancel_on_drop = CancelOnDrop(cancellation.clone());
+    state.register_job(&cancellation);
+    let job = VideoJob {
+        input: dir.path().join(UPLOADED_VIDEO),
+        output: dir.path().join(ANNOTATED_VIDEO),
+        limits: VideoLimits {
+            max_seconds: state.settings.max_video_s,
+            max_pixels: state.settings.max_video_pixels,
+            max_fps: state.settings.max_video_fps,
+            deadline: Some(
+                Instant::now() + Duration::from_secs_f64(state.settings.video_timeout_s),
+            ),
+            cancel: None,
+        },
     };
-    let job_state = Arc::clone(state);
-    let job_id = id.clone();
+    let progress: Vec<Arc<dyn runner::hooks::Hook>> = match &id {
+        Some(id) => vec![Arc::new(VideoProgress {
+            state: Arc::clone(state),
+            id: id.clone(),
+        })],
+        None => Vec::new(),
+    };
+    let options = runner::CallOptions {
+        cancellation,
+        hooks: runner::hooks::Hooks(progress),
+    };
+    let running = Arc::clone(state);
     let job_dir = Arc::clone(&dir);
     let result = on_worker(state, state.settings.video_timeout_s, move || {
-        let _running = Running::start(&job_state.running_jobs);
-        let report = |done, total| {
-            if let Some(id) = &job_id {
-                job_state.set_progress(id, |p| {
-                    p.done = done;
-                    p.total = total;
-                });
-            }
-        };
-        let summary = annotate_upload(job_dir.path(), &predictor, &limits, &report);
+        let _running = Running::start(&running.running_jobs);
+        // The folder stays while the job runs, even if the request is over.
+        let _job_dir = job_dir;
+        let upload = job.input.clone();
+        let summary = predictor
+            .annotate_video(job, &options)
+            .map_err(|e| predict_error(&e));
         // Only the annotated copy is left to send.
-        let _ = std::fs::remove_file(job_dir.path().join(UPLOADED_VIDEO));
-        summary
+        let _ = std::fs::remove_file(upload);
+        summary.map(|s| serde_json::to_string(&s).unwrap_or_default())
     })
     .await;
     if let Some(id) = &id {
@@ -1071,31 +1079,13 @@ async fn video(
     Ok(response)
 }
 
-/// Warm-up on every worker: one inference (libtorch module built) and one
-/// Tesseract read (engine started), so the first request pays neither.
+/// Warm-up on every worker (see [`Predictor::warm_up`]), so the first
+/// request pays for neither libtorch's module nor Tesseract's engine.
 fn warm_up(engine: &Engine) -> Result<()> {
     let predictor = Arc::clone(&engine.predictor);
-    let results = engine.pool.on_every_worker(move || {
-        let image = image::RgbImage::from_pixel(320, 320, image::Rgb([120, 130, 140]));
-        predictor
-            .predict_annotated(image)
-            .map_err(|e| e.to_string())?;
-        // Real text: a blank crop makes Tesseract print debug tables.
-        let mut canvas = image::RgbaImage::from_pixel(128, 64, image::Rgba([255, 255, 255, 255]));
-        let scale = nodes::synth::text::fit_scale("50", 100.0, 44.0);
-        nodes::synth::text::draw_centered(
-            &mut canvas,
-            "50",
-            64.0,
-            32.0,
-            scale,
-            image::Rgba([0, 0, 0, 255]),
-        );
-        let crop = image::DynamicImage::ImageRgba8(canvas).to_luma8();
-        tesseract_nodes::read(&predictor.reader.tesseract, "speed_limit", &crop)
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    });
+    let results = engine
+        .pool
+        .on_every_worker(move || predictor.warm_up().map_err(|e| e.to_string()));
     for result in results {
         result.map_err(|e| anyhow::anyhow!("warm-up failed: {e}"))?;
     }
