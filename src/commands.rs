@@ -1,55 +1,23 @@
-//! What each sub-command does, on top of the runner's API.
+//! What each sub-command does, on top of the runner's API and the project
+//! it is given ([`crate::project`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use std::sync::Arc;
 
-use runner::config::LoadOptions;
-use runner::hooks::{Hooks, RunRecords, TimingSummary};
 use runner::run::{self, Plan, RunOptions, RunnerKind};
 use runner::viz::{self, VizFormat};
-use runner::{
-    Catalog, DatasetTypes, Filters, FunctionRegistry, Pipeline, PipelineBuilder, ProjectConfig,
-};
+use runner::{Catalog, Filters, Pipeline, PipelineBuilder};
 
 use crate::cli::{
     CatalogCommand, Cli, Command, KubeflowArgs, KubeflowCommand, PipelineCommand, PlanFormat,
     RunArgs, RunnerChoice, Selection, VizChoice,
 };
-
-/// Every function a pipeline can name: the runner's built-ins and the
-/// road-sign nodes, with the bodies of the libtorch ones where this
-/// executable loads libtorch (declared only otherwise).
-pub fn registry() -> FunctionRegistry {
-    let mut registry = FunctionRegistry::new();
-    nodes::register(&mut registry);
-    if let Some(engine) = crate::engine::loaded() {
-        (engine.implement)(&mut registry);
-    }
-    registry
-}
-
-/// Every dataset type a catalog can name: the runner's and the road-sign project's.
-pub fn dataset_types() -> DatasetTypes {
-    let mut types = DatasetTypes::builtin();
-    nodes::register_datasets(&mut types);
-    types
-}
-
-pub fn load_config(cli: &Cli, env: &Option<String>, params: &[String]) -> Result<ProjectConfig> {
-    let options = LoadOptions {
-        env: env.clone(),
-        param_overrides: params.to_vec(),
-    };
-    Ok(ProjectConfig::load(&cli.project_dir, &options)?)
-}
-
-fn build_pipeline(config: &ProjectConfig, selection: &Selection) -> Result<Pipeline> {
-    Ok(PipelineBuilder::new(config).build(&selection.pipeline_names())?)
-}
+use crate::project::{
+    build_pipeline, dataset_types, load_config, registry, run_hooks, tracking_dir,
+};
 
 pub fn dispatch(cli: &Cli) -> Result<()> {
     match &cli.command {
@@ -183,20 +151,6 @@ pub fn clean(items: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The commit the project is at, when it is a git checkout.
-fn git_commit(dir: &std::path::Path) -> Option<String> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 fn filters(args: &RunArgs) -> Filters {
     Filters {
         tags: clean(&args.tags),
@@ -239,7 +193,7 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
     drop(config);
     let name = args.selection.pipeline_names().join(",");
 
-    let tracking = cli.project_dir.join("data").join("09_tracking");
+    let tracking = tracking_dir(&cli.project_dir);
     if args.dry_run {
         // The same checks as a real run: what would stop it stops the plan.
         let bound = run::prepare(&pipeline, &mut catalog, &registry)?;
@@ -260,16 +214,7 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
             RunnerChoice::Sequential => RunnerKind::Sequential,
             RunnerChoice::Parallel => RunnerKind::Parallel,
         },
-        hooks: Hooks(vec![
-            Arc::new(crate::run_hooks::Progress::new()),
-            Arc::new(crate::run_hooks::ReleaseFreeMemory),
-            Arc::new(RunRecords::new(
-                tracking.join("runs"),
-                command.join(" "),
-                git_commit(&cli.project_dir),
-            )),
-            Arc::new(TimingSummary::new(5)),
-        ]),
+        hooks: run_hooks(&cli.project_dir, &tracking, command.join(" ")),
         state_dir: Some(tracking),
         force: args.force,
         // A few parameters name folders (training checkpoints): they are

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod commands;
 pub mod engine;
+pub mod project;
 pub mod run_hooks;
 pub mod stress;
 

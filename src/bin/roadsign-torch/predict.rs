@@ -44,7 +44,7 @@ fn overrides(args: &PredictArgs) -> Vec<String> {
 }
 
 pub fn predict_command(cli: &Cli, args: &PredictArgs) -> Result<()> {
-    let config = roadsign::commands::load_config(cli, &args.env, &overrides(args))?;
+    let config = roadsign::project::load_config(cli, &args.env, &overrides(args))?;
     let predictor = predictor::start(&config, args.model.as_deref())?;
     let mut failed = 0;
     for file in &args.files {

@@ -18,7 +18,7 @@ use runner::{Catalog, Data, Dataset, PipelineBuilder, PipelineService, ProjectCo
 use tesseract_nodes::{read_sign_texts, ReadSigns};
 use torch_nodes::DetectSigns;
 
-use roadsign::commands::{dataset_types, registry};
+use roadsign::project::{dataset_types, registry};
 
 /// The pipeline `roadsign serve` and `roadsign predict` run.
 pub const PIPELINE: &str = "predict";
