@@ -10,6 +10,7 @@ pub mod augment;
 pub mod metrics;
 pub mod model_file;
 pub mod nms_config;
+mod numpy;
 pub mod train_config;
 
 pub use model_file::{ModelInfo, Scale};
