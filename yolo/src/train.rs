@@ -214,33 +214,6 @@ pub fn train(
             config.epochs, config.batch, config.imgsz
         )));
     }
-    let checkpoints = config.checkpoints.as_deref();
-    let device = parse_device(&config.device)?;
-    let activations = activation_kind(device, config.amp);
-    let scale: Scale = config.scale.parse()?;
-    let nc = names.len();
-    let info = ModelInfo {
-        names: names.clone(),
-        scale,
-        imgsz: config.imgsz as i64,
-        name: None,
-        version: None,
-    };
-    tch::manual_seed(config.seed as i64);
-    let mut model = Detector::new(info.clone(), device);
-    if let Some(path) = &config.pretrained {
-        let source = Detector::load(path, device)?;
-        let copied = model.copy_matching(&source);
-        if copied == 0 {
-            return Err(YoloError::Weights {
-                path: path.clone(),
-                source: WeightsError::NoMatchingTensor,
-            });
-        }
-    }
-    let mut ema = Detector::new(info.clone(), device);
-    ema.vs.copy(&model.vs)?;
-
     let s = config.imgsz;
     // Images already at the training size (the detection node decodes them
     // so) are borrowed, not copied: a second copy of the training set cost
@@ -256,77 +229,210 @@ pub fn train(
             }
         })
         .collect();
-    let batches_per_epoch = cache.len().div_ceil(config.batch);
-    let accumulate_target = (config.nbs as f64 / config.batch as f64).round().max(1.0);
-    let weight_decay =
-        config.weight_decay * config.batch as f64 * accumulate_target / config.nbs as f64;
-    let iterations = cache.len().div_ceil(config.batch.max(config.nbs)) * config.epochs;
-    let (kind, lr0, momentum, warmup_bias_lr) = choose_optimizer(config, iterations, nc)?;
-    let mut optimizer = match kind {
-        OptimizerKind::Sgd => nn::Sgd {
-            momentum,
-            dampening: 0.0,
-            wd: 0.0,
-            nesterov: true,
-        }
-        .build(&model.vs, lr0)?,
-        OptimizerKind::AdamW => nn::AdamW {
-            beta1: momentum,
-            beta2: 0.999,
-            wd: 0.0,
-            eps: 1e-8,
-            amsgrad: false,
-        }
-        .build(&model.vs, lr0)?,
-    };
-    optimizer.set_weight_decay_group(GROUP_WEIGHT, weight_decay);
-    optimizer.set_weight_decay_group(GROUP_BIAS, 0.0);
-    optimizer.set_weight_decay_group(GROUP_NORM, 0.0);
-    let warmup_iterations =
-        ((config.warmup_epochs * batches_per_epoch as f64).round() as usize).max(100);
-    let gains = LossGains {
-        box_gain: config.box_gain,
-        cls_gain: config.cls_gain,
-        dfl_gain: config.dfl_gain,
-    };
-    let loss = DetectionLoss::new(nc as i64, gains);
+    let (mut trainer, start_epoch) = Trainer::new(config, names, cache.len())?;
+    for epoch in start_epoch..config.epochs {
+        trainer.run_epoch(epoch, &cache, val_set, progress)?;
+    }
+    trainer.finish(val_set)
+}
 
-    let mut start_epoch = 0;
-    let mut best_epoch = 0;
-    let mut best_fitness = f64::NEG_INFINITY;
-    let mut history = Vec::new();
-    let mut ema_updates = 0.0;
-    if let (true, Some(dir)) = (config.resume, checkpoints) {
-        let state = dir.join("state.json");
-        if state.exists() {
-            let text = std::fs::read_to_string(&state).map_err(|source| YoloError::Io {
-                path: state.clone(),
-                source,
-            })?;
-            let checkpoint: Checkpoint =
-                serde_json::from_str(&text).map_err(|e| YoloError::Weights {
-                    path: state.clone(),
-                    source: e.into(),
-                })?;
-            model
-                .vs
-                .copy(&Detector::load(&dir.join("last.safetensors"), device)?.vs)?;
-            ema.vs
-                .copy(&Detector::load(&dir.join("ema.safetensors"), device)?.vs)?;
+/// How the learning rate, momentum and gradient accumulation move over the
+/// optimiser's steps: a warm-up, then the epoch's factor of `lr0`.
+struct Schedule {
+    kind: OptimizerKind,
+    lr0: f64,
+    warmup_bias_lr: f64,
+    batches_per_epoch: usize,
+    /// Batches per optimiser step after the warm-up (`nbs / batch`).
+    accumulate_target: f64,
+    warmup_iterations: usize,
+}
+
+/// The best epoch so far: Ultralytics 8.3 ranks checkpoints by mAP50-95
+/// alone.
+struct Best {
+    epoch: usize,
+    fitness: f64,
+    metrics: Option<DetectionMetrics>,
+}
+
+/// One training run: the model and its EMA, the optimiser and its schedule,
+/// the loss, and the record so far. [`train`] drives it epoch by epoch.
+struct Trainer<'c> {
+    config: &'c TrainConfig,
+    names: Vec<String>,
+    device: Device,
+    activations: Kind,
+    model: Detector,
+    ema: Detector,
+    averager: Ema,
+    optimizer: nn::Optimizer,
+    schedule: Schedule,
+    loss: DetectionLoss,
+    /// The step the optimiser last took; Ultralytics starts at -1 so that
+    /// the very first batch steps.
+    last_step: i64,
+    history: Vec<EpochRecord>,
+    best: Best,
+}
+
+impl<'c> Trainer<'c> {
+    /// The models (seeded, from `config.pretrained` when set), the
+    /// optimiser for `train_len` images, and the state of a checkpoint to
+    /// resume when `config.resume` finds one; with the first epoch to run.
+    fn new(
+        config: &'c TrainConfig,
+        names: Vec<String>,
+        train_len: usize,
+    ) -> Result<(Trainer<'c>, usize)> {
+        let device = parse_device(&config.device)?;
+        let activations = activation_kind(device, config.amp);
+        let scale: Scale = config.scale.parse()?;
+        let nc = names.len();
+        let info = ModelInfo {
+            names: names.clone(),
+            scale,
+            imgsz: config.imgsz as i64,
+            name: None,
+            version: None,
+        };
+        tch::manual_seed(config.seed as i64);
+        let mut model = Detector::new(info.clone(), device);
+        if let Some(path) = &config.pretrained {
+            let source = Detector::load(path, device)?;
+            let copied = model.copy_matching(&source);
+            if copied == 0 {
+                return Err(YoloError::Weights {
+                    path: path.clone(),
+                    source: WeightsError::NoMatchingTensor,
+                });
+            }
+        }
+        let mut ema = Detector::new(info.clone(), device);
+        ema.vs.copy(&model.vs)?;
+
+        let batches_per_epoch = train_len.div_ceil(config.batch);
+        let accumulate_target = (config.nbs as f64 / config.batch as f64).round().max(1.0);
+        let weight_decay =
+            config.weight_decay * config.batch as f64 * accumulate_target / config.nbs as f64;
+        let iterations = train_len.div_ceil(config.batch.max(config.nbs)) * config.epochs;
+        let (kind, lr0, momentum, warmup_bias_lr) = choose_optimizer(config, iterations, nc)?;
+        let mut optimizer = match kind {
+            OptimizerKind::Sgd => nn::Sgd {
+                momentum,
+                dampening: 0.0,
+                wd: 0.0,
+                nesterov: true,
+            }
+            .build(&model.vs, lr0)?,
+            OptimizerKind::AdamW => nn::AdamW {
+                beta1: momentum,
+                beta2: 0.999,
+                wd: 0.0,
+                eps: 1e-8,
+                amsgrad: false,
+            }
+            .build(&model.vs, lr0)?,
+        };
+        optimizer.set_weight_decay_group(GROUP_WEIGHT, weight_decay);
+        optimizer.set_weight_decay_group(GROUP_BIAS, 0.0);
+        optimizer.set_weight_decay_group(GROUP_NORM, 0.0);
+        let warmup_iterations =
+            ((config.warmup_epochs * batches_per_epoch as f64).round() as usize).max(100);
+        let gains = LossGains {
+            box_gain: config.box_gain,
+            cls_gain: config.cls_gain,
+            dfl_gain: config.dfl_gain,
+        };
+        let loss = DetectionLoss::new(nc as i64, gains);
+
+        let mut start_epoch = 0;
+        let mut best = Best {
+            epoch: 0,
+            fitness: f64::NEG_INFINITY,
+            metrics: None,
+        };
+        let mut history = Vec::new();
+        let mut ema_updates = 0.0;
+        if let Some(checkpoint) = Self::checkpoint_to_resume(config, &mut model, &mut ema, device)?
+        {
             start_epoch = checkpoint.epoch + 1;
-            best_epoch = checkpoint.best_epoch;
-            best_fitness = checkpoint.best_fitness;
+            best.epoch = checkpoint.best_epoch;
+            best.fitness = checkpoint.best_fitness;
             history = checkpoint.history;
             ema_updates = checkpoint.ema_updates;
         }
+        let mut averager = Ema::new(&model.vs, &ema.vs);
+        averager.updates = ema_updates;
+        let trainer = Trainer {
+            config,
+            names,
+            device,
+            activations,
+            model,
+            ema,
+            averager,
+            optimizer,
+            schedule: Schedule {
+                kind,
+                lr0,
+                warmup_bias_lr,
+                batches_per_epoch,
+                accumulate_target,
+                warmup_iterations,
+            },
+            loss,
+            last_step: -1,
+            history,
+            best,
+        };
+        Ok((trainer, start_epoch))
     }
-    let mut averager = Ema::new(&model.vs, &ema.vs);
-    averager.updates = ema_updates;
-    let mut best_metrics = None;
 
-    // Ultralytics starts at -1 so that the very first batch steps.
-    let mut last_step: i64 = -1;
-    for epoch in start_epoch..config.epochs {
+    /// With `config.resume` and a checkpoint in `config.checkpoints`: its
+    /// state, the model and its EMA loaded back into `model` and `ema`.
+    fn checkpoint_to_resume(
+        config: &TrainConfig,
+        model: &mut Detector,
+        ema: &mut Detector,
+        device: Device,
+    ) -> Result<Option<Checkpoint>> {
+        let (true, Some(dir)) = (config.resume, config.checkpoints.as_deref()) else {
+            return Ok(None);
+        };
+        let state = dir.join("state.json");
+        if !state.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&state).map_err(|source| YoloError::Io {
+            path: state.clone(),
+            source,
+        })?;
+        let checkpoint: Checkpoint =
+            serde_json::from_str(&text).map_err(|e| YoloError::Weights {
+                path: state.clone(),
+                source: e.into(),
+            })?;
+        model
+            .vs
+            .copy(&Detector::load(&dir.join("last.safetensors"), device)?.vs)?;
+        ema.vs
+            .copy(&Detector::load(&dir.join("ema.safetensors"), device)?.vs)?;
+        Ok(Some(checkpoint))
+    }
+
+    /// One epoch: batches augmented on rayon one step ahead of the model,
+    /// each a step of the schedule; then the EMA validated on `val_set`,
+    /// the epoch recorded, the best kept and the checkpoint written.
+    fn run_epoch(
+        &mut self,
+        epoch: usize,
+        cache: &[Cow<'_, Labeled>],
+        val_set: &[Labeled],
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<()> {
+        let config = self.config;
+        let s = config.imgsz;
         let factor = lr_factor(config, epoch);
         let mut augment = config.augment.clone();
         if epoch + config.close_mosaic >= config.epochs {
@@ -336,6 +442,7 @@ pub fn train(
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(
             config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9),
         ));
+        let batches_per_epoch = self.schedule.batches_per_epoch;
         progress(Progress::EpochStart {
             epoch,
             epochs: config.epochs,
@@ -345,12 +452,11 @@ pub fn train(
         let started = Instant::now();
         let mut sums = LossParts::default();
         let mut seen = 0usize;
-        let mut lr_now = lr0 * factor;
+        let mut lr_now = self.schedule.lr0 * factor;
         let mut data_wait = 0.0;
         std::thread::scope(|scope| -> Result<()> {
             // Batches are augmented on rayon one step ahead of the model.
             let (sender, receiver) = mpsc::sync_channel::<(Vec<image::RgbImage>, Vec<f32>)>(2);
-            let cache = &cache;
             let order = &order;
             let augment = &augment;
             scope.spawn(move || {
@@ -401,61 +507,9 @@ pub fn train(
                 waited += wait_started.elapsed();
                 let step = b + batches_per_epoch * epoch;
                 b += 1;
-                let mut accumulate = accumulate_target;
-                if step <= warmup_iterations {
-                    let w = warmup_iterations as f64;
-                    accumulate = interp(step as f64, 0.0, w, 1.0, accumulate_target)
-                        .round()
-                        .max(1.0);
-                    for group in [GROUP_BIAS, GROUP_WEIGHT, GROUP_NORM] {
-                        let start = if group == GROUP_BIAS {
-                            warmup_bias_lr
-                        } else {
-                            0.0
-                        };
-                        optimizer
-                            .set_lr_group(group, interp(step as f64, 0.0, w, start, lr0 * factor));
-                        if kind == OptimizerKind::Sgd {
-                            optimizer.set_momentum_group(
-                                group,
-                                interp(
-                                    step as f64,
-                                    0.0,
-                                    w,
-                                    config.warmup_momentum,
-                                    config.momentum,
-                                ),
-                            );
-                        }
-                    }
-                    lr_now = interp(step as f64, 0.0, w, 0.0, lr0 * factor);
-                } else {
-                    optimizer.set_lr(lr0 * factor);
-                    lr_now = lr0 * factor;
-                }
+                let (parts, lr) = self.train_step(step, factor, &batch, &rows);
+                lr_now = lr;
                 let n = batch.len();
-                let images = images_to_tensor(&batch.iter().collect::<Vec<_>>(), device)
-                    .to_kind(activations);
-                let targets = Targets {
-                    rows: Tensor::from_slice(&rows).view([-1, 6]).to_device(device),
-                };
-                // The loss (and the assigner inside it) in float32 whatever
-                // the activations' precision.
-                let maps: Vec<Tensor> = model
-                    .model
-                    .forward_t(&images, true)
-                    .iter()
-                    .map(|m| m.to_kind(Kind::Float))
-                    .collect();
-                let (total, parts) = loss.compute(&maps, &targets);
-                total.backward();
-                if step as i64 - last_step >= accumulate as i64 {
-                    optimizer.clip_grad_norm(10.0);
-                    optimizer.step();
-                    optimizer.zero_grad();
-                    averager.update();
-                    last_step = step as i64;
-                }
                 sums.box_loss += parts.box_loss * n as f64;
                 sums.cls_loss += parts.cls_loss * n as f64;
                 sums.dfl_loss += parts.dfl_loss * n as f64;
@@ -477,7 +531,7 @@ pub fn train(
         })?;
         let images_per_s = seen as f64 / started.elapsed().as_secs_f64();
 
-        let (metrics, _) = evaluate(&ema.model, &names, val_set, s, config.batch);
+        let (metrics, _) = evaluate(&self.ema.model, &self.names, val_set, s, config.batch);
         let record = EpochRecord {
             epoch,
             box_loss: sums.box_loss / seen.max(1) as f64,
@@ -492,50 +546,125 @@ pub fn train(
             recall: metrics.recall,
         };
         progress(Progress::EpochEnd(&record));
-        history.push(record);
-        // Fitness is mAP50-95 alone, as Ultralytics 8.3 ranks checkpoints.
-        let improved = metrics.map50_95 > best_fitness;
+        self.history.push(record);
+        let improved = metrics.map50_95 > self.best.fitness;
         if improved {
-            best_fitness = metrics.map50_95;
-            best_epoch = epoch;
-            best_metrics = Some(metrics);
+            self.best.fitness = metrics.map50_95;
+            self.best.epoch = epoch;
+            self.best.metrics = Some(metrics);
         }
-        if let Some(dir) = checkpoints {
+        if let Some(dir) = config.checkpoints.as_deref() {
             save_checkpoint(
                 dir,
-                &model,
-                &ema,
+                &self.model,
+                &self.ema,
                 improved,
                 &Checkpoint {
                     epoch,
-                    best_epoch,
-                    best_fitness,
-                    ema_updates: averager.updates,
-                    history: history.clone(),
+                    best_epoch: self.best.epoch,
+                    best_fitness: self.best.fitness,
+                    ema_updates: self.averager.updates,
+                    history: self.history.clone(),
                 },
             )?;
         }
+        Ok(())
     }
 
-    let (best, best_metrics) = match (checkpoints, best_metrics) {
-        (Some(dir), _) if dir.join("best.safetensors").exists() => {
-            let best = Detector::load(&dir.join("best.safetensors"), device)?;
-            let metrics = evaluate(&best.model, &names, val_set, s, config.batch).0;
-            (best, metrics)
+    /// One batch at global step `step`: the schedule's learning rates (and
+    /// momentum, accumulation) set, forward and backward, and an optimiser
+    /// step with the EMA's update once enough batches accumulated. Returns
+    /// the batch's losses and the learning rate it ran at.
+    fn train_step(
+        &mut self,
+        step: usize,
+        factor: f64,
+        batch: &[image::RgbImage],
+        rows: &[f32],
+    ) -> (LossParts, f64) {
+        let config = self.config;
+        let schedule = &self.schedule;
+        let lr0 = schedule.lr0;
+        let mut accumulate = schedule.accumulate_target;
+        let lr_now;
+        if step <= schedule.warmup_iterations {
+            let w = schedule.warmup_iterations as f64;
+            accumulate = interp(step as f64, 0.0, w, 1.0, schedule.accumulate_target)
+                .round()
+                .max(1.0);
+            for group in [GROUP_BIAS, GROUP_WEIGHT, GROUP_NORM] {
+                let start = if group == GROUP_BIAS {
+                    schedule.warmup_bias_lr
+                } else {
+                    0.0
+                };
+                self.optimizer
+                    .set_lr_group(group, interp(step as f64, 0.0, w, start, lr0 * factor));
+                if schedule.kind == OptimizerKind::Sgd {
+                    self.optimizer.set_momentum_group(
+                        group,
+                        interp(step as f64, 0.0, w, config.warmup_momentum, config.momentum),
+                    );
+                }
+            }
+            lr_now = interp(step as f64, 0.0, w, 0.0, lr0 * factor);
+        } else {
+            self.optimizer.set_lr(lr0 * factor);
+            lr_now = lr0 * factor;
         }
-        (_, Some(metrics)) => (ema, metrics),
-        (_, None) => {
-            let metrics = evaluate(&ema.model, &names, val_set, s, config.batch).0;
-            (ema, metrics)
+        let images = images_to_tensor(&batch.iter().collect::<Vec<_>>(), self.device)
+            .to_kind(self.activations);
+        let targets = Targets {
+            rows: Tensor::from_slice(rows)
+                .view([-1, 6])
+                .to_device(self.device),
+        };
+        // The loss (and the assigner inside it) in float32 whatever the
+        // activations' precision.
+        let maps: Vec<Tensor> = self
+            .model
+            .model
+            .forward_t(&images, true)
+            .iter()
+            .map(|m| m.to_kind(Kind::Float))
+            .collect();
+        let (total, parts) = self.loss.compute(&maps, &targets);
+        total.backward();
+        if step as i64 - self.last_step >= accumulate as i64 {
+            self.optimizer.clip_grad_norm(10.0);
+            self.optimizer.step();
+            self.optimizer.zero_grad();
+            self.averager.update();
+            self.last_step = step as i64;
         }
-    };
-    Ok(TrainOutcome {
-        best,
-        last_epoch: config.epochs.saturating_sub(1),
-        best_epoch,
-        history,
-        best_metrics,
-    })
+        (parts, lr_now)
+    }
+
+    /// The best model (the best checkpoint when one was written, else the
+    /// EMA) with its metrics on `val_set`.
+    fn finish(self, val_set: &[Labeled]) -> Result<TrainOutcome> {
+        let config = self.config;
+        let s = config.imgsz;
+        let (best, best_metrics) = match (config.checkpoints.as_deref(), self.best.metrics) {
+            (Some(dir), _) if dir.join("best.safetensors").exists() => {
+                let best = Detector::load(&dir.join("best.safetensors"), self.device)?;
+                let metrics = evaluate(&best.model, &self.names, val_set, s, config.batch).0;
+                (best, metrics)
+            }
+            (_, Some(metrics)) => (self.ema, metrics),
+            (_, None) => {
+                let metrics = evaluate(&self.ema.model, &self.names, val_set, s, config.batch).0;
+                (self.ema, metrics)
+            }
+        };
+        Ok(TrainOutcome {
+            best,
+            last_epoch: config.epochs.saturating_sub(1),
+            best_epoch: self.best.epoch,
+            history: self.history,
+            best_metrics,
+        })
+    }
 }
 
 fn save_checkpoint(
