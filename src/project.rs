@@ -1,7 +1,8 @@
 //! The composition root: what a roadsign project is made of — the node
 //! functions and dataset types it can name, its configuration, and the
-//! hooks its runs carry. Commands, `serve` and `predict` build their
-//! pipelines, catalogs and registries here and nowhere else.
+//! hooks its runs carry. Commands, `serve` and `predict` take their
+//! registry, dataset types and configuration from here, and build their
+//! pipelines and catalogs from those.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -390,6 +390,22 @@ fn videos_round_trip_with_their_frames_and_sound() {
     .unwrap();
     assert_eq!(chosen.status, 400, "{}", chosen.text());
     assert_eq!(get(address, "/progress/clip-1").status, 404);
+    // A video refused after its id was claimed still finishes that id (an
+    // id left unfinished could never be evicted from the table).
+    let other_id = other["id"].as_str().unwrap();
+    let refused = request(
+        address,
+        "POST",
+        "/predict/video",
+        &[("Content-Type", "image/png"), ("X-Progress-Id", other_id)],
+        b"not a video",
+    )
+    .unwrap();
+    assert_eq!(refused.status, 415, "{}", refused.text());
+    assert_eq!(
+        get(address, &format!("/progress/{other_id}")).json()["finished"],
+        true
+    );
     let reply = request(
         address,
         "POST",

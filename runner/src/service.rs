@@ -1,7 +1,8 @@
 //! Serving a pipeline: start once, then run it per request in memory.
 //!
-//! A service splits a pipeline at its *request inputs* (datasets that each
-//! request provides, such as an uploaded image). Nodes that do not depend on
+//! A service splits a pipeline at its *request inputs* (datasets that come
+//! with requests, such as an uploaded image or video: each request brings
+//! those its nodes read). Nodes that do not depend on
 //! a request input — loading a model, configuring an engine — run once, in
 //! [`PipelineService::start`]; their results and every catalog dataset the
 //! per-request nodes read are kept in memory. [`PipelineService::call`] then
@@ -278,7 +279,8 @@ impl PipelineService {
 
     /// [`PipelineService::call`], with what this request brings besides
     /// its inputs: a flag to stop its nodes and hooks of its own. A request
-    /// provides the request inputs its nodes read, no others.
+    /// must provide the request inputs its nodes read; others it gives are
+    /// type-checked and unused.
     pub fn call_with(
         &self,
         inputs: HashMap<String, Data>,

@@ -214,6 +214,8 @@ pub fn train(
             config.epochs, config.batch, config.imgsz
         )));
     }
+    // The settings are checked and the models built before the set is resized.
+    let (mut trainer, start_epoch) = Trainer::new(config, names, train_set.len())?;
     let s = config.imgsz;
     // Images already at the training size (the detection node decodes them
     // so) are borrowed, not copied: a second copy of the training set cost
@@ -229,7 +231,6 @@ pub fn train(
             }
         })
         .collect();
-    let (mut trainer, start_epoch) = Trainer::new(config, names, cache.len())?;
     for epoch in start_epoch..config.epochs {
         trainer.run_epoch(epoch, &cache, val_set, progress)?;
     }

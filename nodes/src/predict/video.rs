@@ -36,7 +36,8 @@ pub struct VideoLimits {
 
 /// One video to annotate, as a request brings it to the `predict`
 /// pipeline: the file, where its annotated copy goes, and what the video
-/// may be. The node adds the run's cancellation to the limits.
+/// may be. The node sets the limits' `cancel` to the run's cancellation (a
+/// caller cancels through its call's options), whatever the job held.
 #[derive(Clone, Debug)]
 pub struct VideoJob {
     pub input: PathBuf,

@@ -27,11 +27,11 @@ pub const IMAGE: &str = "image";
 /// The dataset a video request provides (a [`VideoJob`]).
 pub const VIDEO: &str = "video";
 
-/// The started predict pipeline, and the start-up values videos need.
+/// The started predict pipeline, with the start-up values batches need.
 pub struct Predictor {
-    pub service: PipelineService,
-    pub detector: Arc<SignDetector>,
-    pub reader: Arc<SignReader>,
+    service: PipelineService,
+    detector: Arc<SignDetector>,
+    reader: Arc<SignReader>,
     /// What the model is called: its file's `name` metadata, else the file's stem.
     pub model_name: String,
     /// Its `version` metadata (the training's start), else `1`.
@@ -142,7 +142,7 @@ fn resident<T: Send + Sync + 'static>(service: &PipelineService, name: &str) -> 
         .ok_or_else(|| anyhow!("the predict pipeline must produce '{name}' at start-up"))
 }
 
-/// Why one image could not be predicted.
+/// Why a prediction (an image, a batch, a video) or the warm-up failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
     /// The pipeline failed (a node's own error stays typed inside).

@@ -5,8 +5,9 @@
 //! and `file://` URLs; atomic writes: temporary file + rename) or `object`
 //! (object stores: `s3://`, `gs://`, `az://`, `http(s)://` read-only,
 //! `memory://`; see [`super::remote`]); `version` is the policy of
-//! versioned datasets, the same for both. Folder datasets (image sets) are
-//! local only.
+//! versioned datasets, the same for both. A folder (image set, partitions)
+//! is replaced atomically only locally; an object store gets it object by
+//! object.
 
 mod local;
 mod object;

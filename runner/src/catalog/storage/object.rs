@@ -247,11 +247,10 @@ impl FileLocation {
         let object = self.object(remote, version.as_deref());
         remote
             .put(&object, bytes, version.is_some())
-            .map_err(|e| match version {
-                Some(v) if matches!(e, RemoteError::AlreadyExists) => Error::dataset(
-                    &self.dataset,
-                    format!("version '{v}' already exists: versions are never overwritten"),
-                ),
+            .map_err(|e| match &self.versioning {
+                Some(v) if matches!(e, RemoteError::AlreadyExists) => {
+                    v.already_exists(&self.dataset)
+                }
                 _ => self.remote_error("cannot write", e),
             })?;
         if let Some(v) = &self.versioning {

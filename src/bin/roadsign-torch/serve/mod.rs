@@ -324,6 +324,22 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// Marks a video's progress id finished when its request ends, however it
+/// ends (answered, refused, or dropped when the client left): only finished
+/// ids can be evicted from the table.
+struct FinishProgressOnDrop {
+    state: Arc<AppState>,
+    id: Option<String>,
+}
+
+impl Drop for FinishProgressOnDrop {
+    fn drop(&mut self) {
+        if let Some(id) = &self.id {
+            self.state.set_progress(id, |p| p.finished = true);
+        }
+    }
+}
+
 /// Reports a video request's frames to its progress id.
 struct VideoProgress {
     state: Arc<AppState>,
@@ -405,6 +421,10 @@ async fn video(
 ) -> Result<Response<Body>, ApiError> {
     let predictor = Arc::clone(&state.engine()?.predictor);
     let id = progress_id(state, &request)?;
+    let _finish_progress = FinishProgressOnDrop {
+        state: Arc::clone(state),
+        id: id.clone(),
+    };
     upload::check_declared_type(&request, upload::Accepts::Video)?;
     let permit = state.video_permit()?;
     // The upload and the annotated copy live on disk, never in memory; the
@@ -467,9 +487,6 @@ async fn video(
         summary.map(|s| serde_json::to_string(&s).unwrap_or_default())
     })
     .await;
-    if let Some(id) = &id {
-        state.set_progress(id, |p| p.finished = true);
-    }
     let summary = result?;
     let annotated = dir.path().join(ANNOTATED_VIDEO);
     let (body, length) = file_body(&annotated, (dir, permit)).map_err(storage_error)?;

@@ -12,12 +12,12 @@ use super::state::AppState;
 use super::upload::ApiError;
 use super::{json, predict, respond, v2, v2_request, video, Body};
 
-pub(super) const GUI: &str = include_str!("gui.html");
+const GUI: &str = include_str!("gui.html");
 
 /// The GUI's Content-Security-Policy: its own inline script and style only
 /// (by their SHA-256), fetches to this server, images and videos it made
 /// into blobs, and no framing (clickjacking).
-pub(super) fn gui_policy() -> &'static str {
+fn gui_policy() -> &'static str {
     static POLICY: OnceLock<String> = OnceLock::new();
     POLICY.get_or_init(|| {
         use base64::Engine as _;
@@ -42,16 +42,16 @@ pub(super) fn gui_policy() -> &'static str {
 /// A route: its label (its path, or its pattern for routes with
 /// parameters; the metric label too) and the methods it answers (its 405's
 /// `Allow` header). GET routes answer HEAD too.
-pub(super) struct Route {
+struct Route {
     label: &'static str,
     methods: &'static str,
 }
 
-pub(super) const READ: &str = "GET, HEAD";
+const READ: &str = "GET, HEAD";
 
 /// The one table of routes: labels, methods, and the 404's list. The v2
 /// routes' labels come from [`v2::Route::label`]; anything else is "other".
-pub(super) const ROUTES: [Route; 15] = [
+const ROUTES: [Route; 15] = [
     Route {
         label: "/",
         methods: READ,
@@ -115,7 +115,7 @@ pub(super) const ROUTES: [Route; 15] = [
 ];
 
 /// The label of the route a path is on, "other" when none.
-pub(super) fn route_label(path: &str) -> &'static str {
+fn route_label(path: &str) -> &'static str {
     if path.starts_with("/progress/") {
         return "/progress/{id}";
     }
@@ -151,7 +151,7 @@ pub(super) async fn handle(
     Ok(response)
 }
 
-pub(super) async fn route_request(
+async fn route_request(
     state: &Arc<AppState>,
     route: &'static str,
     path: &str,

@@ -2,9 +2,8 @@
 //! the pipeline starts and warms up on a thread of its own, and SIGTERM
 //! turns `/ready` to 503 and lets in-flight requests finish.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -13,18 +12,17 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use super::metrics::Metrics;
 use super::pool::WorkerPool;
 use super::routes::handle;
-use super::settings::{megabytes, Settings};
+use super::settings::Settings;
 use super::state::{AppState, Engine};
 use super::{v2, write_timeout};
 use crate::predictor;
 use roadsign::cli::{Cli, ServeArgs};
 
-/// Warm-up on every worker (see [`Predictor::warm_up`]), so the first
+/// Warm-up on every worker (see [`crate::predictor::Predictor::warm_up`]), so the first
 /// request pays for neither libtorch's module nor Tesseract's engine.
-pub(super) fn warm_up(engine: &Engine) -> Result<()> {
+fn warm_up(engine: &Engine) -> Result<()> {
     let predictor = Arc::clone(&engine.predictor);
     let results = engine
         .pool
@@ -35,7 +33,7 @@ pub(super) fn warm_up(engine: &Engine) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn shutdown_signal() {
+async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -76,7 +74,7 @@ pub fn serve_command(cli: &Cli, args: &ServeArgs) -> Result<()> {
     std::process::exit(0)
 }
 
-pub(super) async fn serve(
+async fn serve(
     config: runner::ProjectConfig,
     settings: Settings,
     model: Option<std::path::PathBuf>,
@@ -93,20 +91,7 @@ pub(super) async fn serve(
     let model_name = settings.model_name.clone();
     torch_nodes::set_torch_threads(settings.torch_threads);
     let drain = Duration::from_secs_f64(settings.drain_s.max(0.0));
-    let state = Arc::new(AppState {
-        uploads: tokio::sync::Semaphore::new(workers + queue),
-        upload_memory: Arc::new(tokio::sync::Semaphore::new(
-            megabytes(settings.upload_memory_mb) / 1024,
-        )),
-        video_uploads: Arc::new(tokio::sync::Semaphore::new(workers)),
-        settings,
-        engine: OnceLock::new(),
-        draining: AtomicBool::new(false),
-        metrics: Metrics::default(),
-        progress: Mutex::new(HashMap::new()),
-        jobs: Mutex::new(Vec::new()),
-        running_jobs: AtomicUsize::new(0),
-    });
+    let state = Arc::new(AppState::new(settings, workers));
 
     // Start-up off the executor: a failure ends the process (a supervisor
     // restarts it), since a server that can never be ready serves nothing.

@@ -36,21 +36,21 @@ pub(super) struct AppState {
     pub(super) settings: Settings,
     /// Image uploads being read or processed: bodies are held in memory, so
     /// their number is bounded (workers + queue); beyond it, 503 at once.
-    pub(super) uploads: tokio::sync::Semaphore,
+    uploads: tokio::sync::Semaphore,
     /// What those bodies may hold together (KiB).
-    pub(super) upload_memory: upload::MemoryBudget,
+    upload_memory: upload::MemoryBudget,
     /// Video uploads being read or processed: at most one per worker (a
     /// video is long work and a large body), in a pool of their own so that
     /// videos never take the images' places.
-    pub(super) video_uploads: Arc<tokio::sync::Semaphore>,
+    video_uploads: Arc<tokio::sync::Semaphore>,
     pub(super) engine: OnceLock<Engine>,
     pub(super) draining: AtomicBool,
     pub(super) metrics: Metrics,
     /// Video progress by id; ids are issued by `POST /progress` only.
-    pub(super) progress: Mutex<HashMap<String, Tracked>>,
+    progress: Mutex<HashMap<String, Tracked>>,
     /// The cancellations of video jobs that may still run (a finished
     /// request cancels its own), and how many run.
-    pub(super) jobs: Mutex<Vec<runner::Cancellation>>,
+    jobs: Mutex<Vec<runner::Cancellation>>,
     pub(super) running_jobs: AtomicUsize,
 }
 
@@ -72,18 +72,37 @@ impl Drop for Running<'_> {
 
 /// A video's progress, when its id was issued, and whether a video took it.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Tracked {
-    pub(super) progress: Progress,
-    pub(super) issued: Instant,
-    pub(super) claimed: bool,
+struct Tracked {
+    progress: Progress,
+    issued: Instant,
+    claimed: bool,
 }
 
 /// How many video progress ids are kept at most.
-pub(super) const PROGRESS_IDS: usize = 1000;
+const PROGRESS_IDS: usize = 1000;
 /// An issued id whose video never came may be dropped after this long.
-pub(super) const UNUSED_ID_S: u64 = 60;
+const UNUSED_ID_S: u64 = 60;
 
 impl AppState {
+    /// Nothing started yet: `workers` workers, `settings.queue` more image
+    /// places, one video place per worker.
+    pub(super) fn new(settings: Settings, workers: usize) -> AppState {
+        AppState {
+            uploads: tokio::sync::Semaphore::new(workers + settings.queue),
+            upload_memory: Arc::new(tokio::sync::Semaphore::new(
+                megabytes(settings.upload_memory_mb) / 1024,
+            )),
+            video_uploads: Arc::new(tokio::sync::Semaphore::new(workers)),
+            settings,
+            engine: OnceLock::new(),
+            draining: AtomicBool::new(false),
+            metrics: Metrics::default(),
+            progress: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(Vec::new()),
+            running_jobs: AtomicUsize::new(0),
+        }
+    }
+
     /// A place for one more upload, or 503.
     pub(super) fn upload_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
         self.uploads.try_acquire().map_err(|_| {
@@ -108,7 +127,7 @@ impl AppState {
     }
 
     /// How fast a body must arrive.
-    pub(super) fn minimum_rate(&self) -> upload::MinimumRate {
+    fn minimum_rate(&self) -> upload::MinimumRate {
         upload::MinimumRate {
             bytes_per_s: self.settings.min_upload_kib_s * 1024.0,
             grace: Duration::from_secs(1),
@@ -142,7 +161,7 @@ impl AppState {
         self.within_upload_time(saving).await
     }
 
-    pub(super) async fn within_upload_time<T>(
+    async fn within_upload_time<T>(
         &self,
         upload: impl std::future::Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
