@@ -4,10 +4,12 @@
 # machine needs (../shared/notes/containers.md) and a local Debian base image.
 # Expects `say` and `fail`; $scratch is where podman keeps its storage.
 
-# Installs podman and what the image checks use, where missing.
+# Installs podman and what the image checks use, where missing. catatonit
+# is only recommended by Debian's podman, but `podman kube play` builds its
+# pause image from it.
 podman_install() {
   local need=()
-  for pkg in podman buildah mmdebstrap fuse-overlayfs uidmap slirp4netns runc python3-yaml ffmpeg bc curl; do
+  for pkg in podman buildah mmdebstrap fuse-overlayfs uidmap slirp4netns runc catatonit python3-yaml ffmpeg bc curl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then
