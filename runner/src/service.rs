@@ -121,17 +121,11 @@ fn run_node(
     node: &BoundNode,
     values: &HashMap<String, Data>,
     resident: &HashMap<String, Data>,
-    project_dir: &std::path::Path,
     hooks: &Hooks,
-    cancellation: &Cancellation,
+    run: &RunContext,
 ) -> Result<Vec<(String, Data)>, NodeFailure> {
     let io = InMemory::new(values, resident);
-    let run = RunContext {
-        project_dir: project_dir.to_path_buf(),
-        run_id: String::new(),
-        cancellation: cancellation.clone(),
-    };
-    task::run_node(node, &io, hooks, &run).map_err(|error| NodeFailure {
+    task::run_node(node, &io, hooks, run).map_err(|error| NodeFailure {
         node: node.node.name.clone(),
         error: Arc::new(error),
     })?;
@@ -217,26 +211,23 @@ impl PipelineService {
             Ok(())
         };
         let empty = HashMap::new();
+        let run = RunContext {
+            project_dir: options.project_dir.clone(),
+            ..Default::default()
+        };
         for node in &startup {
             for arg in &node.args {
                 load(&mut resident, arg)?;
             }
-            let outputs = run_node(
-                node,
-                &empty,
-                &resident,
-                &options.project_dir,
-                &options.hooks,
-                &Cancellation::new(),
-            )
-            .map_err(|failure| {
-                Error::Run(crate::run::RunFailure {
-                    failures: vec![failure],
-                    completed: 0,
-                    total: startup.len(),
-                    resume_from: Vec::new(),
-                })
-            })?;
+            let outputs =
+                run_node(node, &empty, &resident, &options.hooks, &run).map_err(|failure| {
+                    Error::Run(crate::run::RunFailure {
+                        failures: vec![failure],
+                        completed: 0,
+                        total: startup.len(),
+                        resume_from: Vec::new(),
+                    })
+                })?;
             resident.extend(outputs);
         }
         for node in &per_request {
@@ -324,26 +315,29 @@ impl PipelineService {
                 _ => {}
             }
         }
-        let hooks = Hooks(
-            self.options
-                .hooks
-                .0
-                .iter()
-                .chain(&options.hooks.0)
-                .cloned()
-                .collect(),
-        );
+        // The service's hooks, then the call's own (none: no copy).
+        let with_call_hooks;
+        let hooks = match options.hooks.0.is_empty() {
+            true => &self.options.hooks,
+            false => {
+                with_call_hooks = Hooks(
+                    (self.options.hooks.0.iter())
+                        .chain(&options.hooks.0)
+                        .cloned()
+                        .collect(),
+                );
+                &with_call_hooks
+            }
+        };
+        let context = RunContext {
+            project_dir: self.options.project_dir.clone(),
+            run_id: String::new(),
+            cancellation: options.cancellation.clone(),
+        };
         let mut values = inputs;
         for (node, _) in self.nodes.iter().zip(&run).filter(|(_, run)| **run) {
-            let outputs = run_node(
-                node,
-                &values,
-                &self.resident,
-                &self.options.project_dir,
-                &hooks,
-                &options.cancellation,
-            )
-            .map_err(CallFailure::Node)?;
+            let outputs = run_node(node, &values, &self.resident, hooks, &context)
+                .map_err(CallFailure::Node)?;
             values.extend(outputs);
         }
         Ok(wanted
