@@ -45,7 +45,9 @@ impl DetectSigns for SignDetector {
             let mut slot = cell.borrow_mut();
             if slot.as_ref().is_none_or(|(k, _)| *k != key) {
                 let device = crate::device(&self.device)?;
-                *slot = Some((key, crate::detector(&self.model, device)?));
+                let mut detector = crate::detector(&self.model, device)?;
+                detector.set_end_to_end(self.end2end);
+                *slot = Some((key, detector));
             }
             let (_, detector) = slot.as_ref().expect("detector just set");
             Ok(f(detector))
@@ -65,8 +67,9 @@ impl DetectSigns for SignDetector {
         imgsz: u32,
         nms: &NmsConfig,
     ) -> Result<Vec<Vec<SignDetection>>, NodesError> {
-        let found = self
-            .with_detector(|d| yolo::predict::detect(&d.model, images, imgsz, images.len(), nms))?;
+        let found = self.with_detector(|d| {
+            yolo::predict::detect(&d.model, images, imgsz, images.len(), nms, d.inference)
+        })?;
         Ok(found.into_iter().map(|signs| self.named(signs)).collect())
     }
 }

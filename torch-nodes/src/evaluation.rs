@@ -46,8 +46,14 @@ pub fn evaluate_yolo(
         )));
     }
     let started = std::time::Instant::now();
-    let (metrics, detections) =
-        yolo::predict::evaluate(&detector.model, &data.classes, &samples, imgsz, p.batch);
+    let (metrics, detections) = yolo::predict::evaluate(
+        &detector.model,
+        detector.inference,
+        &data.classes,
+        &samples,
+        imgsz,
+        p.batch,
+    );
     let ms_per_image = started.elapsed().as_secs_f64() * 1000.0 / samples.len() as f64;
     tracing::info!(
         "{} {} images: mAP50 {:.3} · mAP50-95 {:.3} · P {:.3} · R {:.3}",

@@ -33,6 +33,7 @@ fn catalog(dir: &Path) -> Catalog {
 fn model_file(names: &[&str]) -> ModelFile {
     let info = ModelInfo {
         names: names.iter().map(|s| s.to_string()).collect(),
+        arch: yolo::Architecture::V8,
         scale: Scale::N,
         imgsz: 64,
         name: None,

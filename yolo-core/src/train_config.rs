@@ -7,11 +7,17 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentConfig;
+use crate::model_file::{Architecture, ModelSpec, Scale, UnknownModel, UnknownScale};
 
 /// Every training hyper-parameter (Ultralytics' names and defaults).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
+    /// The network: `yolov8n` … `yolov8x`, `yolov10n` … `yolov10x`. When
+    /// unset, YOLOv8 at `scale`.
+    pub model: Option<String>,
+    /// YOLOv8's scale, when `model` is unset (kept for configurations that
+    /// predate `model`); with `model` set it must be left out or agree.
     pub scale: String,
     pub epochs: usize,
     pub batch: usize,
@@ -57,6 +63,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
+            model: None,
             scale: "n".into(),
             epochs: 100,
             batch: 16,
@@ -86,6 +93,42 @@ impl Default for TrainConfig {
     }
 }
 
+/// `model` and `scale` name different networks.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelChoiceError {
+    #[error(transparent)]
+    Unknown(#[from] UnknownModel),
+    #[error(transparent)]
+    Scale(#[from] UnknownScale),
+    #[error(
+        "train.model is {model} but train.scale is {scale}: leave scale out, the model names it"
+    )]
+    Conflict { model: String, scale: String },
+}
+
+impl TrainConfig {
+    /// The network to train: `model`, or YOLOv8 at `scale`.
+    pub fn model_spec(&self) -> Result<ModelSpec, ModelChoiceError> {
+        match &self.model {
+            Some(name) => {
+                let spec: ModelSpec = name.parse()?;
+                let default_scale = TrainConfig::default().scale;
+                if self.scale != default_scale && self.scale != spec.scale.name() {
+                    return Err(ModelChoiceError::Conflict {
+                        model: name.clone(),
+                        scale: self.scale.clone(),
+                    });
+                }
+                Ok(spec)
+            }
+            None => Ok(ModelSpec::new(
+                Architecture::V8,
+                self.scale.parse::<Scale>()?,
+            )?),
+        }
+    }
+}
+
 /// One epoch's record: mean loss parts, speed, learning rate, validation.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochRecord {
@@ -102,4 +145,28 @@ pub struct EpochRecord {
     pub map50_95: f64,
     pub precision: f64,
     pub recall: f64,
+}
+
+#[cfg(test)]
+mod model_choice_tests {
+    use super::*;
+
+    #[test]
+    fn model_names_the_network_and_scale_stays_an_alias() {
+        let mut config = TrainConfig::default();
+        assert_eq!(config.model_spec().unwrap().to_string(), "yolov8n");
+        config.scale = "s".into();
+        assert_eq!(config.model_spec().unwrap().to_string(), "yolov8s");
+        config.model = Some("yolov10s".into());
+        assert_eq!(config.model_spec().unwrap().arch, Architecture::V10);
+        config.scale = "m".into();
+        let err = config.model_spec().unwrap_err().to_string();
+        assert!(
+            err.contains("train.model is yolov10s but train.scale is m"),
+            "{err}"
+        );
+        config.scale = "n".into();
+        config.model = Some("yolov10z".into());
+        assert!(config.model_spec().is_err());
+    }
 }

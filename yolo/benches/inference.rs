@@ -43,6 +43,7 @@ fn main() {
         None => Detector::new(
             ModelInfo {
                 names: (0..9).map(|i| format!("c{i}")).collect(),
+                arch: yolo::Architecture::V8,
                 scale: Scale::N,
                 imgsz: 640,
                 name: None,
@@ -68,7 +69,14 @@ fn main() {
             let _ = detector.model.predict(&input);
             let f = t.elapsed().as_secs_f64() * 1000.0;
             let t = Instant::now();
-            let _ = yolo::predict::detect(&detector.model, &[&image], imgsz, 1, &nms);
+            let _ = yolo::predict::detect(
+                &detector.model,
+                &[&image],
+                imgsz,
+                1,
+                &nms,
+                detector.inference,
+            );
             let e = t.elapsed().as_secs_f64() * 1000.0;
             if i >= 5 {
                 forward.push(f);

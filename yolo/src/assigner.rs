@@ -1,6 +1,8 @@
-//! The task-aligned assigner of YOLOv8 (Ultralytics `TaskAlignedAssigner`,
-//! used with topk 10, alpha 0.5, beta 6.0): which anchors learn which
-//! ground-truth box, and with what soft class target.
+//! The task-aligned assigner (Ultralytics `TaskAlignedAssigner`, alpha 0.5,
+//! beta 6.0): which anchors learn which ground-truth box, and with what soft
+//! class target. YOLOv8 uses it with topk 10; YOLOv10's one-to-one branch
+//! with topk 7 then 1 per box, and both YOLOv10 branches with Ultralytics
+//! 8.4's widening of small boxes when picking candidates.
 
 use tch::{Kind, Tensor};
 
@@ -15,6 +17,14 @@ pub struct TaskAlignedAssigner {
     pub num_classes: i64,
     pub alpha: f64,
     pub beta: f64,
+    /// After the top-k and the resolution of shared anchors, keep only each
+    /// box's best `topk2` anchors by alignment (`tal_topk2`; YOLOv10's
+    /// one-to-one branch: 1).
+    pub topk2: Option<i64>,
+    /// Boxes narrower or lower than this many pixels count as this wide (or
+    /// high), about their centre, when anchors inside them are looked for
+    /// (Ultralytics 8.4: the middle stride, 16); targets keep the true box.
+    pub min_candidate_side: Option<f64>,
 }
 
 /// What each anchor is assigned.
@@ -39,6 +49,8 @@ impl TaskAlignedAssigner {
             num_classes,
             alpha: 0.5,
             beta: 6.0,
+            topk2: None,
+            min_candidate_side: None,
         }
     }
 
@@ -68,7 +80,11 @@ impl TaskAlignedAssigner {
             };
         }
         let mask_gt = mask_gt.to_kind(Kind::Float);
-        let in_gts = candidates_in_gts(anchors, gt_bboxes);
+        let candidate_boxes = match self.min_candidate_side {
+            Some(side) => widen_small_boxes(gt_bboxes, &mask_gt, side),
+            None => gt_bboxes.shallow_clone(),
+        };
+        let in_gts = candidates_in_gts(anchors, &candidate_boxes);
         let (align_metric, overlaps) = self.box_metrics(
             pd_scores,
             pd_bboxes,
@@ -83,7 +99,15 @@ impl TaskAlignedAssigner {
                 .to_kind(Kind::Bool),
         );
         let mask_pos = topk * in_gts * &mask_gt;
-        let (gt_index, foreground, mask_pos) = highest_overlaps(mask_pos, &overlaps, m);
+        let mut mask_pos = resolve_shared_anchors(mask_pos, &overlaps, m);
+        if let Some(k2) = self.topk2.filter(|&k2| k2 != self.topk) {
+            let k2 = k2.min(a);
+            let (_, best) = (&align_metric * &mask_pos).topk(k2, -1, true, true);
+            let keep = mask_pos.zeros_like().scatter_value(-1, &best, 1.0);
+            mask_pos *= keep;
+        }
+        let foreground = mask_pos.sum_dim_intlist(-2, false, Kind::Float).gt(0.0);
+        let gt_index = mask_pos.argmax(-2, false);
 
         // Targets of the assigned ground truth for every anchor.
         let batch_offset = (Tensor::arange(b, (Kind::Int64, device)) * m).unsqueeze(-1);
@@ -168,6 +192,19 @@ impl TaskAlignedAssigner {
     }
 }
 
+/// The boxes with each side shorter than `side` widened to `side` about the
+/// box's centre, on real rows only; every box goes through the centre-size
+/// round trip, as Ultralytics' does.
+fn widen_small_boxes(gt_bboxes: &Tensor, mask_gt: &Tensor, side: f64) -> Tensor {
+    let corners = gt_bboxes.chunk(2, -1);
+    let centre = (&corners[0] + &corners[1]) / 2.0;
+    let size = &corners[1] - &corners[0];
+    let small = size.lt(side).logical_and(&mask_gt.to_kind(Kind::Bool));
+    let size = size.masked_fill(&small, side);
+    let half = size / 2.0;
+    Tensor::cat(&[&centre - &half, &centre + &half], -1)
+}
+
 /// `(B, M, A)` 1 where the anchor centre lies strictly inside the gt box.
 fn candidates_in_gts(anchors: &Tensor, gt_bboxes: &Tensor) -> Tensor {
     let (b, m, _) = gt_bboxes.size3().expect("gt boxes are (B, M, 4)");
@@ -179,10 +216,9 @@ fn candidates_in_gts(anchors: &Tensor, gt_bboxes: &Tensor) -> Tensor {
     deltas.amin(3, false).gt(EPS).to_kind(Kind::Float)
 }
 
-/// Resolves anchors claimed by several gts (keep the gt of highest IoU); returns
-/// the assigned gt index `(B, A)`, the foreground mask `(B, A)` and the final
-/// positive mask `(B, M, A)`.
-fn highest_overlaps(mask_pos: Tensor, overlaps: &Tensor, m: i64) -> (Tensor, Tensor, Tensor) {
+/// Resolves anchors claimed by several gts (keep the gt of highest IoU);
+/// returns the positive mask `(B, M, A)`.
+fn resolve_shared_anchors(mask_pos: Tensor, overlaps: &Tensor, m: i64) -> Tensor {
     let mut mask_pos = mask_pos;
     let fg_count = mask_pos.sum_dim_intlist(-2, false, Kind::Float);
     if fg_count.max().double_value(&[]) > 1.0 {
@@ -194,9 +230,7 @@ fn highest_overlaps(mask_pos: Tensor, overlaps: &Tensor, m: i64) -> (Tensor, Ten
             .to_kind(Kind::Float);
         mask_pos = best.where_self(&multi, &mask_pos);
     }
-    let foreground = mask_pos.sum_dim_intlist(-2, false, Kind::Float).gt(0.0);
-    let gt_index = mask_pos.argmax(-2, false);
-    (gt_index, foreground, mask_pos)
+    mask_pos
 }
 
 #[cfg(test)]
@@ -204,27 +238,52 @@ mod tests {
     use super::*;
     use tch::Device;
 
+    /// Four anchors (pixels) and their predictions: anchor 0 predicts the box
+    /// (0, 0, 16, 8) exactly with class-1 probability 0.9, anchor 1 a shifted
+    /// box, the others boxes elsewhere. With one class-1 gt's label and mask.
+    struct Scene {
+        anchors: Tensor,
+        pd_boxes: Tensor,
+        pd_scores: Tensor,
+        gt_labels: Tensor,
+        mask_gt: Tensor,
+    }
+
+    fn scene() -> Scene {
+        Scene {
+            anchors: Tensor::from_slice(&[4.0f32, 4.0, 12.0, 4.0, 40.0, 40.0, 60.0, 60.0])
+                .view([4, 2]),
+            pd_boxes: Tensor::from_slice(&[
+                0.0f32, 0.0, 16.0, 8.0, 4.0, 0.0, 20.0, 8.0, 30.0, 30.0, 50.0, 50.0, 50.0, 50.0,
+                70.0, 70.0,
+            ])
+            .view([1, 4, 4]),
+            pd_scores: Tensor::from_slice(&[0.1f32, 0.9, 0.1, 0.6, 0.5, 0.5, 0.5, 0.5])
+                .view([1, 4, 2]),
+            gt_labels: Tensor::from_slice(&[1.0f32]).view([1, 1, 1]),
+            mask_gt: Tensor::ones([1, 1, 1], (Kind::Float, Device::Cpu)),
+        }
+    }
+
+    impl Scene {
+        fn assign(&self, assigner: &TaskAlignedAssigner, gt: &[f32]) -> Assignment {
+            let gt_boxes = Tensor::from_slice(gt).view([1, 1, 4]);
+            assigner.assign(
+                &self.pd_scores,
+                &self.pd_boxes,
+                &self.anchors,
+                &self.gt_labels,
+                &gt_boxes,
+                &self.mask_gt,
+            )
+        }
+    }
+
     #[test]
     fn anchors_inside_a_box_with_good_predictions_are_assigned() {
-        // Four anchors (pixels); one gt box covering the first two.
-        let anchors =
-            Tensor::from_slice(&[4.0f32, 4.0, 12.0, 4.0, 40.0, 40.0, 60.0, 60.0]).view([4, 2]);
-        let gt_boxes = Tensor::from_slice(&[0.0f32, 0.0, 16.0, 8.0]).view([1, 1, 4]);
-        let gt_labels = Tensor::from_slice(&[1.0f32]).view([1, 1, 1]);
-        let mask_gt = Tensor::ones([1, 1, 1], (Kind::Float, Device::Cpu));
-        // Predictions: anchor 0 predicts the gt box exactly with class-1 prob 0.9;
-        // anchor 1 a shifted box; the others elsewhere.
-        let pd_boxes = Tensor::from_slice(&[
-            0.0f32, 0.0, 16.0, 8.0, 4.0, 0.0, 20.0, 8.0, 30.0, 30.0, 50.0, 50.0, 50.0, 50.0, 70.0,
-            70.0,
-        ])
-        .view([1, 4, 4]);
-        let pd_scores =
-            Tensor::from_slice(&[0.1f32, 0.9, 0.1, 0.6, 0.5, 0.5, 0.5, 0.5]).view([1, 4, 2]);
+        // One gt box covering the first two anchors.
         let assigner = TaskAlignedAssigner::new(2);
-        let out = assigner.assign(
-            &pd_scores, &pd_boxes, &anchors, &gt_labels, &gt_boxes, &mask_gt,
-        );
+        let out = scene().assign(&assigner, &[0.0, 0.0, 16.0, 8.0]);
         let fg: Vec<bool> = Vec::try_from(out.foreground.flatten(0, -1)).unwrap();
         assert_eq!(fg, [true, true, false, false]);
         let labels: Vec<i64> = Vec::try_from(out.labels.flatten(0, -1)).unwrap();
@@ -284,5 +343,37 @@ mod tests {
             &Tensor::zeros([1, 0, 1], (Kind::Float, Device::Cpu)),
         );
         assert_eq!(out.scores.sum(Kind::Float).double_value(&[]), 0.0);
+    }
+
+    #[test]
+    fn one_to_one_keeps_each_boxs_best_anchor_and_small_boxes_widen_for_candidates() {
+        let scene = scene();
+        let foreground = |assigner: &TaskAlignedAssigner, gt: &[f32]| -> Vec<bool> {
+            Vec::try_from(scene.assign(assigner, gt).foreground.flatten(0, -1)).unwrap()
+        };
+        let one_to_one = TaskAlignedAssigner {
+            topk: 7,
+            topk2: Some(1),
+            ..TaskAlignedAssigner::new(2)
+        };
+        // Both anchors lie in the box; only the better aligned one stays.
+        let box_over_two = [0.0f32, 0.0, 16.0, 8.0];
+        assert_eq!(
+            foreground(&TaskAlignedAssigner::new(2), &box_over_two),
+            [true, true, false, false]
+        );
+        assert_eq!(
+            foreground(&one_to_one, &box_over_two),
+            [true, false, false, false]
+        );
+        // A 2-px-high box between anchor rows holds no anchor centre, unless it
+        // counts as 16 px high for the search.
+        let thin = [0.0f32, 5.0, 16.0, 7.0];
+        assert_eq!(foreground(&TaskAlignedAssigner::new(2), &thin), [false; 4]);
+        let widening = TaskAlignedAssigner {
+            min_candidate_side: Some(16.0),
+            ..TaskAlignedAssigner::new(2)
+        };
+        assert_eq!(foreground(&widening, &thin), [true, true, false, false]);
     }
 }

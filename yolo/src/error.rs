@@ -17,6 +17,8 @@ pub enum YoloError {
     Config(String),
     #[error("invalid configuration: {0}")]
     Scale(#[from] yolo_core::model_file::UnknownScale),
+    #[error("invalid configuration: {0}")]
+    Model(#[from] yolo_core::train_config::ModelChoiceError),
 }
 
 /// Why a model file's tensors do not fit the model.

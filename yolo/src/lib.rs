@@ -1,6 +1,7 @@
-//! YOLOv8 detection on libtorch (tch), faithful to Ultralytics: the model with
-//! Ultralytics' `state_dict` names, its weights file, decoding and NMS, the
-//! training loss with its task-aligned assigner, and the evaluation metrics.
+//! YOLOv8 and YOLOv10 detection on libtorch (tch), faithful to Ultralytics:
+//! the models with Ultralytics' `state_dict` names, their weights file,
+//! decoding, NMS and YOLOv10's NMS-free top-k, the training losses with their
+//! task-aligned assigners, and the evaluation metrics.
 //!
 //! Nothing here knows about road signs: the class count and names come from the
 //! data, as they do in Ultralytics.
@@ -19,5 +20,5 @@ pub mod train;
 pub mod weights;
 
 pub use error::{WeightsError, YoloError};
-pub use model::{Scale, YoloV8};
+pub use model::{Architecture, Inference, ModelSpec, Network, Scale, YoloV10, YoloV8};
 pub use weights::{Detector, ModelInfo};

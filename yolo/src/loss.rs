@@ -1,13 +1,16 @@
-//! The YOLOv8 training loss (Ultralytics `v8DetectionLoss`): BCE on soft class
-//! targets from the task-aligned assigner, CIoU and distribution focal loss on
-//! the foreground boxes, weighted box 7.5 / cls 0.5 / dfl 1.5.
+//! The training losses. YOLOv8's (Ultralytics `v8DetectionLoss`): BCE on soft
+//! class targets from the task-aligned assigner, CIoU and distribution focal
+//! loss on the foreground boxes, weighted box 7.5 / cls 0.5 / dfl 1.5.
+//! YOLOv10's (`E2ELoss`): that loss on each head, the one-to-many head's with
+//! topk 10 and the one-to-one head's with topk 7 then 1, weighted `o2m` and
+//! `1 - o2m`, `o2m` going from 0.8 to 0.1 over the epochs.
 
 use tch::{Kind, Reduction, Tensor};
 
 use crate::anchors::{bbox2dist, dist2bbox, make_anchors, STRIDES};
 use crate::assigner::TaskAlignedAssigner;
 use crate::iou::bbox_iou;
-use crate::model::REG_MAX;
+use crate::model::{Architecture, DualMaps, HeadMaps, REG_MAX};
 
 /// Loss gains.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,9 +54,13 @@ pub struct DetectionLoss {
 
 impl DetectionLoss {
     pub fn new(num_classes: i64, gains: LossGains) -> Self {
+        DetectionLoss::with_assigner(TaskAlignedAssigner::new(num_classes), gains)
+    }
+
+    pub fn with_assigner(assigner: TaskAlignedAssigner, gains: LossGains) -> Self {
         DetectionLoss {
-            assigner: TaskAlignedAssigner::new(num_classes),
-            num_classes,
+            num_classes: assigner.num_classes,
+            assigner,
             gains,
         }
     }
@@ -134,6 +141,114 @@ impl DetectionLoss {
             dfl_loss: dfl.double_value(&[]),
         };
         ((box_loss + cls + dfl) * b as f64, parts)
+    }
+}
+
+/// The one-to-many weight at the start of training, and where it ends.
+const O2M_START: f64 = 0.8;
+const O2M_END: f64 = 0.1;
+
+/// YOLOv10's loss (Ultralytics 8.4 `E2ELoss`): both heads, weighted.
+#[derive(Debug)]
+pub struct EndToEndLoss {
+    one2many: DetectionLoss,
+    one2one: DetectionLoss,
+    epochs: usize,
+    /// The one-to-many head's weight this epoch.
+    o2m: f64,
+}
+
+/// Both heads' losses for one batch.
+#[derive(Debug)]
+pub struct EndToEndParts {
+    /// What is back-propagated: `B · (o2m · L_one2many + (1 - o2m) · L_one2one)`.
+    pub total: Tensor,
+    /// Each head's weighted parts (box, cls, dfl), not times the batch size.
+    pub one2many: LossParts,
+    pub one2one: LossParts,
+    pub o2m: f64,
+}
+
+impl EndToEndLoss {
+    pub fn new(num_classes: i64, gains: LossGains, epochs: usize) -> Self {
+        // Ultralytics 8.4's assigner widens small boxes (under the middle
+        // stride) when looking for candidate anchors.
+        let base = TaskAlignedAssigner {
+            min_candidate_side: Some(STRIDES[1] as f64),
+            ..TaskAlignedAssigner::new(num_classes)
+        };
+        EndToEndLoss {
+            one2many: DetectionLoss::with_assigner(base, gains),
+            one2one: DetectionLoss::with_assigner(
+                TaskAlignedAssigner {
+                    topk: 7,
+                    topk2: Some(1),
+                    ..base
+                },
+                gains,
+            ),
+            epochs,
+            o2m: O2M_START,
+        }
+    }
+
+    /// Sets the weights for `epoch` (from 0): `o2m` falls linearly from 0.8
+    /// at the first epoch to 0.1 at the last (Ultralytics calls `update()`
+    /// after each epoch, and as many times on resuming).
+    pub fn set_epoch(&mut self, epoch: usize) {
+        let span = (self.epochs.saturating_sub(1)).max(1) as f64;
+        let remaining = (1.0 - epoch as f64 / span).max(0.0);
+        self.o2m = remaining * (O2M_START - O2M_END) + O2M_END;
+    }
+
+    pub fn compute(&self, maps: &DualMaps, targets: &Targets) -> EndToEndParts {
+        let (many, one2many) = self.one2many.compute(&maps.one2many, targets);
+        let (one, one2one) = self.one2one.compute(&maps.one2one, targets);
+        let o2o = (1.0 - self.o2m).max(0.0);
+        EndToEndParts {
+            total: many * self.o2m + one * o2o,
+            one2many,
+            one2one,
+            o2m: self.o2m,
+        }
+    }
+}
+
+/// The loss of either architecture.
+#[derive(Debug)]
+pub enum Criterion {
+    OneToMany(DetectionLoss),
+    EndToEnd(EndToEndLoss),
+}
+
+impl Criterion {
+    pub fn new(arch: Architecture, num_classes: i64, gains: LossGains, epochs: usize) -> Self {
+        match arch {
+            Architecture::V8 => Criterion::OneToMany(DetectionLoss::new(num_classes, gains)),
+            Architecture::V10 => Criterion::EndToEnd(EndToEndLoss::new(num_classes, gains, epochs)),
+        }
+    }
+
+    /// Before each epoch (from 0).
+    pub fn set_epoch(&mut self, epoch: usize) {
+        if let Criterion::EndToEnd(loss) = self {
+            loss.set_epoch(epoch);
+        }
+    }
+
+    /// The loss to back-propagate and the parts to log: for YOLOv10 the
+    /// one-to-one head's, as Ultralytics logs.
+    pub fn compute(&self, maps: &HeadMaps, targets: &Targets) -> (Tensor, LossParts) {
+        match (self, maps) {
+            (Criterion::EndToEnd(loss), HeadMaps::Dual(dual)) => {
+                let parts = loss.compute(dual, targets);
+                (parts.total, parts.one2one)
+            }
+            (Criterion::OneToMany(loss), maps) => loss.compute(maps.one2many(), targets),
+            (Criterion::EndToEnd(_), HeadMaps::Single(maps)) => {
+                unreachable!("a YOLOv10 loss given one head ({} maps)", maps.len())
+            }
+        }
     }
 }
 

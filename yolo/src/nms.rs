@@ -58,6 +58,34 @@ pub fn non_max_suppression(y: &Tensor, config: &NmsConfig) -> Vec<Vec<Detection>
         .collect()
 }
 
+/// YOLOv10's end-to-end output, `(B, k, 6)` rows of x1, y1, x2, y2, score,
+/// class best first, read as Ultralytics does with `end2end`: rows above
+/// `conf`, at most `max_det`, no suppression.
+pub fn top_k_detections(rows: &Tensor, config: &NmsConfig) -> Vec<Vec<Detection>> {
+    let rows = rows
+        .to_device(tch::Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous();
+    let (b, k, _) = rows.size3().expect("top-k rows are (B, k, 6)");
+    let values: Vec<f32> = Vec::try_from(rows.flatten(0, -1)).unwrap_or_default();
+    values
+        .chunks_exact((k * 6) as usize)
+        .take(b as usize)
+        .map(|image| {
+            image
+                .chunks_exact(6)
+                .filter(|row| row[4] > config.conf)
+                .take(config.max_det)
+                .map(|row| Detection {
+                    bbox: [row[0], row[1], row[2], row[3]],
+                    score: row[4],
+                    class: row[5] as usize,
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Greedy NMS: best score first, drop what overlaps a kept box of the same
 /// class (any class when agnostic) by more than `iou`.
 pub fn suppress(mut candidates: Vec<Detection>, config: &NmsConfig) -> Vec<Detection> {
@@ -126,5 +154,31 @@ mod tests {
         assert_eq!(non_max_suppression(&y, &capped)[0].len(), 1);
         let nothing = predictions(&[[50., 50., 20., 20., 0.0001, 0.0]]);
         assert!(non_max_suppression(&nothing, &NmsConfig::predict())[0].is_empty());
+    }
+
+    #[test]
+    fn the_top_k_keeps_every_class_of_the_best_anchors_without_suppression() {
+        // Corners this time (x1, y1, x2, y2): the end-to-end head's decoding.
+        let y = predictions(&[
+            [40., 40., 60., 60., 0.9, 0.5], // an anchor good for both classes
+            [41., 40., 61., 60., 0.8, 0.0], // overlaps the first: not suppressed
+            [0., 0., 5., 5., 0.1, 0.2],     // under conf 0.25
+        ]);
+        let rows = crate::model::top_k(&y, 300);
+        // k is capped at the anchor count.
+        assert_eq!(rows.size(), [1, 3, 6]);
+        let dets = &top_k_detections(&rows, &NmsConfig::predict())[0];
+        let got: Vec<(usize, f32)> = dets.iter().map(|d| (d.class, d.score)).collect();
+        assert_eq!(got, [(0, 0.9), (0, 0.8), (1, 0.5)]);
+        assert_eq!(dets[2].bbox, [40., 40., 60., 60.]);
+        // Among the 3 best anchors, the 3 best (anchor, class) pairs: the third
+        // anchor's 0.2 loses to the first anchor's 0.5.
+        let all = &top_k_detections(&rows, &NmsConfig::validate())[0];
+        assert_eq!(all.len(), 3);
+        let capped = NmsConfig {
+            max_det: 2,
+            ..NmsConfig::validate()
+        };
+        assert_eq!(top_k_detections(&rows, &capped)[0].len(), 2);
     }
 }

@@ -7,9 +7,9 @@ use tch::{Device, Kind, Tensor};
 
 use crate::augment::{letterbox, Labeled, LetterboxInfo};
 use crate::metrics::{Detection, DetectionMetrics, Evaluator, GroundTruth};
-use crate::nms::{non_max_suppression, NmsConfig};
+use crate::model::{Inference, Network, Predicted};
+use crate::nms::{non_max_suppression, top_k_detections, NmsConfig};
 use crate::weights::Detector;
-use crate::YoloV8;
 
 /// Images of one size, HWC u8, into a `(B, 3, H, W)` float batch in [0, 1].
 pub fn images_to_tensor(images: &[&RgbImage], device: Device) -> Tensor {
@@ -27,13 +27,16 @@ pub fn images_to_tensor(images: &[&RgbImage], device: Device) -> Tensor {
         / 255.0
 }
 
-/// Detections for each image, boxes in the image's pixels, best first.
+/// Detections for each image, boxes in the image's pixels, best first. `nms`
+/// gives the confidence threshold and the cap either way; its IoU settings
+/// apply when `mode` suppresses.
 pub fn detect(
-    model: &YoloV8,
+    model: &Network,
     images: &[&RgbImage],
     imgsz: u32,
     batch: usize,
     nms: &NmsConfig,
+    mode: Inference,
 ) -> Vec<Vec<Detection>> {
     let mut out = Vec::with_capacity(images.len());
     for chunk in images.chunks(batch.max(1)) {
@@ -42,12 +45,11 @@ pub fn detect(
             .map(|img| letterbox(img, imgsz, imgsz, true))
             .collect();
         let refs: Vec<&RgbImage> = boxed.iter().map(|(img, _)| img).collect();
-        let y = model.predict(&images_to_tensor(&refs, model.device())).y;
-        for ((dets, (_, info)), original) in non_max_suppression(&y, nms)
-            .into_iter()
-            .zip(&boxed)
-            .zip(chunk)
-        {
+        let batch_detections = match model.infer(&images_to_tensor(&refs, model.device()), mode) {
+            Predicted::Dense(decoded) => non_max_suppression(&decoded.y, nms),
+            Predicted::TopK(rows) => top_k_detections(&rows, nms),
+        };
+        for ((dets, (_, info)), original) in batch_detections.into_iter().zip(&boxed).zip(chunk) {
             let (w, h) = original.dimensions();
             out.push(
                 dets.into_iter()
@@ -66,7 +68,14 @@ pub fn detect(
 impl Detector {
     /// Detections for each image at the model's trained size.
     pub fn detect(&self, images: &[&RgbImage], nms: &NmsConfig) -> Vec<Vec<Detection>> {
-        detect(&self.model, images, self.info.imgsz as u32, 8, nms)
+        detect(
+            &self.model,
+            images,
+            self.info.imgsz as u32,
+            8,
+            nms,
+            self.inference,
+        )
     }
 }
 
@@ -80,17 +89,19 @@ pub fn ground_truth(sample: &Labeled) -> Vec<GroundTruth> {
         .collect()
 }
 
-/// Ultralytics' validation: conf 0.001, IoU 0.7, multi-label NMS; returns the
-/// metrics and every image's detections.
+/// Ultralytics' validation: conf 0.001, IoU 0.7, multi-label NMS (or the
+/// top-k as it comes, when `mode` is end to end); returns the metrics and
+/// every image's detections.
 pub fn evaluate(
-    model: &YoloV8,
+    model: &Network,
+    mode: Inference,
     names: &[String],
     samples: &[Labeled],
     imgsz: u32,
     batch: usize,
 ) -> (DetectionMetrics, Vec<Vec<Detection>>) {
     let images: Vec<&RgbImage> = samples.iter().map(|s| &s.image).collect();
-    let detections = detect(model, &images, imgsz, batch, &NmsConfig::validate());
+    let detections = detect(model, &images, imgsz, batch, &NmsConfig::validate(), mode);
     let mut evaluator = Evaluator::new(names.to_vec());
     for (sample, dets) in samples.iter().zip(&detections) {
         evaluator.add_image(dets, &ground_truth(sample));

@@ -19,9 +19,9 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::augment::{resize_long_side, train_sample, Labeled};
 use crate::error::{Result, WeightsError, YoloError};
-use crate::loss::{DetectionLoss, LossGains, LossParts, Targets};
+use crate::loss::{Criterion, LossGains, LossParts, Targets};
 use crate::metrics::DetectionMetrics;
-use crate::model::{Scale, GROUP_BIAS, GROUP_NORM, GROUP_WEIGHT};
+use crate::model::{GROUP_BIAS, GROUP_NORM, GROUP_WEIGHT};
 use crate::predict::{evaluate, images_to_tensor};
 use crate::weights::{Detector, ModelInfo};
 
@@ -269,7 +269,7 @@ struct Trainer<'c> {
     averager: Ema,
     optimizer: nn::Optimizer,
     schedule: Schedule,
-    loss: DetectionLoss,
+    loss: Criterion,
     /// The step the optimiser last took; Ultralytics starts at -1 so that
     /// the very first batch steps.
     last_step: i64,
@@ -288,11 +288,12 @@ impl<'c> Trainer<'c> {
     ) -> Result<(Trainer<'c>, usize)> {
         let device = parse_device(&config.device)?;
         let activations = activation_kind(device, config.amp);
-        let scale: Scale = config.scale.parse()?;
+        let spec = config.model_spec()?;
         let nc = names.len();
         let info = ModelInfo {
             names: names.clone(),
-            scale,
+            arch: spec.arch,
+            scale: spec.scale,
             imgsz: config.imgsz as i64,
             name: None,
             version: None,
@@ -345,7 +346,7 @@ impl<'c> Trainer<'c> {
             cls_gain: config.cls_gain,
             dfl_gain: config.dfl_gain,
         };
-        let loss = DetectionLoss::new(nc as i64, gains);
+        let loss = Criterion::new(spec.arch, nc as i64, gains, config.epochs);
 
         let mut start_epoch = 0;
         let mut best = Best {
@@ -435,6 +436,7 @@ impl<'c> Trainer<'c> {
         let config = self.config;
         let s = config.imgsz;
         let factor = lr_factor(config, epoch);
+        self.loss.set_epoch(epoch);
         let mut augment = config.augment.clone();
         if epoch + config.close_mosaic >= config.epochs {
             augment.mosaic = 0.0;
@@ -532,7 +534,14 @@ impl<'c> Trainer<'c> {
         })?;
         let images_per_s = seen as f64 / started.elapsed().as_secs_f64();
 
-        let (metrics, _) = evaluate(&self.ema.model, &self.names, val_set, s, config.batch);
+        let (metrics, _) = evaluate(
+            &self.ema.model,
+            self.ema.inference,
+            &self.names,
+            val_set,
+            s,
+            config.batch,
+        );
         let record = EpochRecord {
             epoch,
             box_loss: sums.box_loss / seen.max(1) as f64,
@@ -622,13 +631,11 @@ impl<'c> Trainer<'c> {
         };
         // The loss (and the assigner inside it) in float32 whatever the
         // activations' precision.
-        let maps: Vec<Tensor> = self
+        let maps = self
             .model
             .model
             .forward_t(&images, true)
-            .iter()
-            .map(|m| m.to_kind(Kind::Float))
-            .collect();
+            .to_kind(Kind::Float);
         let (total, parts) = self.loss.compute(&maps, &targets);
         total.backward();
         if step as i64 - self.last_step >= accumulate as i64 {
@@ -649,12 +656,28 @@ impl<'c> Trainer<'c> {
         let (best, best_metrics) = match (config.checkpoints.as_deref(), self.best.metrics) {
             (Some(dir), _) if dir.join("best.safetensors").exists() => {
                 let best = Detector::load(&dir.join("best.safetensors"), self.device)?;
-                let metrics = evaluate(&best.model, &self.names, val_set, s, config.batch).0;
+                let metrics = evaluate(
+                    &best.model,
+                    best.inference,
+                    &self.names,
+                    val_set,
+                    s,
+                    config.batch,
+                )
+                .0;
                 (best, metrics)
             }
             (_, Some(metrics)) => (self.ema, metrics),
             (_, None) => {
-                let metrics = evaluate(&self.ema.model, &self.names, val_set, s, config.batch).0;
+                let metrics = evaluate(
+                    &self.ema.model,
+                    self.ema.inference,
+                    &self.names,
+                    val_set,
+                    s,
+                    config.batch,
+                )
+                .0;
                 (self.ema, metrics)
             }
         };
@@ -704,6 +727,7 @@ fn save_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Scale;
 
     #[test]
     fn amp_picks_bfloat16_only_where_it_is_native() {

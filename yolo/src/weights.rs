@@ -1,7 +1,7 @@
 //! The model file: one safetensors file with Ultralytics' `state_dict`
-//! names, float32, and header metadata `names`, `scale` and `imgsz`. A file
-//! exported from Ultralytics without metadata loads too: scale and class count
-//! are read off the tensor shapes.
+//! names, float32, and header metadata `names`, `arch`, `scale` and `imgsz`.
+//! A file exported from Ultralytics without metadata loads too: architecture,
+//! scale and class count are read off the tensor names and shapes.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,20 +10,23 @@ use safetensors::tensor::{Dtype, SafeTensors, View};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::error::{Result, WeightsError, YoloError};
-use crate::model::YoloV8;
+use crate::model::{Inference, Network};
 pub use yolo_core::model_file::{read_info, ModelInfo};
 
-/// A detector ready to use: its variables, the network and its description.
+/// A detector ready to use: its variables, the network, its description, and
+/// how it answers at inference (the architecture's default unless changed).
 pub struct Detector {
     pub vs: nn::VarStore,
-    pub model: YoloV8,
+    pub model: Network,
     pub info: ModelInfo,
+    pub inference: Inference,
 }
 
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detector")
             .field("info", &self.info)
+            .field("inference", &self.inference)
             .finish_non_exhaustive()
     }
 }
@@ -32,9 +35,24 @@ impl Detector {
     /// A freshly initialised detector for these classes.
     pub fn new(info: ModelInfo, device: Device) -> Detector {
         let vs = nn::VarStore::new(device);
-        let model = YoloV8::new(&vs.root(), info.scale, info.names.len() as i64);
+        let model = Network::new(&vs.root(), info.spec(), info.names.len() as i64);
         to_channels_last(&vs);
-        Detector { vs, model, info }
+        let inference = model.default_inference();
+        Detector {
+            vs,
+            model,
+            info,
+            inference,
+        }
+    }
+
+    /// Answers without NMS when the network can (YOLOv10's one-to-one head),
+    /// or with its one-to-many head and NMS.
+    pub fn set_end_to_end(&mut self, end_to_end: bool) {
+        self.inference = match (end_to_end, self.model.default_inference()) {
+            (true, Inference::EndToEnd) => Inference::EndToEnd,
+            _ => Inference::Nms,
+        };
     }
 
     /// Loads a model file onto `device`.
@@ -129,6 +147,7 @@ impl Detector {
                 "names".to_string(),
                 serde_json::to_string(&self.info.names).expect("strings serialise"),
             ),
+            ("arch".to_string(), self.info.arch.to_string()),
             ("scale".to_string(), self.info.scale.to_string()),
             ("imgsz".to_string(), self.info.imgsz.to_string()),
             ("format".to_string(), "pt".to_string()),
@@ -222,34 +241,39 @@ impl View for HostTensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Architecture;
     use crate::Scale;
 
     #[test]
     fn a_saved_model_loads_back_identically() {
         let dir = tempfile::tempdir().unwrap();
-        let info = ModelInfo {
-            names: vec!["stop".into(), "yield".into()],
-            scale: Scale::N,
-            imgsz: 320,
-            name: Some("signs".into()),
-            version: Some("2026-12-03T06.52.35.000Z".into()),
-        };
-        let detector = Detector::new(info.clone(), Device::Cpu);
-        let path = dir.path().join("m.safetensors");
-        detector.save(&path).unwrap();
-        let loaded = Detector::load(&path, Device::Cpu).unwrap();
-        assert_eq!(loaded.info, info);
-        let original = detector.vs.variables();
-        for (name, tensor) in loaded.vs.variables() {
-            assert!(tensor.equal(&original[&name]), "{name} differs");
+        for (arch, scale) in [(Architecture::V8, Scale::N), (Architecture::V10, Scale::N)] {
+            let info = ModelInfo {
+                names: vec!["stop".into(), "yield".into()],
+                arch,
+                scale,
+                imgsz: 320,
+                name: Some("signs".into()),
+                version: Some("2026-12-03T06.52.35.000Z".into()),
+            };
+            let detector = Detector::new(info.clone(), Device::Cpu);
+            let path = dir.path().join(format!("{arch}.safetensors"));
+            detector.save(&path).unwrap();
+            let loaded = Detector::load(&path, Device::Cpu).unwrap();
+            assert_eq!(loaded.info, info);
+            assert_eq!(loaded.model.arch(), arch);
+            let original = detector.vs.variables();
+            for (name, tensor) in loaded.vs.variables() {
+                assert!(tensor.equal(&original[&name]), "{name} differs");
+            }
+            let x = Tensor::rand([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+            assert!(detector.model.predict(&x).y.allclose(
+                &loaded.model.predict(&x).y,
+                1e-6,
+                1e-6,
+                false
+            ));
         }
-        let x = Tensor::rand([1, 3, 64, 64], (Kind::Float, Device::Cpu));
-        assert!(detector.model.predict(&x).y.allclose(
-            &loaded.model.predict(&x).y,
-            1e-6,
-            1e-6,
-            false
-        ));
     }
 
     #[test]

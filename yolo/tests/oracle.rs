@@ -5,38 +5,15 @@
 //! give the same head outputs within the tolerances its README states. The
 //! fixtures are committed, so every CI runs this test.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+mod common;
 
-use tch::{Device, Kind, Tensor};
+use common::{max_diff, oracle_dir, read};
+use tch::{Device, Kind};
 use yolo::Detector;
-
-fn oracle_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oracle");
-    assert!(
-        dir.join("yolov8n_init_nc4.safetensors").is_file(),
-        "the oracle fixtures are missing from {}",
-        dir.display()
-    );
-    dir
-}
-
-fn read(path: PathBuf) -> HashMap<String, Tensor> {
-    Tensor::read_safetensors(&path)
-        .unwrap()
-        .into_iter()
-        .collect()
-}
-
-/// Largest absolute difference.
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    (a - b).abs().max().double_value(&[])
-}
 
 #[test]
 fn yolov8n_matches_ultralytics_outputs() {
-    let dir = oracle_dir();
+    let dir = oracle_dir("yolov8n_init_nc4.safetensors");
     tch::set_num_threads(1);
     let detector = Detector::load(&dir.join("yolov8n_init_nc4.safetensors"), Device::Cpu).unwrap();
     assert_eq!(detector.info.scale, yolo::Scale::N);

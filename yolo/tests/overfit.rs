@@ -1,5 +1,6 @@
-//! A tiny YOLOv8n learns a handful of generated images: the training loss falls
-//! and mAP50 on the same images reaches 0.9 within a bounded number of epochs.
+//! A tiny YOLOv8n, and a YOLOv10n, learn a handful of generated images: the
+//! training loss falls and mAP50 on the same images reaches 0.9 within a
+//! bounded number of epochs (YOLOv10 read end to end, without NMS).
 
 use image::{Rgb, RgbImage};
 use yolo::augment::{AugmentConfig, Labeled};
@@ -40,9 +41,21 @@ fn scenes(n: usize) -> Vec<Labeled> {
 
 #[test]
 fn a_tiny_model_overfits_a_few_images() {
+    overfits(None);
+}
+
+#[test]
+fn a_tiny_yolov10_overfits_a_few_images_and_answers_without_nms() {
+    let outcome = overfits(Some("yolov10n"));
+    assert_eq!(outcome.best.inference, yolo::Inference::EndToEnd);
+    assert_eq!(outcome.best.info.spec().to_string(), "yolov10n");
+}
+
+fn overfits(model: Option<&str>) -> yolo::train::TrainOutcome {
     tch::set_num_threads(2);
     let data = scenes(16);
     let config = TrainConfig {
+        model: model.map(str::to_string),
         epochs: 50,
         batch: 4,
         imgsz: 128,
@@ -80,4 +93,5 @@ fn a_tiny_model_overfits_a_few_images() {
         "mAP50 {}",
         outcome.best_metrics.map50
     );
+    outcome
 }

@@ -94,7 +94,7 @@ fn metrics_json(
     ms_per_image: f64,
 ) -> serde_json::Value {
     json!({
-        "model": {"scale": info.scale.to_string(), "imgsz": imgsz, "classes": info.names},
+        "model": {"arch": info.arch.to_string(), "scale": info.scale.to_string(), "imgsz": imgsz, "classes": info.names},
         "images": m.images,
         "labels": m.labels,
         "map50": m.map50,

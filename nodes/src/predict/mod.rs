@@ -77,6 +77,9 @@ pub struct PredictParams {
     pub imgsz: Option<u32>,
     /// `auto`, `cpu` or `cuda`.
     pub device: String,
+    /// A YOLOv10 answers with its one-to-one head, without NMS (Ultralytics'
+    /// `end2end`); false: its one-to-many head and NMS. YOLOv8 always uses NMS.
+    pub end2end: bool,
 }
 
 impl Default for PredictParams {
@@ -88,6 +91,7 @@ impl Default for PredictParams {
             max_det: nms.max_det,
             imgsz: None,
             device: "auto".into(),
+            end2end: true,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct SignDetector {
     pub device: String,
     pub imgsz: u32,
     pub nms: NmsConfig,
+    /// YOLOv10 without NMS (`params:predict.end2end`).
+    pub end2end: bool,
 }
 
 runner::data_value!(SignDetector);
@@ -132,6 +138,7 @@ impl SignDetector {
                 max_det: p.max_det,
                 ..NmsConfig::predict()
             },
+            end2end: p.end2end,
         })
     }
 
