@@ -165,6 +165,11 @@ pub struct PredictArgs {
     /// `cpu`, `cuda` or `auto`.
     #[arg(long)]
     pub device: Option<String>,
+    /// A YOLOv10 answers with its one-to-many head and NMS instead of its
+    /// one-to-one head's top-k (params predict.end2end: false). YOLOv8
+    /// always uses NMS.
+    #[arg(long)]
+    pub nms: bool,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }

@@ -234,6 +234,69 @@ fn predict_without_a_trained_model_uses_the_shipped_one_and_bad_models_exit_2() 
 }
 
 #[test]
+fn yolov10_trains_through_the_pipeline_and_predicts_without_nms() {
+    let p = repo_project();
+    // A model name that is none of Ultralytics' stops the run before its first node.
+    let bad = format!("{SMALL},train.model=yolov10q");
+    let stderr = p.fails(&["run", "--params", &bad], 2);
+    assert!(
+        stderr.contains("--params: node 'train_yolo': 'params:train'")
+            && stderr.contains("unknown model \"yolov10q\""),
+        "{stderr}"
+    );
+    assert!(!p.file("data/03_primary/classes.csv").exists());
+    let small = format!("{SMALL},train.model=yolov10n");
+    let out = p.roadsign(&["run", "--params", &small]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&p.read("data/08_reporting/detection_metrics.json")).unwrap();
+    assert_eq!(metrics["model"]["arch"], "yolov10");
+    assert_eq!(metrics["model"]["scale"], "n");
+    // The model file says what it is; predict and its JSON need nothing more.
+    let model = std::fs::read(p.file("data/06_models/yolov8.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(model[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&model[8..8 + header_len]).unwrap();
+    assert_eq!(
+        header["__metadata__"]["arch"], "yolov10",
+        "{}",
+        header["__metadata__"]
+    );
+    assert!(header["model.23.one2one_cv3.0.2.bias"].is_object());
+    let image = p.file("scene.png");
+    image::RgbImage::from_pixel(96, 64, image::Rgb([90, 120, 160]))
+        .save(&image)
+        .unwrap();
+    // The switch reaches the detector (what each mode gives is checked
+    // against Ultralytics in yolo's tests): the two heads answer differently.
+    let mut answers = Vec::new();
+    for end2end in [true, false] {
+        let mut args = vec![
+            "predict",
+            image.to_str().unwrap(),
+            "--format",
+            "json",
+            "--conf",
+            "0",
+        ];
+        if !end2end {
+            args.push("--nms");
+        }
+        let out = p.roadsign(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = json["detections"].as_array().unwrap().clone();
+        assert!(!found.is_empty() && found.len() <= 300, "{}", found.len());
+        answers.push(found);
+    }
+    assert_ne!(answers[0], answers[1]);
+}
+
+#[test]
 fn params_overrides_and_env_overlays_reach_the_nodes() {
     let p = repo_project();
     p.write(

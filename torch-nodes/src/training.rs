@@ -21,6 +21,9 @@ pub fn train_yolo(
     context: NodeContext,
 ) -> Result<(ModelFile, DataFrame), NodesError> {
     let mut config = params.0;
+    let spec = config
+        .model_spec()
+        .map_err(|e| NodesError::Params(e.to_string()))?;
     config.checkpoints = config.checkpoints.as_deref().map(|p| context.resolve(p));
     config.pretrained = config.pretrained.as_deref().map(|p| context.resolve(p));
     let train_set = nodes::detection::labeled_split(&data, Split::Train, Some(config.imgsz))?;
@@ -34,8 +37,8 @@ pub fn train_yolo(
         train = train_set.len(),
         val = val_set.len(),
         classes = data.classes.len(),
-        "training YOLOv8{} at {} px for {} epochs, {} activations",
-        config.scale,
+        "training {} at {} px for {} epochs, {} activations",
+        spec,
         config.imgsz,
         config.epochs,
         match yolo::train::parse_device(&config.device)

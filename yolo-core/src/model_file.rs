@@ -186,6 +186,21 @@ impl fmt::Display for ModelSpec {
     }
 }
 
+/// Written and read as its name (`yolov10n`), so that a configuration
+/// naming no model is refused when it is read, with its file and line.
+impl serde::Serialize for ModelSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ModelSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for ModelSpec {
     type Err = UnknownModel;
 

@@ -15,7 +15,7 @@ use crate::model_file::{Architecture, ModelSpec, Scale, UnknownModel, UnknownSca
 pub struct TrainConfig {
     /// The network: `yolov8n` … `yolov8x`, `yolov10n` … `yolov10x`. When
     /// unset, YOLOv8 at `scale`.
-    pub model: Option<String>,
+    pub model: Option<ModelSpec>,
     /// YOLOv8's scale, when `model` is unset (kept for configurations that
     /// predate `model`); with `model` set it must be left out or agree.
     pub scale: String,
@@ -109,13 +109,12 @@ pub enum ModelChoiceError {
 impl TrainConfig {
     /// The network to train: `model`, or YOLOv8 at `scale`.
     pub fn model_spec(&self) -> Result<ModelSpec, ModelChoiceError> {
-        match &self.model {
-            Some(name) => {
-                let spec: ModelSpec = name.parse()?;
+        match self.model {
+            Some(spec) => {
                 let default_scale = TrainConfig::default().scale;
                 if self.scale != default_scale && self.scale != spec.scale.name() {
                     return Err(ModelChoiceError::Conflict {
-                        model: name.clone(),
+                        model: spec.to_string(),
                         scale: self.scale.clone(),
                     });
                 }
@@ -157,7 +156,7 @@ mod model_choice_tests {
         assert_eq!(config.model_spec().unwrap().to_string(), "yolov8n");
         config.scale = "s".into();
         assert_eq!(config.model_spec().unwrap().to_string(), "yolov8s");
-        config.model = Some("yolov10s".into());
+        config.model = Some("yolov10s".parse().unwrap());
         assert_eq!(config.model_spec().unwrap().arch, Architecture::V10);
         config.scale = "m".into();
         let err = config.model_spec().unwrap_err().to_string();
@@ -165,8 +164,13 @@ mod model_choice_tests {
             err.contains("train.model is yolov10s but train.scale is m"),
             "{err}"
         );
-        config.scale = "n".into();
-        config.model = Some("yolov10z".into());
-        assert!(config.model_spec().is_err());
+        // Read from YAML, a model name is checked as it is read.
+        let read: TrainConfig = serde_yaml::from_str("model: yolov10b\nepochs: 3").unwrap();
+        assert_eq!(read.model_spec().unwrap().to_string(), "yolov10b");
+        let err = serde_yaml::from_str::<TrainConfig>("model: yolov10z").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown model \"yolov10z\""),
+            "{err}"
+        );
     }
 }

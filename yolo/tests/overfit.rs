@@ -55,7 +55,7 @@ fn overfits(model: Option<&str>) -> yolo::train::TrainOutcome {
     tch::set_num_threads(2);
     let data = scenes(16);
     let config = TrainConfig {
-        model: model.map(str::to_string),
+        model: model.map(|name| name.parse().unwrap()),
         epochs: 50,
         batch: 4,
         imgsz: 128,

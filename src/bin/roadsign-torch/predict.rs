@@ -40,6 +40,9 @@ fn overrides(args: &PredictArgs) -> Vec<String> {
     if let Some(device) = &args.device {
         params.push(format!("predict.device={device}"));
     }
+    if args.nms {
+        params.push("predict.end2end=false".into());
+    }
     params
 }
 
