@@ -15,7 +15,7 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${BUILDER_IMAGE} AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libtesseract-dev libleptonica-dev libclang-dev patchelf python3-pip \
+      libtesseract-dev libleptonica-dev libclang-dev libturbojpeg0-dev patchelf python3-pip \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY scripts/install-libtorch.sh scripts/
@@ -59,7 +59,7 @@ RUN ./configure --prefix=/opt/ffmpeg --disable-debug --disable-doc --disable-ffp
 FROM ${RUNTIME_IMAGE} AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra libx264-164 libdav1d6 libgomp1 curl ca-certificates \
+      tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra libturbojpeg0 libx264-164 libdav1d6 libgomp1 curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin roadsign
 COPY --from=builder /src/.deps/libtorch/lib/ /opt/libtorch/lib/

@@ -6,7 +6,7 @@
 //! Nothing here knows about road signs: the class count and names come from the
 //! data, as they do in Ultralytics.
 
-pub use yolo_core::{augment, metrics};
+pub use yolo_core::{augment, imread, metrics, predict_input};
 
 pub mod anchors;
 pub mod assigner;

@@ -68,9 +68,12 @@ pub fn predict_command(cli: &Cli, args: &PredictArgs) -> Result<()> {
 }
 
 fn predict_file(predictor: &Predictor, file: &Path, format: PlanFormat) -> Result<()> {
-    let image = image::open(file).context("cannot read the image")?;
+    // Read as Ultralytics' predictor reads a file (libjpeg-turbo, OpenCV's
+    // conversions, the EXIF orientation): the same file, the same pixels.
+    let bytes = std::fs::read(file).context("cannot read the image")?;
+    let image = yolo::imread::imread(&bytes).context("cannot read the image")?;
     let prediction = predictor
-        .predict(nodes::images::into_rgb8(image))
+        .predict(image)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     print_prediction(file, &prediction, format)
 }

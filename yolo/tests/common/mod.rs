@@ -1,4 +1,6 @@
 //! What the oracle tests share: the committed fixtures and tensor comparison.
+// Each test file uses some of these.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,0 +1,176 @@
+//! Reading an image file as Ultralytics' predictor reads it (`imread`, which
+//! is `cv2.imdecode(bytes, IMREAD_COLOR)`), so that a file gives the pixels
+//! Ultralytics sees: JPEG decoded by libjpeg-turbo (the library OpenCV
+//! bundles; Debian's build decodes byte for byte alike, default settings:
+//! accurate integer IDCT, fancy upsampling), other formats by `image`
+//! (lossless, so any decoder gives the same values), then OpenCV's
+//! conversions to 8-bit colour: alpha dropped (not blended), 16-bit channels
+//! keep their high byte, grey replicated; and the EXIF orientation applied,
+//! as OpenCV does for JPEG and PNG.
+//!
+//! Training reads its data through its own loaders (alpha flattened over
+//! white, `image`'s JPEG decoder); only prediction reads through here.
+
+use std::io::Cursor;
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
+
+/// Why a file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImreadError {
+    #[error("not an image this program reads: {0}")]
+    Format(#[source] image::ImageError),
+    #[error("the image cannot be decoded: {0}")]
+    Decode(#[source] image::ImageError),
+    #[error("the JPEG cannot be decoded: {0}")]
+    Jpeg(#[source] turbojpeg::Error),
+}
+
+/// The image in `bytes` as 8-bit RGB, read as OpenCV reads it.
+pub fn imread(bytes: &[u8]) -> Result<RgbImage, ImreadError> {
+    imread_limited(bytes, Limits::no_limits())
+}
+
+/// [`imread`] under `limits` (checked before any pixel is decoded).
+pub fn imread_limited(bytes: &[u8], limits: Limits) -> Result<RgbImage, ImreadError> {
+    let format = image::guess_format(bytes).map_err(ImreadError::Format)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(ImreadError::Decode)?;
+    let orientation =
+        image::ImageDecoder::orientation(&mut decoder).map_err(ImreadError::Decode)?;
+    let rgb = match format {
+        ImageFormat::Jpeg => match decode_jpeg(bytes) {
+            Ok(rgb) => rgb,
+            // CMYK and YCCK JPEGs, which libturbojpeg 2 does not convert to RGB.
+            Err(ImreadError::Jpeg(_)) if is_cmyk(&decoder) => {
+                opencv_rgb(DynamicImage::from_decoder(decoder).map_err(ImreadError::Decode)?)
+            }
+            Err(e) => return Err(e),
+        },
+        _ => opencv_rgb(DynamicImage::from_decoder(decoder).map_err(ImreadError::Decode)?),
+    };
+    Ok(oriented(rgb, orientation))
+}
+
+fn is_cmyk(decoder: &impl image::ImageDecoder) -> bool {
+    decoder.original_color_type() == image::ExtendedColorType::Cmyk8
+}
+
+/// libjpeg-turbo with its default settings, straight to RGB.
+fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, ImreadError> {
+    let image =
+        turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB).map_err(ImreadError::Jpeg)?;
+    Ok(
+        RgbImage::from_raw(image.width as u32, image.height as u32, image.pixels)
+            .expect("libturbojpeg fills width x height x 3 bytes"),
+    )
+}
+
+/// OpenCV's `IMREAD_COLOR` conversions: alpha dropped, 16-bit to its high
+/// byte, grey replicated.
+fn opencv_rgb(image: DynamicImage) -> RgbImage {
+    let high_byte = |v: u16| (v >> 8) as u8;
+    match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        DynamicImage::ImageRgba8(rgba) => RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+            let p = rgba.get_pixel(x, y).0;
+            image::Rgb([p[0], p[1], p[2]])
+        }),
+        DynamicImage::ImageLuma8(grey) => RgbImage::from_fn(grey.width(), grey.height(), |x, y| {
+            image::Rgb([grey.get_pixel(x, y).0[0]; 3])
+        }),
+        DynamicImage::ImageLumaA8(grey) => {
+            RgbImage::from_fn(grey.width(), grey.height(), |x, y| {
+                image::Rgb([grey.get_pixel(x, y).0[0]; 3])
+            })
+        }
+        DynamicImage::ImageRgb16(rgb) => RgbImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+            image::Rgb(rgb.get_pixel(x, y).0.map(high_byte))
+        }),
+        DynamicImage::ImageRgba16(rgba) => {
+            RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+                let p = rgba.get_pixel(x, y).0;
+                image::Rgb([high_byte(p[0]), high_byte(p[1]), high_byte(p[2])])
+            })
+        }
+        DynamicImage::ImageLuma16(grey) => {
+            RgbImage::from_fn(grey.width(), grey.height(), |x, y| {
+                image::Rgb([high_byte(grey.get_pixel(x, y).0[0]); 3])
+            })
+        }
+        DynamicImage::ImageLumaA16(grey) => {
+            RgbImage::from_fn(grey.width(), grey.height(), |x, y| {
+                image::Rgb([high_byte(grey.get_pixel(x, y).0[0]); 3])
+            })
+        }
+        // Floating-point formats (HDR, EXR), which OpenCV tone-maps its own way.
+        other => other.into_rgb8(),
+    }
+}
+
+/// The EXIF orientation applied: the pixels as the camera meant them.
+fn oriented(rgb: RgbImage, orientation: Orientation) -> RgbImage {
+    if orientation == Orientation::NoTransforms {
+        return rgb;
+    }
+    let mut image = DynamicImage::ImageRgb8(rgb);
+    image.apply_orientation(orientation);
+    image.into_rgb8()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Luma, Rgba};
+
+    fn png<P: image::PixelWithColorType>(image: &ImageBuffer<P, Vec<P::Subpixel>>) -> Vec<u8>
+    where
+        [P::Subpixel]: image::EncodableLayout,
+    {
+        let mut bytes = Vec::new();
+        image
+            .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn alpha_is_dropped_and_sixteen_bits_keep_their_high_byte() {
+        let rgba = ImageBuffer::from_pixel(2, 1, Rgba([200u8, 100, 50, 0]));
+        assert_eq!(
+            imread(&png(&rgba)).unwrap().get_pixel(1, 0).0,
+            [200, 100, 50]
+        );
+        // 0x01FF is 1 in its high byte (`image` alone would round it to 2).
+        let grey16 =
+            ImageBuffer::from_fn(3, 1, |x, _| Luma([[0x01FFu16, 0xFF00, 0x00FF][x as usize]]));
+        let read = imread(&png(&grey16)).unwrap();
+        let values: Vec<u8> = read.pixels().map(|p| p.0[0]).collect();
+        assert_eq!(values, [1, 255, 0]);
+        assert_eq!(read.get_pixel(0, 0).0, [1, 1, 1]);
+    }
+
+    #[test]
+    fn a_jpeg_reads_through_libjpeg_turbo_and_garbage_is_an_error() {
+        let image = RgbImage::from_fn(33, 17, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 13) as u8, 90])
+        });
+        let mut jpeg = Vec::new();
+        image
+            .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        let read = imread(&jpeg).unwrap();
+        assert_eq!(read.dimensions(), (33, 17));
+        let close = read
+            .pixels()
+            .zip(image.pixels())
+            .all(|(a, b)| (0..3).all(|i| (a.0[i] as i32 - b.0[i] as i32).abs() < 24));
+        assert!(close, "a JPEG reads back near its pixels");
+        assert!(matches!(
+            imread(b"not an image"),
+            Err(ImreadError::Format(_))
+        ));
+    }
+}
