@@ -18,9 +18,9 @@ and beside them ultralytics.safetensors with, for each file NAME:
 
 for MODEL `yolov8` (the shipped models/yolov8n-roadsign.safetensors loaded into
 Ultralytics' own DetectionModel) and, when given with --yolov10 FILE, `yolov10`
-and `yolov10nms` (the same YOLOv10 weights read end to end, and with
-Ultralytics' default for a model built from its yaml: one-to-many + NMS); at
-conf 0.25 and, as MODEL_low, at conf 0.05.
+and `yolov10nms` (the same YOLOv10 weights read end to end, `nms=False`, and
+with Ultralytics' default for a model built from its yaml: one-to-many +
+NMS); at conf 0.25 and, as MODEL_low, at conf 0.05.
 
     /tmp/ultra-venv/bin/pip install torch ultralytics==8.4.190 safetensors pillow
     YOLO_OFFLINE=1 /tmp/ultra-venv/bin/python scripts/oracle/predict_parity.py [--yolov10 FILE]
@@ -86,7 +86,7 @@ def write_inputs() -> list[str]:
     return files
 
 
-def ultralytics_model(weights: pathlib.Path, yaml: str, end2end: bool | None = None) -> YOLO:
+def ultralytics_model(weights: pathlib.Path, yaml: str) -> YOLO:
     state = load_file(str(weights))
     metadata = json.loads(pathlib.Path(weights).read_bytes()[8 : 8 + int.from_bytes(weights.read_bytes()[:8], "little")])
     names = json.loads(metadata["__metadata__"]["names"])
@@ -94,8 +94,6 @@ def ultralytics_model(weights: pathlib.Path, yaml: str, end2end: bool | None = N
     missing, unexpected = net.load_state_dict(state, strict=False)
     assert all(k.endswith("num_batches_tracked") for k in missing) and not unexpected, (missing, unexpected)
     net.names = dict(enumerate(names))
-    if end2end is not None:
-        net.model[-1].end2end = end2end
     model = YOLO(yaml)
     model.model = net
     return model.eval() if hasattr(model, "eval") else model
@@ -109,16 +107,19 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     files = write_inputs()
     yolov8 = ultralytics_model(ROOT / "models/yolov8n-roadsign.safetensors", "yolov8n.yaml")
-    # (model, conf): the default threshold, and a low one that lets many more boxes through.
-    models = {"yolov8": (yolov8, CONF), "yolov8_low": (yolov8, LOW_CONF)}
+    # (model, predict arguments): the default threshold, and a low one that
+    # lets many more boxes through. A YOLOv10 reads end to end only with
+    # nms=False (the predictor hands AutoBackend end2end=(nms is False)).
+    models = {"yolov8": (yolov8, {"conf": CONF}), "yolov8_low": (yolov8, {"conf": LOW_CONF})}
     if args.yolov10:
-        yolov10 = ultralytics_model(args.yolov10, "yolov10n.yaml", end2end=True)
-        yolov10nms = ultralytics_model(args.yolov10, "yolov10n.yaml", end2end=False)
+        # Two objects: a predictor keeps the head it was set up with.
+        yolov10 = ultralytics_model(args.yolov10, "yolov10n.yaml")
+        yolov10nms = ultralytics_model(args.yolov10, "yolov10n.yaml")
         models |= {
-            "yolov10": (yolov10, CONF),
-            "yolov10_low": (yolov10, LOW_CONF),
-            "yolov10nms": (yolov10nms, CONF),
-            "yolov10nms_low": (yolov10nms, LOW_CONF),
+            "yolov10": (yolov10, {"conf": CONF, "nms": False}),
+            "yolov10_low": (yolov10, {"conf": LOW_CONF, "nms": False}),
+            "yolov10nms": (yolov10nms, {"conf": CONF}),
+            "yolov10nms_low": (yolov10nms, {"conf": LOW_CONF}),
         }
     tensors = {}
     counts = {}
@@ -128,8 +129,8 @@ def main() -> None:
         rgb = np.ascontiguousarray(bgr[..., ::-1])
         tensors[f"{name}.pixels_sha256"] = np.frombuffer(hashlib.sha256(rgb.tobytes()).digest(), np.uint8)
         tensors[f"{name}.pixels_shape"] = np.array(rgb.shape, np.int64)
-        for key, (model, conf) in models.items():
-            result = model.predict(path, imgsz=IMGSZ, conf=conf, verbose=False)[0]
+        for key, (model, options) in models.items():
+            result = model.predict(path, imgsz=IMGSZ, verbose=False, **options)[0]
             boxes = result.boxes
             tensors[f"{name}.{key}.boxes"] = boxes.xyxy.numpy().astype(np.float32).reshape(-1, 4)
             tensors[f"{name}.{key}.scores"] = boxes.conf.numpy().astype(np.float32).reshape(-1)

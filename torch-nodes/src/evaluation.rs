@@ -5,7 +5,7 @@ use polars::prelude::*;
 use runner::Params;
 
 use nodes::annotations::{SignDataset, Split};
-use nodes::detection::evaluation::{report, EvalParams, Report};
+use nodes::detection::evaluation::{report, EvalParams, EvalRun, Report};
 use nodes::detection::ModelFile;
 use nodes::NodesError;
 
@@ -29,7 +29,8 @@ pub fn evaluate_yolo(
         }
     };
     let device = crate::device(&p.device)?;
-    let detector = crate::detector(&model, device)?;
+    let mut detector = crate::detector(&model, device)?;
+    detector.set_end_to_end(p.end2end);
     if detector.info.names != data.classes {
         return Err(NodesError::Data(format!(
             "the model knows classes {:?} but the data has {:?}",
@@ -70,8 +71,11 @@ pub fn evaluate_yolo(
         &detections,
         &samples,
         &detector.info,
-        imgsz,
-        ms_per_image,
+        EvalRun {
+            imgsz,
+            ms_per_image,
+            end2end: detector.inference == yolo::Inference::EndToEnd,
+        },
         &data.classes,
         &history,
         p.grid_images,

@@ -2,11 +2,17 @@
 //! is `cv2.imdecode(bytes, IMREAD_COLOR)`), so that a file gives the pixels
 //! Ultralytics sees: JPEG decoded by libjpeg-turbo (the library OpenCV
 //! bundles; Debian's build decodes byte for byte alike, default settings:
-//! accurate integer IDCT, fancy upsampling), other formats by `image`
-//! (lossless, so any decoder gives the same values), then OpenCV's
-//! conversions to 8-bit colour: alpha dropped (not blended), 16-bit channels
-//! keep their high byte, grey replicated; and the EXIF orientation applied,
-//! as OpenCV does for JPEG and PNG.
+//! accurate integer IDCT, fancy upsampling), PNG and BMP by `image` (lossless:
+//! any decoder gives the same values), then OpenCV's conversions to 8-bit
+//! colour: alpha dropped (not blended), 16-bit channels keep their high
+//! byte, grey replicated; and the EXIF orientation applied, as OpenCV does
+//! for JPEG and PNG.
+//!
+//! Not byte for byte with OpenCV: lossy WebP (`image`'s decoder is not
+//! libwebp), and JPEGs libjpeg-turbo reads only with a warning (corrupt or
+//! truncated data; OpenCV shows what it decoded, the binding here cannot
+//! tell a warning from a failure) or cannot convert (CMYK): those are read
+//! by `image` instead.
 //!
 //! Training reads its data through its own loaders (alpha flattened over
 //! white, `image`'s JPEG decoder); only prediction reads through here.
@@ -27,35 +33,37 @@ pub enum ImreadError {
     Jpeg(#[source] turbojpeg::Error),
 }
 
-/// The image in `bytes` as 8-bit RGB, read as OpenCV reads it.
+/// The image in `bytes` as 8-bit RGB, read as OpenCV reads it, under
+/// `image`'s default limits (512 MiB of pixels).
 pub fn imread(bytes: &[u8]) -> Result<RgbImage, ImreadError> {
-    imread_limited(bytes, Limits::no_limits())
+    imread_limited(bytes, Limits::default())
 }
 
-/// [`imread`] under `limits` (checked before any pixel is decoded).
+/// [`imread`] under `limits`: the size and the memory the pixels take
+/// (decoded, and their 8-bit RGB copy) are checked before any is decoded.
 pub fn imread_limited(bytes: &[u8], limits: Limits) -> Result<RgbImage, ImreadError> {
     let format = image::guess_format(bytes).map_err(ImreadError::Format)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(limits);
+    reader.limits(limits.clone());
     let mut decoder = reader.into_decoder().map_err(ImreadError::Decode)?;
+    let (w, h) = image::ImageDecoder::dimensions(&decoder);
+    let mut budget = limits;
+    budget
+        .reserve(image::ImageDecoder::total_bytes(&decoder))
+        .and_then(|_| budget.reserve(w as u64 * h as u64 * 3))
+        .map_err(ImreadError::Decode)?;
     let orientation =
         image::ImageDecoder::orientation(&mut decoder).map_err(ImreadError::Decode)?;
     let rgb = match format {
         ImageFormat::Jpeg => match decode_jpeg(bytes) {
             Ok(rgb) => rgb,
-            // CMYK and YCCK JPEGs, which libturbojpeg 2 does not convert to RGB.
-            Err(ImreadError::Jpeg(_)) if is_cmyk(&decoder) => {
-                opencv_rgb(DynamicImage::from_decoder(decoder).map_err(ImreadError::Decode)?)
-            }
-            Err(e) => return Err(e),
+            // A warning (corrupt data) or a conversion libturbojpeg 2 lacks
+            // (CMYK): `image` reads what it can, or the JPEG error says why not.
+            Err(jpeg) => opencv_rgb(DynamicImage::from_decoder(decoder).map_err(|_| jpeg)?),
         },
         _ => opencv_rgb(DynamicImage::from_decoder(decoder).map_err(ImreadError::Decode)?),
     };
     Ok(oriented(rgb, orientation))
-}
-
-fn is_cmyk(decoder: &impl image::ImageDecoder) -> bool {
-    decoder.original_color_type() == image::ExtendedColorType::Cmyk8
 }
 
 /// libjpeg-turbo with its default settings, straight to RGB.

@@ -264,7 +264,7 @@ pub enum ModelFileError {
         stem: i64,
         repeats: i64,
     },
-    #[error("metadata imgsz {0:?} is not an integer")]
+    #[error("metadata imgsz {0:?} is not a multiple of 32 from 32 to 8192")]
     ImageSize(String),
 }
 
@@ -281,10 +281,12 @@ fn infer_info(
     file: &SafeTensors,
     metadata: &HashMap<String, String>,
 ) -> std::result::Result<ModelInfo, ModelFileError> {
-    let shape = |name: &str| {
+    // The first dimension of a tensor (a scalar counts as missing it).
+    let first_dim = |name: &str| {
         file.tensor(name)
-            .map(|t| t.shape().to_vec())
-            .map_err(|_| ModelFileError::MissingTensor {
+            .ok()
+            .and_then(|t| t.shape().first().copied())
+            .ok_or_else(|| ModelFileError::MissingTensor {
                 name: name.to_string(),
             })
     };
@@ -294,7 +296,7 @@ fn infer_info(
         None if file.tensor("model.23.one2one_cv2.0.0.conv.weight").is_ok() => Architecture::V10,
         None => Architecture::V8,
     };
-    let nc = shape(&format!("model.{}.cv3.0.2.bias", arch.head_layer()))?[0];
+    let nc = first_dim(&format!("model.{}.cv3.0.2.bias", arch.head_layer()))?;
     let names = match metadata.get("names") {
         Some(json) => serde_json::from_str::<Vec<String>>(json).map_err(ModelFileError::Names)?,
         None => (0..nc).map(|i| format!("class{i}")).collect(),
@@ -310,7 +312,7 @@ fn infer_info(
         None => {
             // The stem's width tells most scales apart; YOLOv10's b and l
             // share it and differ in depth (layer 2 repeats its block 2 or 3 times).
-            let stem = shape("model.0.conv.weight")?[0] as i64;
+            let stem = first_dim("model.0.conv.weight")? as i64;
             let repeats = (0..)
                 .take_while(|i| {
                     file.tensor(&format!("model.2.m.{i}.cv1.conv.weight"))
@@ -331,7 +333,9 @@ fn infer_info(
     let imgsz = match metadata.get("imgsz") {
         Some(s) => s
             .parse::<i64>()
-            .map_err(|_| ModelFileError::ImageSize(s.clone()))?,
+            .ok()
+            .filter(|size| (32..=8192).contains(size) && size % 32 == 0)
+            .ok_or_else(|| ModelFileError::ImageSize(s.clone()))?,
         None => 640,
     };
     Ok(ModelInfo {
@@ -435,6 +439,18 @@ mod tests {
             ("scale".to_string(), "q".to_string()),
         ]);
         assert!(read_info(&file_with(&tensors, Some(metadata))).is_err());
+        // An image size no model is trained at, and a head reduced to a scalar.
+        let metadata = HashMap::from([("imgsz".to_string(), "-32".to_string())]);
+        let err = read_info(&file_with(&tensors, Some(metadata))).unwrap_err();
+        assert!(err.to_string().contains("imgsz \"-32\""), "{err}");
+        let mut scalar_head = tensors.clone();
+        scalar_head[1].1 = vec![];
+        let err = read_info(&file_with(&scalar_head, None)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("missing tensor model.23.cv3.0.2.bias"),
+            "{err}"
+        );
         // A stem no scale has.
         tensors[0].1 = vec![40, 3, 3, 3];
         let err = read_info(&file_with(&tensors, None))

@@ -17,7 +17,9 @@ pub struct TrainConfig {
     /// unset, YOLOv8 at `scale`.
     pub model: Option<ModelSpec>,
     /// YOLOv8's scale, when `model` is unset (kept for configurations that
-    /// predate `model`); with `model` set it must be left out or agree.
+    /// predate `model`). With `model` set, it is ignored when it is the
+    /// default `n` (a file that names a model may keep `scale: n`) and
+    /// refused when it names another scale than the model's.
     pub scale: String,
     pub epochs: usize,
     pub batch: usize,

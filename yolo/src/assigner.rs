@@ -2,7 +2,9 @@
 //! beta 6.0): which anchors learn which ground-truth box, and with what soft
 //! class target. YOLOv8 uses it with topk 10; YOLOv10's one-to-one branch
 //! with topk 7 then 1 per box, and both YOLOv10 branches with Ultralytics
-//! 8.4's widening of small boxes when picking candidates.
+//! 8.4's widening of small boxes when picking candidates. (Ultralytics 8.4
+//! widens for YOLOv8 too; roadsign's YOLOv8 keeps the assigner every one of
+//! its figures was trained with, without it.)
 
 use tch::{Kind, Tensor};
 

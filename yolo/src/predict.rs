@@ -105,7 +105,11 @@ fn detect_laid_out(
             })
             .collect();
         let inputs: Vec<&RgbImage> = placed.iter().map(|(img, _)| img).collect();
-        let batch_detections = match model.infer(&images_to_tensor(&inputs, model.device()), mode) {
+        let batch_detections = match model.infer(
+            &images_to_tensor(&inputs, model.device()),
+            mode,
+            nms.max_det,
+        ) {
             Predicted::Dense(decoded) => non_max_suppression(&decoded.y, nms),
             Predicted::TopK(rows) => top_k_detections(&rows, nms),
         };

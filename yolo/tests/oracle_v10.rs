@@ -106,7 +106,7 @@ fn the_nms_free_top_300_matches_ultralytics_end2end() {
     let detector = load();
     let outputs = read(fixtures().join("yolov10n/outputs.safetensors"));
     for (input, name, box_tol) in inputs() {
-        let Predicted::TopK(rows) = detector.model.infer(&input, Inference::EndToEnd) else {
+        let Predicted::TopK(rows) = detector.model.infer(&input, Inference::EndToEnd, 300) else {
             panic!("end to end gives the top-k");
         };
         let expected = &outputs[&format!("{name}.y_end2end")];

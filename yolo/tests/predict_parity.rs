@@ -2,10 +2,13 @@
 //! holds image files of several formats, sizes and aspect ratios and what
 //! Ultralytics 8.4.190's predictor made of them (made once by
 //! `scripts/oracle/predict_parity.py`): the pixels its `imread` gives (as a
-//! digest), the letterboxed input, and the detections of the shipped
-//! YOLOv8n loaded into Ultralytics' own model at imgsz 320. roadsign must
-//! read the same pixels, build the same input byte for byte, and find the
-//! same boxes (within 0.1 px) with the same scores (within 1e-3).
+//! digest), the letterboxed input, and the detections at imgsz 320 of the
+//! shipped YOLOv8n and of a YOLOv10n (trained by roadsign on synthetic
+//! scenes, stored here in float16: exact for both sides), each loaded into
+//! Ultralytics' own model, the YOLOv10n both end to end and with NMS.
+//! roadsign must read the same pixels, build the same input byte for byte,
+//! and find the same boxes (within 0.1 px) with the same scores (within
+//! 1e-3).
 
 mod common;
 
@@ -168,20 +171,42 @@ fn shipped_model() -> PathBuf {
     path
 }
 
-#[test]
-fn the_shipped_yolov8_finds_ultralytics_boxes_in_the_same_files() {
-    tch::set_num_threads(1);
+/// Every file through `detector`, against Ultralytics' `key` detections at
+/// conf 0.25 and, as `key_low`, 0.05; returns how many matched.
+fn compare_all(detector: &Detector, key: &str) -> usize {
     let (files, expected) = oracle();
-    let detector = Detector::load(&shipped_model(), Device::Cpu).unwrap();
     let mut matched = 0;
     for name in &files {
         let image = imread(&std::fs::read(fixtures().join(name)).unwrap()).unwrap();
-        for (suffix, conf) in [("yolov8", 0.25), ("yolov8_low", 0.05)] {
-            let key = format!("{name}.{suffix}");
-            let want = theirs(&expected, &key);
-            matched += assert_same_detections(&key, &detect(&detector, &image, conf), &want, conf);
+        for (suffix, conf) in [(key.to_string(), 0.25), (format!("{key}_low"), 0.05)] {
+            let label = format!("{name}.{suffix}");
+            let want = theirs(&expected, &label);
+            matched += assert_same_detections(&label, &detect(detector, &image, conf), &want, conf);
         }
     }
-    eprintln!("{matched} detections matched Ultralytics'");
+    eprintln!("{key}: {matched} detections matched Ultralytics'");
+    matched
+}
+
+#[test]
+fn the_shipped_yolov8_finds_ultralytics_boxes_in_the_same_files() {
+    tch::set_num_threads(1);
+    let detector = Detector::load(&shipped_model(), Device::Cpu).unwrap();
+    let matched = compare_all(&detector, "yolov8");
     assert!(matched >= 30, "only {matched} detections to compare");
+}
+
+#[test]
+fn a_yolov10_finds_ultralytics_boxes_end_to_end_and_with_nms() {
+    tch::set_num_threads(1);
+    let path = fixtures().join("yolov10n_synthetic_f16.safetensors");
+    let mut detector = Detector::load(&path, Device::Cpu).unwrap();
+    assert_eq!(detector.inference, yolo::Inference::EndToEnd);
+    let end_to_end = compare_all(&detector, "yolov10");
+    detector.set_end_to_end(false);
+    let nms = compare_all(&detector, "yolov10nms");
+    assert!(
+        end_to_end >= 40 && nms >= 40,
+        "{end_to_end} and {nms} detections to compare"
+    );
 }

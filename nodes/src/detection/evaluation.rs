@@ -24,6 +24,9 @@ pub struct EvalParams {
     pub split: String,
     /// Images shown in the predictions grid.
     pub grid_images: usize,
+    /// A YOLOv10 answers without NMS (its one-to-one head); false: its
+    /// one-to-many head and NMS. YOLOv8 always uses NMS.
+    pub end2end: bool,
 }
 
 impl Default for EvalParams {
@@ -34,6 +37,7 @@ impl Default for EvalParams {
             device: "auto".into(),
             split: "val".into(),
             grid_images: 16,
+            end2end: true,
         }
     }
 }
@@ -49,6 +53,15 @@ pub type Report = (
     Picture,
 );
 
+/// How the model ran during an evaluation.
+#[derive(Clone, Copy, Debug)]
+pub struct EvalRun {
+    pub imgsz: u32,
+    pub ms_per_image: f64,
+    /// YOLOv10 read without NMS.
+    pub end2end: bool,
+}
+
 /// The report of an evaluation: the metrics JSON, the per-class table and
 /// the figures (PR curves, confusion matrix, training curves, predictions
 /// grid of the first `grid_images` samples at the predict threshold).
@@ -58,13 +71,12 @@ pub fn report(
     detections: &[Vec<Detection>],
     samples: &[Labeled],
     info: &ModelInfo,
-    imgsz: u32,
-    ms_per_image: f64,
+    run: EvalRun,
     classes: &[String],
     history: &DataFrame,
     grid_images: usize,
 ) -> Result<Report, NodesError> {
-    let summary = metrics_json(metrics, info, imgsz, ms_per_image);
+    let summary = metrics_json(metrics, info, run);
     let table = per_class_table(metrics)?;
     // The grid shows what a user would see: detections at the predict threshold.
     let shown: Vec<(&image::RgbImage, &[Detection])> = samples
@@ -87,14 +99,14 @@ pub fn report(
     ))
 }
 
-fn metrics_json(
-    m: &DetectionMetrics,
-    info: &ModelInfo,
-    imgsz: u32,
-    ms_per_image: f64,
-) -> serde_json::Value {
+fn metrics_json(m: &DetectionMetrics, info: &ModelInfo, run: EvalRun) -> serde_json::Value {
+    let EvalRun {
+        imgsz,
+        ms_per_image,
+        end2end,
+    } = run;
     json!({
-        "model": {"arch": info.arch.to_string(), "scale": info.scale.to_string(), "imgsz": imgsz, "classes": info.names},
+        "model": {"arch": info.arch.to_string(), "scale": info.scale.to_string(), "imgsz": imgsz, "classes": info.names, "end2end": end2end},
         "images": m.images,
         "labels": m.labels,
         "map50": m.map50,

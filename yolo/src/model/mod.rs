@@ -24,9 +24,6 @@ pub const GROUP_BIAS: usize = 0;
 pub const GROUP_WEIGHT: usize = 1;
 pub const GROUP_NORM: usize = 2;
 
-/// At most this many detections come out of YOLOv10's top-k (Ultralytics' `max_det`).
-pub const TOP_K: i64 = 300;
-
 /// Nearest-neighbour upsampling by 2 (`nn.Upsample(None, 2, "nearest")`).
 fn upsample2(t: &Tensor) -> Tensor {
     let (_, _, h, w) = t.size4().expect("feature maps are 4-D");
@@ -145,13 +142,14 @@ impl Network {
         })
     }
 
-    /// Inference in eval mode, without gradients, read as `mode` says. A
-    /// YOLOv8 has no one-to-one head and always answers for NMS.
-    pub fn infer(&self, xs: &Tensor, mode: Inference) -> Predicted {
+    /// Inference in eval mode, without gradients, read as `mode` says; the
+    /// end-to-end top-k keeps `max_det` rows (Ultralytics' `max_det`, 300 by
+    /// default). A YOLOv8 has no one-to-one head and always answers for NMS.
+    pub fn infer(&self, xs: &Tensor, mode: Inference, max_det: usize) -> Predicted {
         match (self, mode) {
             (Network::V10(m), Inference::EndToEnd) => tch::no_grad(|| {
                 let decoded = m.decode(&m.head_maps(xs, true), false);
-                Predicted::TopK(top_k(&decoded.y, TOP_K))
+                Predicted::TopK(top_k(&decoded.y, max_det as i64))
             }),
             _ => Predicted::Dense(self.predict(xs)),
         }

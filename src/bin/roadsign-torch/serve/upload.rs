@@ -476,10 +476,10 @@ pub fn decode_image(upload: &Upload, limits: &ImageLimits) -> Result<RgbImage, A
         .map(|d| d.color_type())
         .map_err(|e| ApiError::bad_request(format!("the image cannot be read: {e}")))?;
     let depth = color.bytes_per_pixel() as u64;
-    // The decoded pixels and their 8-bit RGB copy (an EXIF rotation copies
-    // the RGB image once more, after the decoded pixels are gone: never
-    // more than this).
-    let per_pixel = depth + 3;
+    // The decoded pixels (a JPEG, grey or not, decodes straight to 3 bytes
+    // a pixel) and their 8-bit RGB copy; an EXIF rotation copies the RGB
+    // image once more, after the decoded pixels are gone.
+    let per_pixel = depth.max(3) + 3;
     let needed = w as u64 * h as u64 * per_pixel;
     if needed > limits.max_decode_bytes {
         return Err(ApiError::too_large(format!(
@@ -493,7 +493,7 @@ pub fn decode_image(upload: &Upload, limits: &ImageLimits) -> Result<RgbImage, A
     decoder_limits.max_image_height = Some(h);
     decoder_limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
     // Read as `roadsign predict` reads a file (as Ultralytics does): the
-    // same upload gives the same detections.
+    // same pixels from the same upload.
     yolo::imread::imread_limited(&upload.bytes, decoder_limits)
         .map_err(|e| ApiError::bad_request(format!("the image cannot be decoded: {e}")))
 }

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""YOLOv10n beside YOLOv8n, both trained by roadsign on the same synthetic
+scenes with the same settings (the CPU profile of parameters.yml: epochs,
+image size, optimiser, seed), the best epoch of each chosen on the synthetic
+val split, then both measured on the held-out synthetic test scenes (seed
+2026, the release pipeline's `synthetic_test`, used for no choice). YOLOv10n
+is measured twice: end to end (its one-to-one head, no NMS: the default) and
+with its one-to-many head and NMS.
+
+    cargo build --release && python3 bench/yolov10_vs_yolov8.py \\
+        --out bench/results/yolov10_vs_yolov8.json [--epochs N]
+
+Runs in a temporary copy of the project (nothing under data/ or models/ is
+touched). Writes the raw figures of every run and the ratios to --out.
+"""
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ROADSIGN = REPO / "target/release/roadsign"
+EVAL_NODES = "generate_synthetic_test,load_synthetic_test,split_synthetic_test,evaluate_release_synthetic"
+
+
+def run(args, cwd):
+    started = time.monotonic()
+    out = subprocess.run([str(ROADSIGN), *args, "--project-dir", str(cwd)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"roadsign {' '.join(args)} failed:\n{out.stderr[-4000:]}")
+    return time.monotonic() - started
+
+
+def overlay(work, arch):
+    """An environment whose release model is this run's, its reports under bench/."""
+    env = work / "conf" / f"bench_{arch}"
+    env.mkdir(parents=True, exist_ok=True)
+    entries = {
+        "release_model": ("torch.ModelDataset", f"bench/{arch}.safetensors"),
+        "release_training_history": ("polars.CSVDataset", f"bench/{arch}.history.csv"),
+        "release_synthetic_metrics": ("json.JSONDataset", f"bench/{arch}.synthetic-test.json"),
+    }
+    (env / "catalog.yml").write_text(
+        "".join(f"{name}: {{type: {kind}, filepath: {path}}}\n" for name, (kind, path) in entries.items())
+    )
+    return f"bench_{arch}"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, help="override train.epochs (default: parameters.yml's)")
+    args = parser.parse_args()
+    extra = f",train.epochs={args.epochs}" if args.epochs else ""
+    results = {"command": "python3 bench/yolov10_vs_yolov8.py " + " ".join(
+        f"--{k} {v}" for k, v in vars(args).items() if v is not None), "runs": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name in ["pipelines.yml", "catalog.yml", "parameters.yml"]:
+            shutil.copy(REPO / name, work / name)
+        shutil.copytree(REPO / "conf", work / "conf")
+        (work / "bench").mkdir()
+        for arch in ["yolov8n", "yolov10n"]:
+            seconds = run(["run", "--to-nodes", "train_yolo", "--force", "--params", f"train.model={arch}{extra}"], work)
+            shutil.copy(work / "data/06_models/yolov8.safetensors", work / f"bench/{arch}.safetensors")
+            shutil.copy(work / "data/08_reporting/training_history.csv", work / f"bench/{arch}.history.csv")
+            with open(work / f"bench/{arch}.history.csv") as f:
+                history = list(csv.DictReader(f))
+            env = overlay(work, arch)
+            modes = [True, False] if arch == "yolov10n" else [True]
+            for end2end in modes:
+                run(["run", "--pipeline", "release", "--env", env, "--nodes", EVAL_NODES,
+                     "--params", f"release.evaluate.end2end={str(end2end).lower()}"], work)
+                metrics = json.loads((work / f"bench/{arch}.synthetic-test.json").read_text())
+                key = arch if arch == "yolov8n" else f"{arch}_{'end2end' if end2end else 'nms'}"
+                results["runs"][key] = {
+                    "train_seconds_incl_data": round(seconds, 1),
+                    "epochs": len(history),
+                    "best_val_map50_95": max(float(r["map50_95"]) for r in history),
+                    "train_images_per_s_mean": round(sum(float(r["images_per_s"]) for r in history) / len(history), 2),
+                    "test_map50": metrics["map50"],
+                    "test_map50_95": metrics["map50_95"],
+                    "test_precision": metrics["precision"],
+                    "test_recall": metrics["recall"],
+                    "ms_per_image": metrics["ms_per_image"],
+                    "test_images": metrics["images"],
+                    "model": metrics["model"],
+                }
+    runs = results["runs"]
+    v8, v10 = runs["yolov8n"], runs["yolov10n_end2end"]
+
+    def ratio(a, b):
+        return round(a / b, 3) if b else None
+
+    results["ratios"] = {
+        "v10_over_v8_test_map50_95": ratio(v10["test_map50_95"], v8["test_map50_95"]),
+        "v10_over_v8_train_images_per_s": ratio(v10["train_images_per_s_mean"], v8["train_images_per_s_mean"]),
+        "v10_end2end_over_nms_ms_per_image": ratio(v10["ms_per_image"], runs["yolov10n_nms"]["ms_per_image"]),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
