@@ -1,11 +1,13 @@
-//! Single-image inference latency of YOLOv8 (batch 1), the figure Ultralytics
-//! reports as "inference": median over repeated runs after a warm-up.
+//! Single-image inference latency (batch 1), the figure Ultralytics reports
+//! as "inference": median over repeated runs after a warm-up. A YOLOv10 is
+//! timed in both modes, end to end (no NMS) and with NMS.
 //!
 //! `cargo bench -p yolo --bench inference [-- MODEL.safetensors]`
 //! Environment: `BENCH_RUNS` (default 50), `BENCH_THREADS` (default 2),
-//! `BENCH_IMGSZ` (default `320,640`). Without a model file a freshly
-//! initialised YOLOv8n with 9 classes is timed (the cost does not depend on the
-//! weights, only on the scale and class count).
+//! `BENCH_IMGSZ` (default `320,640`), `BENCH_IMAGE` (an image file; default a
+//! 640x640 pattern). Without a model file a freshly initialised YOLOv8n with
+//! 9 classes is timed (the forward pass does not depend on the weights; NMS
+//! does, through how many boxes pass the threshold).
 
 use std::time::Instant;
 
@@ -52,12 +54,24 @@ fn main() {
             Device::Cpu,
         ),
     };
-    // A 640×640 scene-like image: the letterbox work is part of the latency.
-    let image = RgbImage::from_fn(640, 640, |x, y| {
-        Rgb([(x % 251) as u8, (y % 241) as u8, ((x + y) % 239) as u8])
-    });
+    // The letterbox work is part of the latency.
+    let image = match std::env::var("BENCH_IMAGE") {
+        Ok(path) => {
+            yolo::imread::imread(&std::fs::read(path).expect("BENCH_IMAGE")).expect("an image")
+        }
+        Err(_) => RgbImage::from_fn(640, 640, |x, y| {
+            Rgb([(x % 251) as u8, (y % 241) as u8, ((x + y) % 239) as u8])
+        }),
+    };
     let nms = NmsConfig::predict();
-    for imgsz in sizes {
+    let modes = match detector.model.default_inference() {
+        yolo::Inference::EndToEnd => vec![yolo::Inference::EndToEnd, yolo::Inference::Nms],
+        yolo::Inference::Nms => vec![yolo::Inference::Nms],
+    };
+    for (imgsz, mode) in sizes
+        .iter()
+        .flat_map(|&s| modes.iter().map(move |&m| (s, m)))
+    {
         let mut forward = Vec::with_capacity(runs);
         let mut end_to_end = Vec::with_capacity(runs);
         let input = tch::Tensor::rand(
@@ -66,17 +80,10 @@ fn main() {
         );
         for i in 0..runs + 5 {
             let t = Instant::now();
-            let _ = detector.model.predict(&input);
+            let _ = detector.model.infer(&input, mode, nms.max_det);
             let f = t.elapsed().as_secs_f64() * 1000.0;
             let t = Instant::now();
-            let _ = yolo::predict::detect(
-                &detector.model,
-                &[&image],
-                imgsz,
-                1,
-                &nms,
-                detector.inference,
-            );
+            let _ = yolo::predict::detect(&detector.model, &[&image], imgsz, 1, &nms, mode);
             let e = t.elapsed().as_secs_f64() * 1000.0;
             if i >= 5 {
                 forward.push(f);
@@ -84,7 +91,8 @@ fn main() {
             }
         }
         println!(
-            "{{\"imgsz\": {imgsz}, \"threads\": {threads}, \"runs\": {runs}, \"forward_ms_median\": {:.2}, \"letterbox_forward_nms_ms_median\": {:.2}}}",
+            "{{\"model\": \"{}\", \"mode\": \"{mode:?}\", \"imgsz\": {imgsz}, \"threads\": {threads}, \"runs\": {runs}, \"forward_ms_median\": {:.2}, \"letterbox_forward_nms_ms_median\": {:.2}}}",
+            detector.info.spec(),
             median(forward),
             median(end_to_end)
         );
