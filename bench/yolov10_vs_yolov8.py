@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""YOLOv10n beside YOLOv8n, both trained by roadsign on the same synthetic
-scenes with the same settings (the CPU profile of parameters.yml: epochs,
-image size, optimiser, seed), the best epoch of each chosen on the synthetic
-val split, then both measured on the held-out synthetic test scenes (seed
-2026, the release pipeline's `synthetic_test`, used for no choice). YOLOv10n
-is measured twice: end to end (its one-to-one head, no NMS: the default) and
-with its one-to-many head and NMS.
+"""YOLOv10n beside YOLOv8n, both trained by roadsign on the same data with
+the same settings (the CPU profile of parameters.yml: epochs, image size,
+optimiser, seed), the best epoch of each chosen on a validation split, then
+both measured on held-out data used for no choice. YOLOv10n is measured
+twice: end to end (its one-to-one head, no NMS: the default) and with its
+one-to-many head and NMS.
+
+--data synthetic: the generated scenes (seed 42, val split for the best
+epoch), measured on the release pipeline's synthetic test scenes (seed 2026).
+--data real: the public photos (train/ to train, the tuning half of dev/ for
+the best epoch), measured on the test half of dev/ (conf/real_dev_split.csv).
 
     cargo build --release && python3 bench/yolov10_vs_yolov8.py \\
-        --out bench/results/yolov10_vs_yolov8.json [--epochs N]
+        --out bench/results/yolov10_vs_yolov8.json [--data real] [--epochs N]
 
 Runs in a temporary copy of the project (nothing under data/ or models/ is
 touched). Writes the raw figures of every run and the ratios to --out.
@@ -16,6 +20,7 @@ touched). Writes the raw figures of every run and the ratios to --out.
 import argparse
 import csv
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -29,7 +34,10 @@ EVAL_NODES = "generate_synthetic_test,load_synthetic_test,split_synthetic_test,e
 
 def run(args, cwd):
     started = time.monotonic()
-    out = subprocess.run([str(ROADSIGN), *args, "--project-dir", str(cwd)], capture_output=True, text=True)
+    # The photos, wherever the temporary project is.
+    env = {**os.environ}
+    env.setdefault("ROADSIGN_REAL_DATA", str(REPO.parent / "shared/datasets/road-sign-detection"))
+    out = subprocess.run([str(ROADSIGN), *args, "--project-dir", str(cwd)], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"roadsign {' '.join(args)} failed:\n{out.stderr[-4000:]}")
     return time.monotonic() - started
@@ -50,13 +58,42 @@ def overlay(work, arch):
     return f"bench_{arch}"
 
 
+def real_env(work):
+    """`--env real` with the photos' dev/ split in halves (tuning half as
+    val, test half as test), and this bench's own model paths."""
+    env = work / "conf" / "bench_real"
+    shutil.copytree(REPO / "conf" / "real", env)
+    replaced = {"raw_signs", "model_input", "model", "training_history", "detection_metrics"}
+    # conf/real's catalog without the entries replaced here (top-level keys at column 0).
+    kept, skipping = [], False
+    for line in (env / "catalog.yml").read_text().splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            skipping = line.split(":")[0] in replaced
+        if not skipping:
+            kept.append(line)
+    (env / "catalog.yml").write_text(
+        "\n".join(kept)
+        + "\n# bench: dev/ in halves, outputs apart\n"
+        "raw_signs:\n  type: voc.VOCDataset\n"
+        "  filepath: ${env:ROADSIGN_REAL_DATA,../shared/datasets/road-sign-detection}\n"
+        "  splits: {train: train, val: dev}\n  split_ids: conf/real_dev_split.csv\n"
+        "  annotations: [annotations_with_text, annotations]\n  transcriptions: text_transcriptions.csv\n"
+        "model_input: {type: yolo.YOLODataset, filepath: data/05_model_input/yolo_real_halves}\n"
+        "model: {type: torch.ModelDataset, filepath: data/06_models/bench_trained.safetensors}\n"
+        "training_history: {type: polars.CSVDataset, filepath: data/08_reporting/bench_history.csv}\n"
+        "detection_metrics: {type: json.JSONDataset, filepath: bench/real-test.json}\n"
+    )
+    return "bench_real"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--epochs", type=int, help="override train.epochs (default: parameters.yml's)")
+    parser.add_argument("--data", choices=["synthetic", "real"], default="synthetic")
     args = parser.parse_args()
     extra = f",train.epochs={args.epochs}" if args.epochs else ""
-    results = {"command": "python3 bench/yolov10_vs_yolov8.py " + " ".join(
+    results = {"data": args.data, "command": "python3 bench/yolov10_vs_yolov8.py " + " ".join(
         f"--{k} {v}" for k, v in vars(args).items() if v is not None), "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -64,18 +101,28 @@ def main():
             shutil.copy(REPO / name, work / name)
         shutil.copytree(REPO / "conf", work / "conf")
         (work / "bench").mkdir()
+        train_env = ["--env", real_env(work)] if args.data == "real" else []
         for arch in ["yolov8n", "yolov10n"]:
-            seconds = run(["run", "--to-nodes", "train_yolo", "--force", "--params", f"train.model={arch}{extra}"], work)
-            shutil.copy(work / "data/06_models/yolov8.safetensors", work / f"bench/{arch}.safetensors")
-            shutil.copy(work / "data/08_reporting/training_history.csv", work / f"bench/{arch}.history.csv")
+            seconds = run(["run", *train_env, "--to-nodes", "train_yolo", "--force",
+                           "--params", f"train.model={arch}{extra}"], work)
+            model, history_csv = (("bench_trained.safetensors", "bench_history.csv") if args.data == "real"
+                                  else ("yolov8.safetensors", "training_history.csv"))
+            shutil.copy(work / "data/06_models" / model, work / f"bench/{arch}.safetensors")
+            shutil.copy(work / "data/08_reporting" / history_csv, work / f"bench/{arch}.history.csv")
             with open(work / f"bench/{arch}.history.csv") as f:
                 history = list(csv.DictReader(f))
             env = overlay(work, arch)
             modes = [True, False] if arch == "yolov10n" else [True]
             for end2end in modes:
-                run(["run", "--pipeline", "release", "--env", env, "--nodes", EVAL_NODES,
-                     "--params", f"release.evaluate.end2end={str(end2end).lower()}"], work)
-                metrics = json.loads((work / f"bench/{arch}.synthetic-test.json").read_text())
+                flag = str(end2end).lower()
+                if args.data == "real":
+                    run(["run", *train_env, "--nodes", "evaluate_yolo", "--params",
+                         f"evaluate.split=test,evaluate.end2end={flag}"], work)
+                    metrics = json.loads((work / "bench/real-test.json").read_text())
+                else:
+                    run(["run", "--pipeline", "release", "--env", env, "--nodes", EVAL_NODES,
+                         "--params", f"release.evaluate.end2end={flag}"], work)
+                    metrics = json.loads((work / f"bench/{arch}.synthetic-test.json").read_text())
                 key = arch if arch == "yolov8n" else f"{arch}_{'end2end' if end2end else 'nms'}"
                 results["runs"][key] = {
                     "train_seconds_incl_data": round(seconds, 1),
