@@ -79,43 +79,37 @@ fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, ImreadError> {
 /// OpenCV's `IMREAD_COLOR` conversions: alpha dropped, 16-bit to its high
 /// byte, grey replicated.
 fn opencv_rgb(image: DynamicImage) -> RgbImage {
+    let (w, h) = (image.width(), image.height());
     let high_byte = |v: u16| (v >> 8) as u8;
     match image {
         DynamicImage::ImageRgb8(rgb) => rgb,
-        DynamicImage::ImageRgba8(rgba) => RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-            let p = rgba.get_pixel(x, y).0;
-            image::Rgb([p[0], p[1], p[2]])
-        }),
-        DynamicImage::ImageLuma8(grey) => RgbImage::from_fn(grey.width(), grey.height(), |x, y| {
-            image::Rgb([grey.get_pixel(x, y).0[0]; 3])
-        }),
-        DynamicImage::ImageLumaA8(grey) => {
-            RgbImage::from_fn(grey.width(), grey.height(), |x, y| {
-                image::Rgb([grey.get_pixel(x, y).0[0]; 3])
-            })
-        }
-        DynamicImage::ImageRgb16(rgb) => RgbImage::from_fn(rgb.width(), rgb.height(), |x, y| {
-            image::Rgb(rgb.get_pixel(x, y).0.map(high_byte))
-        }),
-        DynamicImage::ImageRgba16(rgba) => {
-            RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-                let p = rgba.get_pixel(x, y).0;
-                image::Rgb([high_byte(p[0]), high_byte(p[1]), high_byte(p[2])])
-            })
-        }
-        DynamicImage::ImageLuma16(grey) => {
-            RgbImage::from_fn(grey.width(), grey.height(), |x, y| {
-                image::Rgb([high_byte(grey.get_pixel(x, y).0[0]); 3])
-            })
-        }
-        DynamicImage::ImageLumaA16(grey) => {
-            RgbImage::from_fn(grey.width(), grey.height(), |x, y| {
-                image::Rgb([high_byte(grey.get_pixel(x, y).0[0]); 3])
-            })
-        }
+        DynamicImage::ImageRgba8(p) => first_three(w, h, p.as_raw(), 4, |v| v),
+        DynamicImage::ImageLuma8(p) => first_three(w, h, p.as_raw(), 1, |v| v),
+        DynamicImage::ImageLumaA8(p) => first_three(w, h, p.as_raw(), 2, |v| v),
+        DynamicImage::ImageRgb16(p) => first_three(w, h, p.as_raw(), 3, high_byte),
+        DynamicImage::ImageRgba16(p) => first_three(w, h, p.as_raw(), 4, high_byte),
+        DynamicImage::ImageLuma16(p) => first_three(w, h, p.as_raw(), 1, high_byte),
+        DynamicImage::ImageLumaA16(p) => first_three(w, h, p.as_raw(), 2, high_byte),
         // Floating-point formats (HDR, EXR), which OpenCV tone-maps its own way.
         other => other.into_rgb8(),
     }
+}
+
+/// RGB from pixels of `channels` samples: the first three (colour) or the
+/// first one three times (grey), each through `to_u8`; the rest (alpha) dropped.
+fn first_three<T: Copy>(
+    w: u32,
+    h: u32,
+    samples: &[T],
+    channels: usize,
+    to_u8: impl Fn(T) -> u8,
+) -> RgbImage {
+    let colour = if channels >= 3 { [0, 1, 2] } else { [0, 0, 0] };
+    let rgb = samples
+        .chunks_exact(channels)
+        .flat_map(|p| colour.map(|c| to_u8(p[c])))
+        .collect();
+    RgbImage::from_raw(w, h, rgb).expect("w x h pixels of 3 samples")
 }
 
 /// The EXIF orientation applied: the pixels as the camera meant them.

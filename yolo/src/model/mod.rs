@@ -102,13 +102,6 @@ impl Network {
         }
     }
 
-    pub fn num_classes(&self) -> i64 {
-        match self {
-            Network::V8(m) => m.num_classes(),
-            Network::V10(m) => m.num_classes(),
-        }
-    }
-
     /// How this architecture answers unless told otherwise: YOLOv10 without NMS.
     pub fn default_inference(&self) -> Inference {
         match self {

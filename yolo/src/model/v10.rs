@@ -85,7 +85,6 @@ fn csp(p: nn::Path, c1: i64, c2: i64, n: i64, shortcut: bool, block: Option<CspB
 /// A YOLOv10 detector.
 #[derive(Debug)]
 pub struct YoloV10 {
-    scale: Scale,
     nc: i64,
     stem: Stem,
     b5: ScDown,
@@ -124,7 +123,6 @@ impl YoloV10 {
         let head = &p / 23;
         let levels = [c256, c512, c1024];
         let mut model = YoloV10 {
-            scale,
             nc,
             stem: Stem::new(&p, scale),
             b5: ScDown::new(&p / 5, c256, c512, 3, 2),
@@ -157,14 +155,6 @@ impl YoloV10 {
         } = &mut model;
         one2one.copy_from(one2many);
         model
-    }
-
-    pub fn scale(&self) -> Scale {
-        self.scale
-    }
-
-    pub fn num_classes(&self) -> i64 {
-        self.nc
     }
 
     /// The three head inputs (outputs of layers 16, 19 and 22).
