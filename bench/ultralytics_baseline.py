@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Ultralytics YOLOv8n baseline, to benchmark the Rust YOLO trainer against.
 
-Trains YOLOv8n from scratch (``yolov8n.yaml``, no pretrained weights) with
+Trains YOLOv8n (or ``--model``, e.g. ``yolov10n.yaml``; with ``--optimizer``,
+``--lr0``, ``--nbs`` the optimiser settings of roadsign's profile, with
+``--nms-free`` YOLOv10's best epoch chosen end to end, with
+``--export-safetensors`` the best checkpoint written as a roadsign model
+file) from scratch (``yolov8n.yaml``, no pretrained weights) with
 Ultralytics' defaults (mosaic, close_mosaic=10, optimizer=auto, val every
 epoch, ...) except ``fliplr`` (0.0 here, like roadsign: mirrored text is not a
 road sign), then validates the best checkpoint and times single-image
@@ -221,6 +225,29 @@ def stage_dataset(src, dst):
     return data_yaml, names, counts
 
 
+def export_safetensors(checkpoint, dst, names, imgsz):
+    """The checkpoint's (EMA) weights as roadsign reads a model file: float32
+    tensors under Ultralytics' state_dict names, and the metadata that says
+    which network, which classes and which image size."""
+    import torch
+    from safetensors.torch import save_file
+
+    model = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"].float()
+    head = type(model.model[-1]).__name__  # v10Detect or Detect
+    tensors = {
+        k: v.detach().contiguous() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")
+    }
+    yaml_scale = model.yaml.get("scale") or "n"
+    metadata = {
+        "names": json.dumps([names[i] for i in sorted(names)]),
+        "imgsz": str(imgsz),
+        "arch": "yolov10" if head == "v10Detect" else "yolov8",
+        "scale": yaml_scale,
+    }
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(dst), metadata=metadata)
+
+
 def summarize(xs):
     xs = sorted(xs)
     return {
@@ -245,6 +272,18 @@ def main():
         "training process; Ultralytics ignores its own workers= argument on CPU, this overrides it)",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default="yolov8n.yaml", help="the network, from Ultralytics' bundled yaml (from scratch)")
+    ap.add_argument("--optimizer", default="auto", help="Ultralytics' optimizer= (auto: its own rule)")
+    ap.add_argument("--lr0", type=float, default=None, help="initial learning rate (default: Ultralytics')")
+    ap.add_argument("--nbs", type=int, default=None, help="nominal batch size (default: Ultralytics' 64)")
+    ap.add_argument(
+        "--nms-free", action="store_true",
+        help="validate end to end (nms=False: YOLOv10's one-to-one head) during training, for the best epoch, and after",
+    )
+    ap.add_argument(
+        "--export-safetensors", type=Path, default=None,
+        help="write the best checkpoint's weights here (float32, Ultralytics' names, roadsign's metadata)",
+    )
     ap.add_argument("--fliplr", type=float, default=0.0, help="horizontal flip probability (Ultralytics default 0.5)")
     ap.add_argument("--fraction", type=float, default=1.0, help="fraction of the train split to use (smoke tests)")
     ap.add_argument("--no-val", action="store_true", help="validate only after the last epoch, not every epoch")
@@ -277,7 +316,7 @@ def main():
     data_yaml, names, counts = stage_dataset(args.data, out / "dataset")
 
     # ---- training -------------------------------------------------------------------------------------------
-    model = YOLO("yolov8n.yaml")
+    model = YOLO(args.model)
     epochs, threads_seen, state = [], set(), {}
 
     def on_pretrain_routine_start(trainer):
@@ -313,7 +352,15 @@ def main():
 
     with RssSampler() as rss:
         t0 = time.perf_counter()
+        optimiser = {"optimizer": args.optimizer}
+        if args.lr0 is not None:
+            optimiser["lr0"] = args.lr0
+        if args.nbs is not None:
+            optimiser["nbs"] = args.nbs
+        if args.nms_free:
+            optimiser["nms"] = False  # the validator then reads the one-to-one head (model.end2end = nms is False)
         model.train(
+            **optimiser,
             data=str(data_yaml),
             epochs=args.epochs,
             imgsz=args.imgsz,
@@ -351,9 +398,12 @@ def main():
                     e["results_csv_cumulative_s"] = round(float(r["time"]), 3)
 
         # ---- validation ---------------------------------------------------------------------------------------
+        if args.export_safetensors:
+            export_safetensors(best, args.export_safetensors, names, args.imgsz)
         trained = YOLO(str(best))
         t0 = time.perf_counter()
         m = trained.val(
+            **({"nms": False} if args.nms_free else {}),
             data=str(data_yaml), split="val", imgsz=args.imgsz, batch=args.batch, device="cpu", plots=False, verbose=False, project=str(out), name="val", exist_ok=True,
         )
         val_wall = time.perf_counter() - t0
@@ -394,7 +444,7 @@ def main():
 
     result = {
         "tool": "ultralytics",
-        "model": "yolov8n.yaml (from scratch, no pretrained weights)",
+        "model": f"{args.model} (from scratch, no pretrained weights)",
         "versions": {
             "ultralytics": ultralytics.__version__,
             "torch": torch.__version__,
@@ -410,7 +460,8 @@ def main():
         "args": {
             "data": str(args.data.resolve()), "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
             "threads": args.threads, "workers": args.workers, "seed": args.seed, "fliplr": args.fliplr,
-            "fraction": args.fraction, "val_every_epoch": not args.no_val,
+            "fraction": args.fraction, "val_every_epoch": not args.no_val, "model": args.model,
+            "optimizer": args.optimizer, "lr0": args.lr0, "nbs": args.nbs, "nms_free": args.nms_free,
         },
         "threads": {
             "torch_in_train_loop": sorted(threads_seen),
