@@ -15,7 +15,7 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${BUILDER_IMAGE} AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libtesseract-dev libleptonica-dev libclang-dev libturbojpeg0-dev patchelf python3-pip \
+      libtesseract-dev libleptonica-dev libclang-dev libturbojpeg0-dev libgloo-dev patchelf python3-pip \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY scripts/install-libtorch.sh scripts/

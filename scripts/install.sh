@@ -17,7 +17,7 @@ command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v patchelf >/dev/null 2>&1 || missing+=(patchelf)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
-for pkg in libtesseract-dev libleptonica-dev libclang-dev libturbojpeg0-dev tesseract-ocr-eng \
+for pkg in libtesseract-dev libleptonica-dev libclang-dev libturbojpeg0-dev libgloo-dev tesseract-ocr-eng \
   tesseract-ocr-fra chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done

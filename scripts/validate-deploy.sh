@@ -35,7 +35,8 @@ say "yamllint"
 # CRD (below).
 builtin=()
 for manifest in k8s/*.yaml; do
-  grep -q '^apiVersion: serving.kserve.io/' "$manifest" || builtin+=("$manifest")
+  grep -qE '^apiVersion: (serving\.kserve\.io|trainer\.kubeflow\.org|kubeflow\.org)/' "$manifest" ||
+    builtin+=("$manifest")
 done
 say "kubernetes-validate --strict (Kubernetes 1.34): ${builtin[*]}"
 out=$("$bin/kubernetes-validate" --strict --kubernetes-version 1.34.0 "${builtin[@]}" 2>&1) || {
@@ -48,6 +49,13 @@ fi
 say "KServe InferenceService against its CRD, unknown fields rejected"
 .deps/v2client/bin/python scripts/check_crd.py \
   tests/fixtures/schemas/serving.kserve.io_inferenceservices.yaml k8s/inferenceservice.yaml
+
+say "Kubeflow TrainJob and PyTorchJob against their CRDs, unknown fields rejected"
+for crd in trainer.kubeflow.org_trainjobs.yaml kubeflow.org_pytorchjobs.v1.9.0.yaml; do
+  out=$(.deps/v2client/bin/python scripts/check_crd.py "tests/fixtures/schemas/$crd" k8s/distributed-training.yaml)
+  echo "$out"
+  grep -q "conforms to" <<<"$out" || { say "no document of $crd's kind in k8s/distributed-training.yaml"; exit 1; }
+done
 
 say "checkov (probes, resources, image tags, security context)"
 "$bin/checkov" --skip-download --quiet --compact --framework kubernetes -d k8s \

@@ -77,6 +77,11 @@ pub struct KubeflowArgs {
     /// Where data/ is in the image.
     #[arg(long, default_value = "/app/data")]
     pub data_path: String,
+    /// Instead of the pipeline spec, the pipeline's training step as a
+    /// distributed job of this many ranks (one pod each): a Kubeflow
+    /// Trainer v2 TrainJob and a training-operator v1 PyTorchJob.
+    #[arg(long, value_name = "RANKS")]
+    pub distributed: Option<usize>,
     /// Write to this file instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,

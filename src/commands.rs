@@ -94,6 +94,9 @@ fn kubeflow_compile(cli: &Cli, args: &KubeflowArgs) -> Result<()> {
             .into());
         }
     }
+    if let Some(ranks) = args.distributed {
+        return distributed_training_jobs(&pipeline, &options, ranks, args.output.as_deref());
+    }
     let (spec, platform) = runner::kubeflow::compile(&pipeline, &catalog, &options);
     let mut text = format!(
         "# PIPELINE DEFINITION (Kubeflow Pipelines v2), compiled by roadsign\n# Name: {}\n{}",
@@ -105,6 +108,47 @@ fn kubeflow_compile(cli: &Cli, args: &KubeflowArgs) -> Result<()> {
         text.push_str(&serde_yaml::to_string(&platform)?);
     }
     write_output(args.output.as_deref(), &text)
+}
+
+/// The pipeline's training nodes as a TrainJob and a PyTorchJob of `ranks`
+/// pods each.
+fn distributed_training_jobs(
+    pipeline: &Pipeline,
+    options: &runner::kubeflow::KubeflowOptions,
+    ranks: usize,
+    output: Option<&std::path::Path>,
+) -> Result<()> {
+    if ranks < 2 {
+        anyhow::bail!("--distributed {ranks}: a distributed job has at least 2 ranks (one trains as a plain step)");
+    }
+    let nodes: Vec<String> = pipeline
+        .nodes()
+        .iter()
+        .filter(|n| n.func == "train_yolo")
+        .map(|n| n.name.clone())
+        .collect();
+    let Some(first) = nodes.first() else {
+        anyhow::bail!(
+            "--distributed: pipeline '{}' has no train_yolo node to distribute",
+            options.pipeline
+        );
+    };
+    let step = runner::kubeflow::DistributedStep {
+        name: format!("roadsign-{}", first.replace(['_', '.'], "-")),
+        nodes: nodes.clone(),
+        ranks,
+    };
+    let (train_job, pytorch_job) = runner::kubeflow::distributed_jobs(options, &step);
+    let text = format!(
+        "# Distributed training (roadsign kubeflow compile --distributed {ranks}): nodes {nodes}\n\
+         # of pipeline '{pipeline}' on {ranks} pods. Apply ONE of the two documents: the\n\
+         # TrainJob on Kubeflow Trainer v2, the PyTorchJob on the training operator v1.\n{}---\n{}",
+        serde_yaml::to_string(&train_job)?,
+        serde_yaml::to_string(&pytorch_job)?,
+        nodes = nodes.join(","),
+        pipeline = options.pipeline,
+    );
+    write_output(output, &text)
 }
 
 fn write_output(path: Option<&std::path::Path>, text: &str) -> Result<()> {
@@ -208,14 +252,31 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
         return write_output(None, &text);
     }
 
+    let follower = follower_rank(&pipeline, &catalog)?;
+    if let Some(rank) = follower {
+        // Rank 0 writes the model, history, reports and the run's record;
+        // this rank's copies stay in memory.
+        for output in pipeline.all_outputs() {
+            catalog.insert(
+                &output,
+                std::sync::Arc::new(runner::catalog::MemoryDataset::new(&output)),
+            );
+        }
+        eprintln!(
+            "rank {rank} of a data-parallel run: outputs are rank 0's to write, this process keeps its own in memory"
+        );
+    }
     let command: Vec<String> = std::env::args().map(|a| quote(&a)).collect();
     let options = RunOptions {
         runner: match args.runner {
             RunnerChoice::Sequential => RunnerKind::Sequential,
             RunnerChoice::Parallel => RunnerKind::Parallel,
         },
-        hooks: run_hooks(&cli.project_dir, &tracking, command.join(" ")),
-        state_dir: Some(tracking),
+        hooks: match follower {
+            None => run_hooks(&cli.project_dir, &tracking, command.join(" ")),
+            Some(_) => Default::default(),
+        },
+        state_dir: follower.is_none().then_some(tracking),
         force: args.force,
         // A few parameters name folders (training checkpoints): they are
         // relative to the project, not to the shell.
@@ -235,6 +296,35 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
         start.elapsed()
     );
     Ok(())
+}
+
+/// This process's rank when it is a rank other than 0 of a data-parallel
+/// training (`train.distributed` of a selected `train_yolo` node, or the
+/// launcher's environment): such a rank trains but writes nothing.
+fn follower_rank(pipeline: &Pipeline, catalog: &Catalog) -> Result<Option<usize>> {
+    let env = |k: &str| std::env::var(k).ok();
+    for node in pipeline.nodes().iter().filter(|n| n.func == "train_yolo") {
+        for input in node
+            .inputs
+            .iter()
+            .filter(|i| runner::pipeline::is_parameter(i))
+        {
+            let distributed = match catalog
+                .parameter(input)
+                .and_then(|v| v.get("distributed").cloned())
+            {
+                Some(value) => serde_json::from_value(value)
+                    .map_err(|e| anyhow::anyhow!("{input}.distributed: {e}"))?,
+                None => None,
+            };
+            if let Some(launch) = yolo_core::distributed::resolve(distributed.as_ref(), &env)? {
+                if launch.rank != 0 {
+                    return Ok(Some(launch.rank));
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn catalog_list(cli: &Cli, selection: &Selection, format: PlanFormat) -> Result<()> {

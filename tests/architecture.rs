@@ -97,6 +97,17 @@ fn crates_depend_as_the_map_says() {
     );
     graph.assert_free_of("tesseract-nodes", &["tch", "torch-sys", "yolo"]);
     graph.assert_free_of("torch-nodes", &["roadsign"]);
+    graph.assert_free_of(
+        "c10d",
+        &[
+            "runner",
+            "nodes",
+            "yolo",
+            "yolo-core",
+            "roadsign",
+            "leptess",
+        ],
+    );
     // Typed errors in the libraries (the engine crates return `nodes`'
     // NodesError, as the declared signatures say); `anyhow` only in the binary.
     for library in [
@@ -106,13 +117,14 @@ fn crates_depend_as_the_map_says() {
         "nodes",
         "torch-nodes",
         "tesseract-nodes",
+        "c10d",
     ] {
         assert!(
             !graph.direct[library].contains("anyhow"),
             "{library} uses anyhow"
         );
     }
-    for library in ["runner", "yolo-core", "yolo", "nodes"] {
+    for library in ["runner", "yolo-core", "yolo", "nodes", "c10d"] {
         assert!(
             graph.direct[library].contains("thiserror"),
             "{library} has no thiserror"

@@ -191,3 +191,62 @@ fn steps_hand_image_sets_over_through_s3() {
     ]);
     assert!(second.contains("2 node(s) completed"), "{second}");
 }
+
+#[test]
+fn the_training_step_compiles_to_a_train_job_and_a_pytorch_job() {
+    let p = common::repo_project();
+    let text = p.ok(&["kubeflow", "compile", "--distributed", "4"]);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 2, "a TrainJob and a PyTorchJob");
+    let (train_job, pytorch_job) = (&docs[0], &docs[1]);
+    assert_eq!(train_job["kind"], "TrainJob");
+    assert_eq!(train_job["spec"]["trainer"]["numNodes"], 4);
+    assert_eq!(train_job["spec"]["trainer"]["numProcPerNode"], 1);
+    let args = &train_job["spec"]["trainer"]["args"];
+    assert_eq!(
+        args,
+        &serde_yaml::to_value(["run", "--pipeline", "__default__", "--nodes", "train_yolo"])
+            .unwrap()
+    );
+    assert_eq!(pytorch_job["kind"], "PyTorchJob");
+    let specs = &pytorch_job["spec"]["pytorchReplicaSpecs"];
+    assert_eq!(specs["Worker"]["replicas"], 3);
+    for role in ["Master", "Worker"] {
+        let pod = &specs[role]["template"]["spec"];
+        assert_eq!(
+            &pod["containers"][0]["args"], args,
+            "{role} runs the same command"
+        );
+        assert_eq!(
+            pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+            "roadsign-data"
+        );
+    }
+    // k8s/ holds this rendering (scripts/validate-deploy.sh checks it
+    // against the CRDs).
+    let rendered = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("k8s/distributed-training.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        rendered, text,
+        "k8s/distributed-training.yaml is stale: roadsign kubeflow compile --distributed 4 -o k8s/distributed-training.yaml"
+    );
+
+    let stderr = p.fails(&["kubeflow", "compile", "--distributed", "1"], 1);
+    assert!(stderr.contains("at least 2 ranks"), "{stderr}");
+    let stderr = p.fails(
+        &[
+            "kubeflow",
+            "compile",
+            "--pipeline",
+            "predict",
+            "--distributed",
+            "2",
+        ],
+        1,
+    );
+    assert!(stderr.contains("no train_yolo node"), "{stderr}");
+}

@@ -735,6 +735,7 @@ mod tests {
             dfl_loss: 1.5 / e,
             images_per_s: 100.0,
             data_wait_s: 0.0,
+            sync_s: 0.0,
             lr: 0.01,
             map50: 1.0 - 1.0 / (e + 1.0),
             map50_95: 0.7 - 0.7 / (e + 1.0),

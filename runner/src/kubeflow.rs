@@ -205,17 +205,8 @@ pub fn compile(
     for (g, members) in groups.iter().enumerate() {
         let task = &task_names[g];
         let (component, executor) = (format!("comp-{task}"), format!("exec-{task}"));
-        let node_list: Vec<&str> = members.iter().map(|&i| nodes[i].name.as_str()).collect();
-        let mut args = vec![
-            "run".to_string(),
-            "--pipeline".into(),
-            options.pipeline.clone(),
-            "--nodes".into(),
-            node_list.join(","),
-        ];
-        if let Some(env) = &options.env {
-            args.extend(["--env".into(), env.clone()]);
-        }
+        let node_list: Vec<String> = members.iter().map(|&i| nodes[i].name.clone()).collect();
+        let mut args = step_args(options, &node_list);
         args.extend([
             "--params".into(),
             "{{$.inputs.parameters['params']}}".into(),
@@ -275,6 +266,97 @@ pub fn compile(
         .as_ref()
         .map(|_| json!({"platforms": {"kubernetes": {"deploymentSpec": {"executors": platform}}}}));
     (spec, platform)
+}
+
+/// A step run on several ranks, one pod each, every pod running the same
+/// `run --nodes ...` command; the launcher tells each process its rank.
+#[derive(Clone, Debug)]
+pub struct DistributedStep {
+    /// The jobs' name (a Kubernetes name).
+    pub name: String,
+    /// The nodes the step runs.
+    pub nodes: Vec<String>,
+    /// How many ranks (pods).
+    pub ranks: usize,
+}
+
+/// The step's command line in the image.
+fn step_args(options: &KubeflowOptions, nodes: &[String]) -> Vec<String> {
+    let mut args = vec![
+        "run".to_string(),
+        "--pipeline".into(),
+        options.pipeline.clone(),
+        "--nodes".into(),
+        nodes.join(","),
+    ];
+    if let Some(env) = &options.env {
+        args.extend(["--env".into(), env.clone()]);
+    }
+    args
+}
+
+/// `step` as the two kinds of job Kubeflow's training operators run: a
+/// Trainer v2 `TrainJob` on the `torch-distributed` runtime (one process
+/// per pod: the runtime's `PET_*` variables give the node rank) and a v1
+/// `PyTorchJob` (one master and `ranks - 1` workers: `MASTER_ADDR`, `RANK`,
+/// `WORLD_SIZE`). Both mount the steps' volume claim over the data folder,
+/// or, without one, reach the object stores of `--env` as the steps do.
+pub fn distributed_jobs(options: &KubeflowOptions, step: &DistributedStep) -> (Value, Value) {
+    let args = step_args(options, &step.nodes);
+    let name = kfp_name(&step.name);
+    let mount = options.volume_claim.as_ref().map(|claim| {
+        (
+            json!([{"name": "data", "mountPath": options.data_path}]),
+            json!([{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]),
+        )
+    });
+    let mut train_job = json!({
+        "apiVersion": "trainer.kubeflow.org/v1alpha1",
+        "kind": "TrainJob",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "roadsign"}},
+        "spec": {
+            "runtimeRef": {"name": "torch-distributed", "kind": "ClusterTrainingRuntime", "apiGroup": "trainer.kubeflow.org"},
+            "trainer": {
+                "image": options.image,
+                "command": options.command,
+                "args": args,
+                "numNodes": step.ranks,
+                "numProcPerNode": 1,
+            },
+        },
+    });
+    if let Some((mounts, volumes)) = &mount {
+        train_job["spec"]["podSpecOverrides"] = json!([{
+            "targetJobs": [{"name": "node"}],
+            "containers": [{"name": "node", "volumeMounts": mounts}],
+            "volumes": volumes,
+        }]);
+    }
+    let replica = |replicas: usize| {
+        let mut container = json!({
+            "name": "pytorch",
+            "image": options.image,
+            "command": options.command,
+            "args": args,
+        });
+        let mut pod = json!({"containers": [container.clone()]});
+        if let Some((mounts, volumes)) = &mount {
+            container["volumeMounts"] = mounts.clone();
+            pod = json!({"containers": [container], "volumes": volumes});
+        }
+        json!({"replicas": replicas, "restartPolicy": "OnFailure", "template": {"spec": pod}})
+    };
+    let mut replicas = json!({"Master": replica(1)});
+    if step.ranks > 1 {
+        replicas["Worker"] = replica(step.ranks - 1);
+    }
+    let pytorch_job = json!({
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "roadsign"}},
+        "spec": {"pytorchReplicaSpecs": replicas},
+    });
+    (train_job, pytorch_job)
 }
 
 #[cfg(test)]
@@ -410,5 +492,52 @@ mod tests {
     fn names_are_kfp_names() {
         assert_eq!(kfp_name("eu.train_yolo"), "eu-train-yolo");
         assert_eq!(kfp_name("__Default__"), "default");
+    }
+
+    #[test]
+    fn a_distributed_step_runs_the_same_command_on_every_rank() {
+        let step = DistributedStep {
+            name: "train_yolo".into(),
+            nodes: vec!["train_yolo".into()],
+            ranks: 4,
+        };
+        let (train_job, pytorch_job) = distributed_jobs(&options(), &step);
+        let trainer = &train_job["spec"]["trainer"];
+        assert_eq!(trainer["numNodes"], 4);
+        assert_eq!(trainer["numProcPerNode"], 1);
+        assert_eq!(
+            trainer["args"],
+            json!([
+                "run",
+                "--pipeline",
+                "p",
+                "--nodes",
+                "train_yolo",
+                "--env",
+                "kubeflow"
+            ])
+        );
+        let overrides = &train_job["spec"]["podSpecOverrides"][0];
+        assert_eq!(
+            overrides["volumes"][0]["persistentVolumeClaim"]["claimName"],
+            "roadsign-data"
+        );
+        let specs = &pytorch_job["spec"]["pytorchReplicaSpecs"];
+        assert_eq!(specs["Master"]["replicas"], 1);
+        assert_eq!(specs["Worker"]["replicas"], 3);
+        let container = &specs["Worker"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["name"], "pytorch");
+        assert_eq!(container["args"], trainer["args"]);
+        assert_eq!(container["volumeMounts"][0]["mountPath"], "/app/data");
+
+        let mut no_volume = options();
+        no_volume.volume_claim = None;
+        let (train_job, pytorch_job) = distributed_jobs(&no_volume, &step);
+        assert!(train_job["spec"].get("podSpecOverrides").is_none());
+        assert!(
+            pytorch_job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+                .get("volumes")
+                .is_none()
+        );
     }
 }

@@ -3,12 +3,58 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use polars::prelude::*;
 use runner::{NodeContext, Params};
-use yolo::train::{train, Progress, TrainConfig};
+use yolo::train::{train_data_parallel, Progress, TrainConfig};
+use yolo_core::distributed::{rank_batch, BackendName, Launch};
 
 use nodes::annotations::{SignDataset, Split};
 use nodes::detection::training::history_table;
 use nodes::detection::ModelFile;
 use nodes::NodesError;
+
+/// Joins the data-parallel run `launch` describes, saying what it does
+/// with the batch (Ultralytics' rules: the global batch split between the
+/// ranks, learning rate, accumulation and weight decay as for one process
+/// on the global batch).
+fn join(launch: &Launch, global_batch: usize) -> Result<c10d::ProcessGroup, NodesError> {
+    tracing::info!(
+        rank = launch.rank,
+        world_size = launch.world_size,
+        "data-parallel training ({}): rank {} of {}, master {}:{}, {:?}, timeout {:?}; global batch {} = {} per rank, learning rate and nominal batch as for one process",
+        launch.source,
+        launch.rank,
+        launch.world_size,
+        launch.master_addr,
+        launch.master_port,
+        launch.backend,
+        launch.timeout,
+        global_batch,
+        rank_batch(global_batch, launch.world_size),
+    );
+    let device = match std::env::var("GLOO_SOCKET_IFNAME") {
+        Ok(interface) if !interface.is_empty() => c10d::GlooDevice::Interface(interface),
+        // On one machine (tests, a single pod) the loopback address.
+        _ if ["127.0.0.1", "localhost", "::1"].contains(&launch.master_addr.as_str()) => {
+            c10d::GlooDevice::Host("127.0.0.1".into())
+        }
+        _ => c10d::GlooDevice::Default,
+    };
+    let backend = match launch.backend {
+        BackendName::Gloo => c10d::Backend::Gloo,
+        BackendName::Nccl => c10d::Backend::Nccl,
+    };
+    c10d::ProcessGroup::connect(
+        &c10d::Rendezvous {
+            master_addr: launch.master_addr.clone(),
+            master_port: launch.master_port,
+            rank: launch.rank,
+            world_size: launch.world_size,
+            timeout: launch.timeout,
+            device,
+        },
+        backend,
+    )
+    .map_err(|e| NodesError::Model(e.into()))
+}
 
 /// Trains on the `train` split of the model input and keeps the best epoch by
 /// validation mAP50-95; returns the model and the per-epoch history.
@@ -58,7 +104,11 @@ pub fn train_yolo(
     bar.set_style(style);
     // The model's version: when its training started, as run ids are written.
     let started = runner::catalog::storage::timestamp_version(std::time::SystemTime::now());
-    let outcome = train(&train_set, &val_set, data.classes.clone(), &config, &mut |event| match event {
+    let launch =
+        yolo_core::distributed::resolve(config.distributed.as_ref(), &|k| std::env::var(k).ok())
+            .map_err(|e| NodesError::Params(e.to_string()))?;
+    let group = launch.as_ref().map(|l| join(l, config.batch)).transpose()?;
+    let outcome = train_data_parallel(&train_set, &val_set, data.classes.clone(), &config, group.as_ref(), &mut |event| match event {
         Progress::EpochStart { epoch, epochs, batches } => {
             bar.reset();
             bar.set_length(batches as u64);
@@ -70,6 +120,23 @@ pub fn train_yolo(
                 "box {:.3} cls {:.3} dfl {:.3} · {images_per_s:.1} img/s",
                 parts.box_loss, parts.cls_loss, parts.dfl_loss
             ));
+        }
+        Progress::EpochEnd(record) if record.map50.is_nan() => {
+            // A rank other than 0: no validation of its own.
+            let line = format!(
+                "epoch {:>3}: box {:.3} cls {:.3} dfl {:.3} · {:.1} img/s (all ranks) · {:.1}s in collectives",
+                record.epoch + 1,
+                record.box_loss,
+                record.cls_loss,
+                record.dfl_loss,
+                record.images_per_s,
+                record.sync_s
+            );
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
         Progress::EpochEnd(record) => {
             let line = format!(

@@ -8,6 +8,7 @@
 //! without loading libtorch; `yolo` re-exports it under its old paths.
 
 pub mod augment;
+pub mod distributed;
 pub mod imread;
 pub mod metrics;
 pub mod model_file;

@@ -264,6 +264,26 @@ pub struct DetectionMetrics {
     pub labels: usize,
 }
 
+impl DetectionMetrics {
+    /// No figures: what a rank that did not validate reports (data-parallel
+    /// training validates on rank 0 alone).
+    pub fn empty(classes: usize) -> DetectionMetrics {
+        DetectionMetrics {
+            map50: 0.0,
+            map50_95: 0.0,
+            precision: 0.0,
+            recall: 0.0,
+            f1: 0.0,
+            best_conf: 0.0,
+            per_class: Vec::new(),
+            curves: Vec::new(),
+            confusion: vec![vec![0; classes + 1]; classes + 1],
+            images: 0,
+            labels: 0,
+        }
+    }
+}
+
 /// One detection's contribution to `ap_per_class`.
 #[derive(Clone, Debug)]
 struct PredStat {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentConfig;
+use crate::distributed::DistributedConfig;
 use crate::model_file::{Architecture, ModelSpec, Scale, UnknownModel, UnknownScale};
 
 /// Every training hyper-parameter (Ultralytics' names and defaults).
@@ -60,6 +61,10 @@ pub struct TrainConfig {
     /// nothing on disk.
     pub checkpoints: Option<PathBuf>,
     pub augment: AugmentConfig,
+    /// Data-parallel training over several processes (see
+    /// [`crate::distributed`]); the launchers' environment fills what is
+    /// left out, and nothing at all trains alone.
+    pub distributed: Option<DistributedConfig>,
 }
 
 impl Default for TrainConfig {
@@ -91,6 +96,7 @@ impl Default for TrainConfig {
             pretrained: None,
             checkpoints: None,
             augment: AugmentConfig::default(),
+            distributed: None,
         }
     }
 }
@@ -141,6 +147,10 @@ pub struct EpochRecord {
     /// Seconds the model waited for augmented batches during the epoch.
     #[serde(default)]
     pub data_wait_s: f64,
+    /// Seconds this rank spent in collectives (gradients averaged, buffers
+    /// broadcast) during the epoch: 0 training alone.
+    #[serde(default)]
+    pub sync_s: f64,
     pub lr: f64,
     pub map50: f64,
     pub map50_95: f64,

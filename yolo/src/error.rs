@@ -19,6 +19,10 @@ pub enum YoloError {
     Scale(#[from] yolo_core::model_file::UnknownScale),
     #[error("invalid configuration: {0}")]
     Model(#[from] yolo_core::train_config::ModelChoiceError),
+    /// A collective of data-parallel training failed: a rank died, left or
+    /// stopped answering within the timeout.
+    #[error("data-parallel training: {0}")]
+    Collective(#[from] c10d::C10dError),
 }
 
 /// Why a model file's tensors do not fit the model.

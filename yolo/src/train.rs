@@ -3,12 +3,22 @@
 //! or cosine decay to lr0·lrf, gradient clipping at 10, an EMA of the weights
 //! that is validated and kept, mosaic closed for the last epochs. Batches are
 //! augmented in parallel on rayon and prepared while the model trains.
+//!
+//! Data parallel over a c10d process group ([`train_data_parallel`]) as
+//! Ultralytics trains under DDP: the global batch split between the ranks,
+//! each epoch's shared seeded order sharded as DistributedSampler shards it,
+//! the loss scaled by the world size and the gradients averaged (PyTorch's
+//! all-reduce, in buckets) before each optimiser step, so that every rank
+//! steps to the same weights; BatchNorm's running statistics broadcast from
+//! rank 0 before each forward (DDP's default); rank 0 alone validates and
+//! writes checkpoints.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
 
+use c10d::ProcessGroup;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -16,6 +26,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tch::nn::OptimizerConfig;
 use tch::{nn, Device, Kind, Tensor};
+use yolo_core::distributed::{rank_batch, shard};
 
 use crate::augment::{resize_long_side, train_sample, Labeled};
 use crate::error::{Result, WeightsError, YoloError};
@@ -205,6 +216,21 @@ pub fn train(
     config: &TrainConfig,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<TrainOutcome> {
+    train_data_parallel(train_set, val_set, names, config, None, progress)
+}
+
+/// [`train`] as one rank of `group` (alone when `None`). Every rank passes
+/// the same data and configuration; each trains on its shard of every
+/// epoch. Rank 0's outcome is the run's: the other ranks neither validate
+/// nor write checkpoints, and their outcome has no metrics of its own.
+pub fn train_data_parallel(
+    train_set: &[Labeled],
+    val_set: &[Labeled],
+    names: Vec<String>,
+    config: &TrainConfig,
+    group: Option<&ProcessGroup>,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<TrainOutcome> {
     if train_set.is_empty() {
         return Err(YoloError::Config("no training images".into()));
     }
@@ -215,7 +241,7 @@ pub fn train(
         )));
     }
     // The settings are checked and the models built before the set is resized.
-    let (mut trainer, start_epoch) = Trainer::new(config, names, train_set.len())?;
+    let (mut trainer, start_epoch) = Trainer::new(config, names, train_set.len(), group)?;
     let s = config.imgsz;
     // Images already at the training size (the detection node decodes them
     // so) are borrowed, not copied: a second copy of the training set cost
@@ -261,6 +287,11 @@ struct Best {
 /// the loss, and the record so far. [`train`] drives it epoch by epoch.
 struct Trainer<'c> {
     config: &'c TrainConfig,
+    /// The process group of a data-parallel run, with the tensors it keeps
+    /// in step.
+    parallel: Option<Parallel<'c>>,
+    /// Images per forward on this rank (the global batch over the ranks).
+    rank_batch: usize,
     names: Vec<String>,
     device: Device,
     activations: Kind,
@@ -285,6 +316,7 @@ impl<'c> Trainer<'c> {
         config: &'c TrainConfig,
         names: Vec<String>,
         train_len: usize,
+        group: Option<&'c ProcessGroup>,
     ) -> Result<(Trainer<'c>, usize)> {
         let device = parse_device(&config.device)?;
         let activations = activation_kind(device, config.amp);
@@ -313,7 +345,13 @@ impl<'c> Trainer<'c> {
         let mut ema = Detector::new(info.clone(), device);
         ema.vs.copy(&model.vs)?;
 
-        let batches_per_epoch = train_len.div_ceil(config.batch);
+        // Ultralytics under DDP: each rank loads batch / world images per
+        // step, its epoch is its shard; accumulation, weight decay and the
+        // iteration count follow the global batch, the warm-up this rank's
+        // batches.
+        let world = group.map_or(1, ProcessGroup::world_size);
+        let rank_batch = rank_batch(config.batch, world);
+        let batches_per_epoch = train_len.div_ceil(world).div_ceil(rank_batch);
         let accumulate_target = (config.nbs as f64 / config.batch as f64).round().max(1.0);
         let weight_decay =
             config.weight_decay * config.batch as f64 * accumulate_target / config.nbs as f64;
@@ -364,10 +402,29 @@ impl<'c> Trainer<'c> {
             history = checkpoint.history;
             ema_updates = checkpoint.ema_updates;
         }
+        let parallel = match group {
+            Some(group) => {
+                let parallel = Parallel::new(group, &model.vs);
+                // Every rank starts where rank 0 starts: its weights, EMA,
+                // epoch (a resumed rank 0 may be the only one to see the
+                // checkpoints) and EMA count.
+                parallel.broadcast_from_rank0(&sorted_variables(&model.vs))?;
+                parallel.broadcast_from_rank0(&sorted_variables(&ema.vs))?;
+                let progress = Tensor::from_slice(&[start_epoch as f64, ema_updates]);
+                parallel.broadcast_from_rank0(std::slice::from_ref(&progress))?;
+                let agreed = Vec::<f64>::try_from(&progress)?;
+                start_epoch = agreed[0] as usize;
+                ema_updates = agreed[1];
+                Some(parallel)
+            }
+            None => None,
+        };
         let mut averager = Ema::new(&model.vs, &ema.vs);
         averager.updates = ema_updates;
         let trainer = Trainer {
             config,
+            parallel,
+            rank_batch,
             names,
             device,
             activations,
@@ -445,6 +502,11 @@ impl<'c> Trainer<'c> {
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(
             config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9),
         ));
+        if let Some(parallel) = &self.parallel {
+            order = shard(&order, parallel.group.rank(), parallel.group.world_size());
+        }
+        let rank_batch = self.rank_batch;
+        let world = self.parallel.as_ref().map_or(1, |p| p.group.world_size());
         let batches_per_epoch = self.schedule.batches_per_epoch;
         progress(Progress::EpochStart {
             epoch,
@@ -457,13 +519,16 @@ impl<'c> Trainer<'c> {
         let mut seen = 0usize;
         let mut lr_now = self.schedule.lr0 * factor;
         let mut data_wait = 0.0;
+        if let Some(parallel) = &mut self.parallel {
+            parallel.seconds = 0.0;
+        }
         std::thread::scope(|scope| -> Result<()> {
             // Batches are augmented on rayon one step ahead of the model.
             let (sender, receiver) = mpsc::sync_channel::<(Vec<image::RgbImage>, Vec<f32>)>(2);
             let order = &order;
             let augment = &augment;
             scope.spawn(move || {
-                for (b, indices) in order.chunks(config.batch).enumerate() {
+                for (b, indices) in order.chunks(rank_batch).enumerate() {
                     let samples: Vec<Labeled> = indices
                         .par_iter()
                         .map(|&i| {
@@ -510,7 +575,7 @@ impl<'c> Trainer<'c> {
                 waited += wait_started.elapsed();
                 let step = b + batches_per_epoch * epoch;
                 b += 1;
-                let (parts, lr) = self.train_step(step, factor, &batch, &rows);
+                let (parts, lr) = self.train_step(step, factor, &batch, &rows)?;
                 lr_now = lr;
                 let n = batch.len();
                 sums.box_loss += parts.box_loss * n as f64;
@@ -524,7 +589,8 @@ impl<'c> Trainer<'c> {
                 };
                 progress(Progress::Batch {
                     parts: &mean,
-                    images_per_s: seen as f64 / started.elapsed().as_secs_f64(),
+                    // All ranks together: each trains as fast as the slowest.
+                    images_per_s: (seen * world) as f64 / started.elapsed().as_secs_f64(),
                 });
             }
             // Time the model waited for augmented batches: the data side's
@@ -532,8 +598,28 @@ impl<'c> Trainer<'c> {
             data_wait = waited.as_secs_f64();
             Ok(())
         })?;
-        let images_per_s = seen as f64 / started.elapsed().as_secs_f64();
-
+        let images_per_s = (seen * world) as f64 / started.elapsed().as_secs_f64();
+        let sync_s = self.parallel.as_ref().map_or(0.0, |p| p.seconds);
+        let mut record = EpochRecord {
+            epoch,
+            box_loss: sums.box_loss / seen.max(1) as f64,
+            cls_loss: sums.cls_loss / seen.max(1) as f64,
+            dfl_loss: sums.dfl_loss / seen.max(1) as f64,
+            images_per_s,
+            data_wait_s: data_wait,
+            sync_s,
+            lr: lr_now,
+            map50: f64::NAN,
+            map50_95: f64::NAN,
+            precision: f64::NAN,
+            recall: f64::NAN,
+        };
+        if self.parallel.as_ref().is_some_and(|p| p.group.rank() != 0) {
+            // Rank 0 validates and keeps the record; this rank goes on to
+            // the next epoch (its next collective waits for rank 0).
+            progress(Progress::EpochEnd(&record));
+            return Ok(());
+        }
         let (metrics, _) = evaluate(
             &self.ema.model,
             self.ema.inference,
@@ -542,19 +628,10 @@ impl<'c> Trainer<'c> {
             s,
             config.batch,
         );
-        let record = EpochRecord {
-            epoch,
-            box_loss: sums.box_loss / seen.max(1) as f64,
-            cls_loss: sums.cls_loss / seen.max(1) as f64,
-            dfl_loss: sums.dfl_loss / seen.max(1) as f64,
-            images_per_s,
-            data_wait_s: data_wait,
-            lr: lr_now,
-            map50: metrics.map50,
-            map50_95: metrics.map50_95,
-            precision: metrics.precision,
-            recall: metrics.recall,
-        };
+        record.map50 = metrics.map50;
+        record.map50_95 = metrics.map50_95;
+        record.precision = metrics.precision;
+        record.recall = metrics.recall;
         progress(Progress::EpochEnd(&record));
         self.history.push(record);
         let improved = metrics.map50_95 > self.best.fitness;
@@ -591,7 +668,7 @@ impl<'c> Trainer<'c> {
         factor: f64,
         batch: &[image::RgbImage],
         rows: &[f32],
-    ) -> (LossParts, f64) {
+    ) -> Result<(LossParts, f64)> {
         let config = self.config;
         let schedule = &self.schedule;
         let lr0 = schedule.lr0;
@@ -622,6 +699,20 @@ impl<'c> Trainer<'c> {
             self.optimizer.set_lr(lr0 * factor);
             lr_now = lr0 * factor;
         }
+        let parts = self.forward_backward(batch, rows)?;
+        if step as i64 - self.last_step >= accumulate as i64 {
+            self.optimizer_step()?;
+            self.last_step = step as i64;
+        }
+        Ok((parts, lr_now))
+    }
+
+    /// Forward and backward on one batch, the gradients accumulated; in a
+    /// data-parallel run after taking rank 0's BatchNorm statistics.
+    fn forward_backward(&mut self, batch: &[image::RgbImage], rows: &[f32]) -> Result<LossParts> {
+        if let Some(parallel) = &mut self.parallel {
+            parallel.sync_buffers()?;
+        }
         let images = images_to_tensor(&batch.iter().collect::<Vec<_>>(), self.device)
             .to_kind(self.activations);
         let targets = Targets {
@@ -637,15 +728,27 @@ impl<'c> Trainer<'c> {
             .forward_t(&images, true)
             .to_kind(Kind::Float);
         let (total, parts) = self.loss.compute(&maps, &targets);
-        total.backward();
-        if step as i64 - self.last_step >= accumulate as i64 {
-            self.optimizer.clip_grad_norm(10.0);
-            self.optimizer.step();
-            self.optimizer.zero_grad();
-            self.averager.update();
-            self.last_step = step as i64;
+        match &self.parallel {
+            // Ultralytics scales the loss by the world size under DDP: the
+            // averaged gradient is then the sum of the ranks', as one
+            // process's on the global batch.
+            Some(parallel) => (total * parallel.group.world_size() as f64).backward(),
+            None => total.backward(),
         }
-        (parts, lr_now)
+        Ok(parts)
+    }
+
+    /// The accumulated gradients (averaged over the ranks) clipped and
+    /// stepped, then the EMA updated.
+    fn optimizer_step(&mut self) -> Result<()> {
+        if let Some(parallel) = &mut self.parallel {
+            parallel.average_gradients()?;
+        }
+        self.optimizer.clip_grad_norm(10.0);
+        self.optimizer.step();
+        self.optimizer.zero_grad();
+        self.averager.update();
+        Ok(())
     }
 
     /// The best model (the best checkpoint when one was written, else the
@@ -653,6 +756,16 @@ impl<'c> Trainer<'c> {
     fn finish(self, val_set: &[Labeled]) -> Result<TrainOutcome> {
         let config = self.config;
         let s = config.imgsz;
+        if self.parallel.as_ref().is_some_and(|p| p.group.rank() != 0) {
+            // Not this rank's to judge: its EMA, no figures.
+            return Ok(TrainOutcome {
+                best: self.ema,
+                last_epoch: config.epochs.saturating_sub(1),
+                best_epoch: self.best.epoch,
+                history: self.history,
+                best_metrics: DetectionMetrics::empty(self.names.len()),
+            });
+        }
         let (best, best_metrics) = match (config.checkpoints.as_deref(), self.best.metrics) {
             (Some(dir), _) if dir.join("best.safetensors").exists() => {
                 let best = Detector::load(&dir.join("best.safetensors"), self.device)?;
@@ -688,6 +801,68 @@ impl<'c> Trainer<'c> {
             history: self.history,
             best_metrics,
         })
+    }
+}
+
+/// A VarStore's variables in name order: the order every rank agrees on.
+fn sorted_variables(vs: &nn::VarStore) -> Vec<Tensor> {
+    let mut variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    variables.sort_by(|a, b| a.0.cmp(&b.0));
+    variables.into_iter().map(|(_, t)| t).collect()
+}
+
+/// One rank's side of data-parallel training: the group, the parameters
+/// whose gradients are averaged and the buffers (BatchNorm's running
+/// statistics) kept as rank 0's, both in name order.
+struct Parallel<'g> {
+    group: &'g ProcessGroup,
+    parameters: Vec<Tensor>,
+    buffers: Vec<Tensor>,
+    /// Seconds spent in collectives since the epoch started.
+    seconds: f64,
+}
+
+impl<'g> Parallel<'g> {
+    fn new(group: &'g ProcessGroup, vs: &nn::VarStore) -> Parallel<'g> {
+        let mut variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        variables.sort_by(|a, b| a.0.cmp(&b.0));
+        let (parameters, buffers): (Vec<_>, Vec<_>) =
+            variables.into_iter().partition(|(_, t)| t.requires_grad());
+        Parallel {
+            group,
+            parameters: parameters.into_iter().map(|(_, t)| t).collect(),
+            buffers: buffers.into_iter().map(|(_, t)| t).collect(),
+            seconds: 0.0,
+        }
+    }
+
+    fn broadcast_from_rank0(&self, tensors: &[Tensor]) -> Result<()> {
+        Ok(c10d::broadcast_all(self.group, tensors, 0)?)
+    }
+
+    fn sync_buffers(&mut self) -> Result<()> {
+        let started = Instant::now();
+        c10d::broadcast_all(self.group, &self.buffers, 0)?;
+        self.seconds += started.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Every parameter's gradient replaced by the mean over the ranks (a
+    /// parameter without one this step counts as zero on this rank, so
+    /// that the ranks' buckets agree).
+    fn average_gradients(&mut self) -> Result<()> {
+        let started = Instant::now();
+        for p in &self.parameters {
+            if !p.grad().defined() {
+                // A zero gradient, accumulated through autograd (tch has no
+                // setter for it).
+                (p * 0.0).sum(Kind::Float).backward();
+            }
+        }
+        let grads: Vec<Tensor> = self.parameters.iter().map(Tensor::grad).collect();
+        c10d::all_reduce_mean(self.group, &grads, c10d::DEFAULT_BUCKET_BYTES)?;
+        self.seconds += started.elapsed().as_secs_f64();
+        Ok(())
     }
 }
 
@@ -772,6 +947,175 @@ mod tests {
             assert!(grad.defined(), "variable {name} has a gradient");
             assert_eq!(grad.kind(), Kind::Float, "master weights stay float32");
             assert!(grad.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+        }
+    }
+
+    /// Two ranks as two processes (this test binary started again once per
+    /// rank, the rank's part chosen by `YOLO_DP_TEST_RANK`).
+    mod data_parallel {
+        use super::*;
+        use std::process::Command;
+        use std::time::Duration;
+
+        const TEST: &str =
+            "train::tests::data_parallel::one_step_of_two_ranks_is_one_step_on_both_shards";
+
+        fn config() -> TrainConfig {
+            TrainConfig {
+                epochs: 1,
+                batch: 4,
+                nbs: 4,
+                imgsz: 64,
+                // SGD: linear in the gradient, so that the sums' rounding
+                // stays at rounding (Adam's first step is about its sign).
+                optimizer: "SGD".into(),
+                lr0: 0.01,
+                amp: false,
+                device: "cpu".into(),
+                ..TrainConfig::default()
+            }
+        }
+
+        /// Rank `rank`'s two images: a bright box on grey, its label.
+        fn shard(rank: usize) -> (Vec<image::RgbImage>, Vec<f32>) {
+            let mut images = Vec::new();
+            let mut rows = Vec::new();
+            for k in 0..2u32 {
+                let mut img = image::RgbImage::from_pixel(64, 64, image::Rgb([90, 90, 90]));
+                let (x0, y0, w, h) = (8 + 10 * rank as u32 + 4 * k, 12 + 6 * k, 24u32, 20u32);
+                for y in y0..y0 + h {
+                    for x in x0..x0 + w {
+                        img.put_pixel(x, y, image::Rgb([200, 60 * (rank as u8 + 1), 30]));
+                    }
+                }
+                images.push(img);
+                rows.extend_from_slice(&[
+                    k as f32,
+                    (rank % 2) as f32,
+                    (x0 + w / 2) as f32 / 64.0,
+                    (y0 + h / 2) as f32 / 64.0,
+                    w as f32 / 64.0,
+                    h as f32 / 64.0,
+                ]);
+            }
+            (images, rows)
+        }
+
+        fn names() -> Vec<String> {
+            vec!["a".into(), "b".into()]
+        }
+
+        fn rank_part(rank: usize, port: u16, out: &Path) {
+            let group = ProcessGroup::connect(
+                &c10d::Rendezvous {
+                    master_addr: "127.0.0.1".into(),
+                    master_port: port,
+                    rank,
+                    world_size: 2,
+                    timeout: Duration::from_secs(120),
+                    device: c10d::GlooDevice::Host("127.0.0.1".into()),
+                },
+                c10d::Backend::Gloo,
+            )
+            .expect("both ranks join");
+            let config = config();
+            let (mut trainer, _) = Trainer::new(&config, names(), 4, Some(&group)).unwrap();
+            assert_eq!(trainer.rank_batch, 2, "the global batch of 4 split in two");
+            let (images, rows) = shard(rank);
+            trainer.forward_backward(&images, &rows).unwrap();
+            trainer.optimizer_step().unwrap();
+            // As before the next forward: rank 0's running statistics.
+            trainer.parallel.as_mut().unwrap().sync_buffers().unwrap();
+            std::fs::write(
+                out.join(format!("rank{rank}.safetensors")),
+                trainer.model.to_bytes().unwrap(),
+            )
+            .unwrap();
+        }
+
+        #[test]
+        fn one_step_of_two_ranks_is_one_step_on_both_shards() {
+            if let (Ok(rank), Ok(port), Ok(out)) = (
+                std::env::var("YOLO_DP_TEST_RANK"),
+                std::env::var("YOLO_DP_TEST_PORT"),
+                std::env::var("YOLO_DP_TEST_OUT"),
+            ) {
+                rank_part(
+                    rank.parse().unwrap(),
+                    port.parse().unwrap(),
+                    Path::new(&out),
+                );
+                return;
+            }
+            let out = tempfile::tempdir().unwrap();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port();
+            let children: Vec<_> = (0..2)
+                .map(|rank| {
+                    Command::new(std::env::current_exe().unwrap())
+                        .args(["--exact", TEST, "--test-threads=1"])
+                        .env("YOLO_DP_TEST_RANK", rank.to_string())
+                        .env("YOLO_DP_TEST_PORT", port.to_string())
+                        .env("YOLO_DP_TEST_OUT", out.path())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            for (rank, child) in children.into_iter().enumerate() {
+                let status = child.wait_with_output().unwrap().status;
+                assert!(status.success(), "rank {rank}: {status}");
+            }
+            // Both ranks: the same parameters and buffers, bit for bit.
+            let rank0 = std::fs::read(out.path().join("rank0.safetensors")).unwrap();
+            let rank1 = std::fs::read(out.path().join("rank1.safetensors")).unwrap();
+            let (zero, one) = (
+                Detector::from_bytes(&rank0, Device::Cpu)
+                    .unwrap()
+                    .vs
+                    .variables(),
+                Detector::from_bytes(&rank1, Device::Cpu)
+                    .unwrap()
+                    .vs
+                    .variables(),
+            );
+            assert_eq!(zero.len(), one.len());
+            for (name, t) in &zero {
+                assert!(t.equal(&one[name]), "{name} differs between the ranks");
+            }
+
+            // One process, one step on the union of the shards: the sum of
+            // the two shards' gradients, as the ranks' mean of their
+            // world-scaled ones. (Each shard's forward normalises by its own
+            // batch statistics, as each rank's does.)
+            let config = config();
+            let (mut alone, _) = Trainer::new(&config, names(), 4, None).unwrap();
+            let before: Vec<(String, Tensor)> = alone
+                .model
+                .vs
+                .variables()
+                .into_iter()
+                .filter(|(_, t)| t.requires_grad())
+                .map(|(n, t)| (n, t.detach().copy()))
+                .collect();
+            for rank in 0..2 {
+                let (images, rows) = shard(rank);
+                alone.forward_backward(&images, &rows).unwrap();
+            }
+            alone.optimizer_step().unwrap();
+            let theirs = Detector::from_bytes(&rank0, Device::Cpu)
+                .unwrap()
+                .vs
+                .variables();
+            let mut moved = 0.0f64;
+            for (name, start) in before {
+                let mine = &alone.model.vs.variables()[&name];
+                let diff = (mine - &theirs[&name]).abs().max().double_value(&[]);
+                assert!(diff < 1e-5, "{name}: {diff}");
+                moved += (mine - start).abs().sum(Kind::Double).double_value(&[]);
+            }
+            assert!(moved > 1e-3, "the step changed the weights ({moved})");
         }
     }
 }

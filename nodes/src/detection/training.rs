@@ -26,6 +26,7 @@ pub fn history_table(history: &[EpochRecord]) -> Result<DataFrame, NodesError> {
             column("dfl_loss", |r| r.dfl_loss),
             column("images_per_s", |r| r.images_per_s),
             column("data_wait_s", |r| r.data_wait_s),
+            column("sync_s", |r| r.sync_s),
             column("lr", |r| r.lr),
             column("map50", |r| r.map50),
             column("map50_95", |r| r.map50_95),
@@ -47,6 +48,11 @@ pub fn history_from_table(table: &DataFrame) -> Result<Vec<EpochRecord>, NodesEr
     };
     let epochs = f("epoch")?;
     let w = f("data_wait_s")?;
+    // Histories written before data-parallel training have no sync_s.
+    let sync = match table.column("sync_s") {
+        Ok(_) => f("sync_s")?,
+        Err(_) => vec![0.0; epochs.len()],
+    };
     let (b, c, d, s, lr, m50, m, p, r) = (
         f("box_loss")?,
         f("cls_loss")?,
@@ -66,6 +72,7 @@ pub fn history_from_table(table: &DataFrame) -> Result<Vec<EpochRecord>, NodesEr
             dfl_loss: d[i],
             images_per_s: s[i],
             data_wait_s: w[i],
+            sync_s: sync[i],
             lr: lr[i],
             map50: m50[i],
             map50_95: m[i],

@@ -1,0 +1,155 @@
+//! Two ranks as two processes on loopback: this test binary runs itself
+//! once per rank (the rank's part selected by `C10D_TEST_ROLE`), as
+//! torchrun would start two workers.
+
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use c10d::{all_reduce_mean, broadcast_all, Backend, GlooDevice, ProcessGroup, Rendezvous};
+use tch::Tensor;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn rendezvous(rank: usize, port: u16, timeout: Duration) -> Rendezvous {
+    Rendezvous {
+        master_addr: "127.0.0.1".into(),
+        master_port: port,
+        rank,
+        world_size: 2,
+        timeout,
+        device: GlooDevice::Host("127.0.0.1".into()),
+    }
+}
+
+/// Runs `test` of this binary as rank 0 and rank 1 with `role`; their outputs.
+fn two_processes(test: &str, role: &str) -> Vec<Output> {
+    let port = free_port().to_string();
+    let children: Vec<_> = (0..2)
+        .map(|rank| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", test, "--nocapture", "--test-threads=1"])
+                .env("C10D_TEST_ROLE", role)
+                .env("C10D_TEST_RANK", rank.to_string())
+                .env("C10D_TEST_PORT", &port)
+                .spawn()
+                .expect("the test binary starts again")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
+/// This process's part when it is one of the ranks: (role, rank, port).
+fn my_part() -> Option<(String, usize, u16)> {
+    let role = std::env::var("C10D_TEST_ROLE").ok()?;
+    let rank = std::env::var("C10D_TEST_RANK").ok()?.parse().ok()?;
+    let port = std::env::var("C10D_TEST_PORT").ok()?.parse().ok()?;
+    Some((role, rank, port))
+}
+
+#[test]
+fn two_ranks_average_and_broadcast_in_buckets() {
+    if let Some((_, rank, port)) = my_part() {
+        let group = ProcessGroup::connect(
+            &rendezvous(rank, port, Duration::from_secs(60)),
+            Backend::Gloo,
+        )
+        .expect("both ranks join");
+        assert_eq!((group.rank(), group.world_size()), (rank, 2));
+        let r = rank as f32;
+        // Three tensors of different shapes, buckets of 64 bytes: several
+        // collectives in flight at once.
+        let tensors = [
+            Tensor::from_slice(&[r, 10.0 * r, 1.0]),
+            Tensor::from_slice(&(0..20).map(|i| i as f32 + r).collect::<Vec<_>>()).reshape([4, 5]),
+            Tensor::from_slice(&[100.0 + r]),
+        ];
+        all_reduce_mean(&group, &tensors, 64).unwrap();
+        assert_eq!(
+            Vec::<f32>::try_from(&tensors[0]).unwrap(),
+            vec![0.5, 5.0, 1.0]
+        );
+        assert_eq!(
+            Vec::<f32>::try_from(&tensors[1].reshape([-1])).unwrap(),
+            (0..20).map(|i| i as f32 + 0.5).collect::<Vec<_>>()
+        );
+        assert_eq!(Vec::<f32>::try_from(&tensors[2]).unwrap(), vec![100.5]);
+        let mine = [
+            Tensor::from_slice(&[r + 7.0, r]),
+            Tensor::from_slice(&[rank as i64 * 3]),
+        ];
+        broadcast_all(&group, &mine, 0).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&mine[0]).unwrap(), vec![7.0, 0.0]);
+        assert_eq!(Vec::<i64>::try_from(&mine[1]).unwrap(), vec![0]);
+        group.barrier().unwrap();
+        return;
+    }
+    for (rank, out) in two_processes("two_ranks_average_and_broadcast_in_buckets", "agree")
+        .iter()
+        .enumerate()
+    {
+        assert!(out.status.success(), "rank {rank} failed: {out:?}");
+    }
+}
+
+#[test]
+fn a_rank_that_dies_fails_the_other_within_the_timeout() {
+    if let Some((_, rank, port)) = my_part() {
+        let group = ProcessGroup::connect(
+            &rendezvous(rank, port, Duration::from_secs(20)),
+            Backend::Gloo,
+        )
+        .expect("both ranks join");
+        if rank == 1 {
+            // Dies without a word, as a killed pod does.
+            std::process::exit(0);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        let t = Tensor::ones([1000], (tch::Kind::Float, tch::Device::Cpu));
+        let err = group.all_reduce_sum(&t).unwrap_err();
+        let took = started.elapsed();
+        eprintln!("rank 0 saw, after {took:?}: {err}");
+        assert!(took < Duration::from_secs(20), "{took:?}");
+        assert!(
+            err.to_string().contains("all-reduce failed on rank 0 of 2"),
+            "{err}"
+        );
+        std::process::exit(3);
+    }
+    let outputs = two_processes("a_rank_that_dies_fails_the_other_within_the_timeout", "die");
+    assert_eq!(
+        outputs[0].status.code(),
+        Some(3),
+        "rank 0 reported the dead peer: {:?}",
+        outputs[0]
+    );
+}
+
+#[test]
+fn a_rank_that_never_comes_fails_the_join_after_the_timeout() {
+    let started = Instant::now();
+    let err = ProcessGroup::connect(
+        &rendezvous(0, free_port(), Duration::from_secs(2)),
+        Backend::Gloo,
+    )
+    .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(30),
+        "{took:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("rank 0 of 2 could not join the group at 127.0.0.1"),
+        "{text}"
+    );
+}
