@@ -104,6 +104,10 @@ fn two_ranks_train_one_model_as_one_process_would() {
     let leader = String::from_utf8_lossy(&outputs[0].stderr);
     assert!(leader.contains("val mAP50"), "rank 0 validates: {leader}");
     assert!(
+        leader.contains("rank 0 of 2") && leader.contains("global batch 8 = 4 per rank"),
+        "{leader}"
+    );
+    assert!(
         !follower.contains("val mAP50") && follower.contains("in collectives"),
         "rank 1 trains and does not validate: {follower}"
     );

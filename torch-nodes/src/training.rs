@@ -16,10 +16,10 @@ use nodes::NodesError;
 /// ranks, learning rate, accumulation and weight decay as for one process
 /// on the global batch).
 fn join(launch: &Launch, global_batch: usize) -> Result<c10d::ProcessGroup, NodesError> {
-    tracing::info!(
-        rank = launch.rank,
-        world_size = launch.world_size,
-        "data-parallel training ({}): rank {} of {}, master {}:{}, {:?}, timeout {:?}; global batch {} = {} per rank, learning rate and nominal batch as for one process",
+    // Printed, not logged at info: what a rank does with the batch is part
+    // of the run's record in every pod's log.
+    eprintln!(
+        "data-parallel training ({}): rank {} of {}, master {}:{}, {:?}, timeout {:?}; global batch {} = {} per rank; learning rate, nominal batch, accumulation and weight decay as for one process on the global batch",
         launch.source,
         launch.rank,
         launch.world_size,
