@@ -134,6 +134,35 @@ fn two_ranks_train_one_model_as_one_process_would() {
         (alone_map - together_map).abs() < 0.1,
         "{alone_map} vs {together_map}"
     );
+
+    // A distributed run resumes from rank 0's checkpoints: two more epochs
+    // after the four, the four kept as they were.
+    let before = p.read("data/08_reporting/training_history.csv");
+    let resumed = format!("{DATA},train.epochs=6,train.resume=true");
+    let port = free_port();
+    let ranks: Vec<_> = (0..2).map(|r| rank(&p, r, port, &resumed)).collect();
+    for (r, child) in ranks.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "resumed rank {r}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let after = p.read("data/08_reporting/training_history.csv");
+    let (before, after): (Vec<&str>, Vec<&str>) =
+        (before.lines().collect(), after.lines().collect());
+    assert_eq!(
+        after.len(),
+        7,
+        "a header and six epochs:\n{}",
+        after.join("\n")
+    );
+    assert_eq!(
+        &after[..5],
+        &before[..],
+        "the first four epochs are the checkpoint's"
+    );
 }
 
 #[test]
