@@ -336,20 +336,21 @@ impl Drop for ProcessGroup {
 mod tests {
     use super::*;
 
+    /// A rendezvous on loopback (port 0: any free one, for a world of one).
+    fn loopback(rank: usize, world_size: usize) -> Rendezvous {
+        Rendezvous {
+            master_addr: "127.0.0.1".into(),
+            master_port: 0,
+            rank,
+            world_size,
+            timeout: Duration::from_secs(10),
+            device: GlooDevice::Host("127.0.0.1".into()),
+        }
+    }
+
     #[test]
     fn a_rank_outside_the_world_is_refused_before_any_network() {
-        let err = ProcessGroup::connect(
-            &Rendezvous {
-                master_addr: "127.0.0.1".into(),
-                master_port: 1,
-                rank: 2,
-                world_size: 2,
-                timeout: Duration::from_secs(1),
-                device: GlooDevice::Host("127.0.0.1".into()),
-            },
-            Backend::Gloo,
-        )
-        .unwrap_err();
+        let err = ProcessGroup::connect(&loopback(2, 2), Backend::Gloo).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -364,18 +365,8 @@ mod tests {
 
     #[test]
     fn a_single_rank_group_reduces_to_itself() {
-        let group = ProcessGroup::connect(
-            &Rendezvous {
-                master_addr: "127.0.0.1".into(),
-                master_port: 0,
-                rank: 0,
-                world_size: 1,
-                timeout: Duration::from_secs(10),
-                device: GlooDevice::Host("127.0.0.1".into()),
-            },
-            Backend::Gloo,
-        )
-        .expect("a world of one joins at once");
+        let group = ProcessGroup::connect(&loopback(0, 1), Backend::Gloo)
+            .expect("a world of one joins at once");
         let t = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
         group.all_reduce_sum(&t).unwrap();
         group.broadcast(&t, 0).unwrap();
@@ -386,18 +377,7 @@ mod tests {
     #[cfg(not(feature = "nccl"))]
     #[test]
     fn nccl_is_refused_with_a_clear_error_where_not_built() {
-        let err = ProcessGroup::connect(
-            &Rendezvous {
-                master_addr: "127.0.0.1".into(),
-                master_port: 0,
-                rank: 0,
-                world_size: 1,
-                timeout: Duration::from_secs(10),
-                device: GlooDevice::Default,
-            },
-            Backend::Nccl,
-        )
-        .unwrap_err();
+        let err = ProcessGroup::connect(&loopback(0, 1), Backend::Nccl).unwrap_err();
         assert!(err.to_string().contains("no NCCL"), "{err}");
     }
 }
