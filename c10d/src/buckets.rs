@@ -50,15 +50,19 @@ fn unpack(flat: &Tensor, tensors: &[Tensor]) {
     }
 }
 
-/// Runs `collective` on every bucket (all started before the first is waited
-/// for, so that they pipeline), then `finish` on each flat bucket and copies
-/// it back into its tensors.
+/// Starts `start`'s collective on every bucket (all before the first is
+/// waited for, so that they pipeline), then runs `finish` on each flat bucket
+/// and copies it back into its tensors. Alone in the group, nothing to do.
 fn bucketed<'g>(
+    group: &ProcessGroup,
     tensors: &[Tensor],
     bucket_bytes: usize,
     start: impl Fn(&Tensor) -> Result<crate::PendingWork<'g>, C10dError>,
     finish: impl Fn(&mut Tensor),
 ) -> Result<(), C10dError> {
+    if group.world_size() == 1 || tensors.is_empty() {
+        return Ok(());
+    }
     let _no_grad = tch::no_grad_guard();
     let buckets = plan(tensors, bucket_bytes);
     let mut flats: Vec<Tensor> = buckets.iter().map(|r| pack(&tensors[r.clone()])).collect();
@@ -80,11 +84,9 @@ pub fn all_reduce_mean(
     tensors: &[Tensor],
     bucket_bytes: usize,
 ) -> Result<(), C10dError> {
-    if group.world_size() == 1 || tensors.is_empty() {
-        return Ok(());
-    }
     let scale = 1.0 / group.world_size() as f64;
     bucketed(
+        group,
         tensors,
         bucket_bytes,
         |flat| group.start_all_reduce_sum(flat),
@@ -106,10 +108,8 @@ pub fn broadcast_all(
     tensors: &[Tensor],
     root: usize,
 ) -> Result<(), C10dError> {
-    if group.world_size() == 1 || tensors.is_empty() {
-        return Ok(());
-    }
     bucketed(
+        group,
         tensors,
         DEFAULT_BUCKET_BYTES,
         |flat| group.start_broadcast(flat, root),

@@ -56,6 +56,22 @@ extern "C" {
     fn rs_c10d_barrier(group: *mut RawGroup, err: *mut *mut c_char) -> c_int;
 }
 
+/// The collectives the shim starts (`rs_c10d_start`'s `op`).
+#[derive(Debug, Clone, Copy)]
+enum Collective {
+    AllReduceSum = 0,
+    Broadcast = 1,
+}
+
+impl Collective {
+    fn name(self) -> &'static str {
+        match self {
+            Collective::AllReduceSum => "all-reduce",
+            Collective::Broadcast => "broadcast",
+        }
+    }
+}
+
 /// Which c10d backend carries the collectives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -260,19 +276,18 @@ impl ProcessGroup {
 
     fn start(
         &self,
-        op: &'static str,
+        op: Collective,
         tensor: &Tensor,
         root: usize,
     ) -> Result<PendingWork<'_>, C10dError> {
         let tensors = [tensor.as_ptr() as *mut RawTensor];
-        let code = if op == "all-reduce" { 0 } else { 1 };
         let mut err = std::ptr::null_mut();
         // SAFETY: the tensor handle is valid for the call; the shim keeps its
         // own reference to the storage until the work is waited for.
         let raw = unsafe {
             rs_c10d_start(
                 self.raw.as_ptr(),
-                code,
+                op as c_int,
                 tensors.as_ptr(),
                 tensors.len(),
                 root as c_int,
@@ -280,18 +295,18 @@ impl ProcessGroup {
             )
         };
         if raw.is_null() {
-            return Err(self.collective_error(op, take_message(err)));
+            return Err(self.collective_error(op.name(), take_message(err)));
         }
         Ok(PendingWork {
             raw,
             group: self,
-            op,
+            op: op.name(),
         })
     }
 
     /// Starts summing `tensor` over the ranks, in place.
     pub fn start_all_reduce_sum(&self, tensor: &Tensor) -> Result<PendingWork<'_>, C10dError> {
-        self.start("all-reduce", tensor, 0)
+        self.start(Collective::AllReduceSum, tensor, 0)
     }
 
     /// Sums `tensor` over the ranks, in place.
@@ -305,7 +320,7 @@ impl ProcessGroup {
         tensor: &Tensor,
         root: usize,
     ) -> Result<PendingWork<'_>, C10dError> {
-        self.start("broadcast", tensor, root)
+        self.start(Collective::Broadcast, tensor, root)
     }
 
     /// Overwrites `tensor` with rank `root`'s, in place.
