@@ -290,8 +290,6 @@ struct Trainer<'c> {
     /// The process group of a data-parallel run, with the tensors it keeps
     /// in step.
     parallel: Option<Parallel<'c>>,
-    /// Images per forward on this rank (the global batch over the ranks).
-    rank_batch: usize,
     names: Vec<String>,
     device: Device,
     activations: Kind,
@@ -424,7 +422,6 @@ impl<'c> Trainer<'c> {
         let trainer = Trainer {
             config,
             parallel,
-            rank_batch,
             names,
             device,
             activations,
@@ -446,6 +443,22 @@ impl<'c> Trainer<'c> {
             best,
         };
         Ok((trainer, start_epoch))
+    }
+
+    /// How many ranks train together (1 alone).
+    fn world_size(&self) -> usize {
+        self.parallel.as_ref().map_or(1, |p| p.group.world_size())
+    }
+
+    /// Images per forward on this rank: the global batch over the ranks.
+    fn rank_batch(&self) -> usize {
+        rank_batch(self.config.batch, self.world_size())
+    }
+
+    /// A rank other than 0 of a data-parallel run: it neither validates nor
+    /// writes.
+    fn is_follower(&self) -> bool {
+        self.parallel.as_ref().is_some_and(|p| p.group.rank() != 0)
     }
 
     /// With `config.resume` and a checkpoint in `config.checkpoints`: its
@@ -505,8 +518,8 @@ impl<'c> Trainer<'c> {
         if let Some(parallel) = &self.parallel {
             order = shard(&order, parallel.group.rank(), parallel.group.world_size());
         }
-        let rank_batch = self.rank_batch;
-        let world = self.parallel.as_ref().map_or(1, |p| p.group.world_size());
+        let world = self.world_size();
+        let rank_batch = self.rank_batch();
         let batches_per_epoch = self.schedule.batches_per_epoch;
         progress(Progress::EpochStart {
             epoch,
@@ -614,7 +627,7 @@ impl<'c> Trainer<'c> {
             precision: f64::NAN,
             recall: f64::NAN,
         };
-        if self.parallel.as_ref().is_some_and(|p| p.group.rank() != 0) {
+        if self.is_follower() {
             // Rank 0 validates and keeps the record; this rank goes on to
             // the next epoch (its next collective waits for rank 0).
             progress(Progress::EpochEnd(&record));
@@ -728,12 +741,12 @@ impl<'c> Trainer<'c> {
             .forward_t(&images, true)
             .to_kind(Kind::Float);
         let (total, parts) = self.loss.compute(&maps, &targets);
-        match &self.parallel {
+        match self.world_size() {
+            1 => total.backward(),
             // Ultralytics scales the loss by the world size under DDP: the
             // averaged gradient is then the sum of the ranks', as one
             // process's on the global batch.
-            Some(parallel) => (total * parallel.group.world_size() as f64).backward(),
-            None => total.backward(),
+            world => (total * world as f64).backward(),
         }
         Ok(parts)
     }
@@ -756,7 +769,7 @@ impl<'c> Trainer<'c> {
     fn finish(self, val_set: &[Labeled]) -> Result<TrainOutcome> {
         let config = self.config;
         let s = config.imgsz;
-        if self.parallel.as_ref().is_some_and(|p| p.group.rank() != 0) {
+        if self.is_follower() {
             // Not this rank's to judge: its EMA, no figures.
             return Ok(TrainOutcome {
                 best: self.ema,
@@ -824,14 +837,13 @@ struct Parallel<'g> {
 
 impl<'g> Parallel<'g> {
     fn new(group: &'g ProcessGroup, vs: &nn::VarStore) -> Parallel<'g> {
-        let mut variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-        variables.sort_by(|a, b| a.0.cmp(&b.0));
-        let (parameters, buffers): (Vec<_>, Vec<_>) =
-            variables.into_iter().partition(|(_, t)| t.requires_grad());
+        let (parameters, buffers) = sorted_variables(vs)
+            .into_iter()
+            .partition(Tensor::requires_grad);
         Parallel {
             group,
-            parameters: parameters.into_iter().map(|(_, t)| t).collect(),
-            buffers: buffers.into_iter().map(|(_, t)| t).collect(),
+            parameters,
+            buffers,
             seconds: 0.0,
         }
     }
@@ -1020,7 +1032,11 @@ mod tests {
             .expect("both ranks join");
             let config = config();
             let (mut trainer, _) = Trainer::new(&config, names(), 4, Some(&group)).unwrap();
-            assert_eq!(trainer.rank_batch, 2, "the global batch of 4 split in two");
+            assert_eq!(
+                trainer.rank_batch(),
+                2,
+                "the global batch of 4 split in two"
+            );
             let (images, rows) = shard(rank);
             trainer.forward_backward(&images, &rows).unwrap();
             trainer.optimizer_step().unwrap();
