@@ -110,6 +110,10 @@ fn kubeflow_compile(cli: &Cli, args: &KubeflowArgs) -> Result<()> {
     write_output(args.output.as_deref(), &text)
 }
 
+/// The node function a data-parallel run distributes (`train.distributed`,
+/// `kubeflow compile --distributed`).
+const TRAINING_FUNCTION: &str = "train_yolo";
+
 /// The pipeline's training nodes as a TrainJob and a PyTorchJob of `ranks`
 /// pods each.
 fn distributed_training_jobs(
@@ -124,7 +128,7 @@ fn distributed_training_jobs(
     let nodes: Vec<String> = pipeline
         .nodes()
         .iter()
-        .filter(|n| n.func == "train_yolo")
+        .filter(|n| n.func == TRAINING_FUNCTION)
         .map(|n| n.name.clone())
         .collect();
     let Some(first) = nodes.first() else {
@@ -303,7 +307,11 @@ fn run_command(cli: &Cli, args: &RunArgs) -> Result<()> {
 /// launcher's environment): such a rank trains but writes nothing.
 fn follower_rank(pipeline: &Pipeline, catalog: &Catalog) -> Result<Option<usize>> {
     let env = |k: &str| std::env::var(k).ok();
-    for node in pipeline.nodes().iter().filter(|n| n.func == "train_yolo") {
+    for node in pipeline
+        .nodes()
+        .iter()
+        .filter(|n| n.func == TRAINING_FUNCTION)
+    {
         for input in node
             .inputs
             .iter()

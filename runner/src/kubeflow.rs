@@ -332,20 +332,20 @@ pub fn distributed_jobs(options: &KubeflowOptions, step: &DistributedStep) -> (V
             "volumes": volumes,
         }]);
     }
-    let replica = |replicas: usize| {
-        let mut container = json!({
-            "name": "pytorch",
-            "image": options.image,
-            "command": options.command,
-            "args": args,
-        });
-        let mut pod = json!({"containers": [container.clone()]});
-        if let Some((mounts, volumes)) = &mount {
-            container["volumeMounts"] = mounts.clone();
-            pod = json!({"containers": [container], "volumes": volumes});
-        }
-        json!({"replicas": replicas, "restartPolicy": "OnFailure", "template": {"spec": pod}})
-    };
+    let mut container = json!({
+        "name": "pytorch",
+        "image": options.image,
+        "command": options.command,
+        "args": args,
+    });
+    if let Some((mounts, _)) = &mount {
+        container["volumeMounts"] = mounts.clone();
+    }
+    let mut pod = json!({"containers": [container]});
+    if let Some((_, volumes)) = &mount {
+        pod["volumes"] = volumes.clone();
+    }
+    let replica = |replicas: usize| json!({"replicas": replicas, "restartPolicy": "OnFailure", "template": {"spec": pod}});
     let mut replicas = json!({"Master": replica(1)});
     if step.ranks > 1 {
         replicas["Worker"] = replica(step.ranks - 1);

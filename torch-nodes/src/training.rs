@@ -108,56 +108,62 @@ pub fn train_yolo(
         yolo_core::distributed::resolve(config.distributed.as_ref(), &|k| std::env::var(k).ok())
             .map_err(|e| NodesError::Params(e.to_string()))?;
     let group = launch.as_ref().map(|l| join(l, config.batch)).transpose()?;
-    let outcome = train_data_parallel(&train_set, &val_set, data.classes.clone(), &config, group.as_ref(), &mut |event| match event {
-        Progress::EpochStart { epoch, epochs, batches } => {
-            bar.reset();
-            bar.set_length(batches as u64);
-            bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
-        }
-        Progress::Batch { parts, images_per_s } => {
-            bar.inc(1);
-            bar.set_message(format!(
-                "box {:.3} cls {:.3} dfl {:.3} · {images_per_s:.1} img/s",
-                parts.box_loss, parts.cls_loss, parts.dfl_loss
-            ));
-        }
-        Progress::EpochEnd(record) if record.map50.is_nan() => {
-            // A rank other than 0: no validation of its own.
-            let line = format!(
-                "epoch {:>3}: box {:.3} cls {:.3} dfl {:.3} · {:.1} img/s (all ranks) · {:.1}s in collectives",
-                record.epoch + 1,
-                record.box_loss,
-                record.cls_loss,
-                record.dfl_loss,
-                record.images_per_s,
-                record.sync_s
-            );
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
+    let outcome = train_data_parallel(
+        &train_set,
+        &val_set,
+        data.classes.clone(),
+        &config,
+        group.as_ref(),
+        &mut |event| match event {
+            Progress::EpochStart {
+                epoch,
+                epochs,
+                batches,
+            } => {
+                bar.reset();
+                bar.set_length(batches as u64);
+                bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
             }
-        }
-        Progress::EpochEnd(record) => {
-            let line = format!(
-                "epoch {:>3}: box {:.3} cls {:.3} dfl {:.3} · {:.1} img/s (waited {:.1}s for data) · val mAP50 {:.3} mAP50-95 {:.3}",
-                record.epoch + 1,
-                record.box_loss,
-                record.cls_loss,
-                record.dfl_loss,
-                record.images_per_s,
-                record.data_wait_s,
-                record.map50,
-                record.map50_95
-            );
-            // A hidden bar (no terminal: CI, logs) prints nothing, so print directly.
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
+            Progress::Batch {
+                parts,
+                images_per_s,
+            } => {
+                bar.inc(1);
+                bar.set_message(format!(
+                    "box {:.3} cls {:.3} dfl {:.3} · {images_per_s:.1} img/s",
+                    parts.box_loss, parts.cls_loss, parts.dfl_loss
+                ));
             }
-        }
-    })
+            Progress::EpochEnd(record) => {
+                let losses = format!(
+                    "epoch {:>3}: box {:.3} cls {:.3} dfl {:.3} · {:.1} img/s",
+                    record.epoch + 1,
+                    record.box_loss,
+                    record.cls_loss,
+                    record.dfl_loss,
+                    record.images_per_s,
+                );
+                let line = if record.map50.is_nan() {
+                    // A rank other than 0: no validation of its own.
+                    format!(
+                        "{losses} (all ranks) · {:.1}s in collectives",
+                        record.sync_s
+                    )
+                } else {
+                    format!(
+                        "{losses} (waited {:.1}s for data) · val mAP50 {:.3} mAP50-95 {:.3}",
+                        record.data_wait_s, record.map50, record.map50_95
+                    )
+                };
+                // A hidden bar (no terminal: CI, logs) prints nothing, so print directly.
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+            }
+        },
+    )
     .map_err(|e| NodesError::Model(e.into()))?;
     bar.finish_and_clear();
     let mut best = outcome.best;
