@@ -8,6 +8,7 @@
 //! fails with an error within that timeout instead of hanging.
 
 mod buckets;
+mod reducer;
 
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr::NonNull;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use tch::Tensor;
 
 pub use buckets::{all_reduce_mean, broadcast_all, DEFAULT_BUCKET_BYTES};
+pub use reducer::{GradientReducer, DEFAULT_FIRST_BUCKET_BYTES};
 
 #[repr(C)]
 struct RawGroup {

@@ -1,18 +1,23 @@
 // A C ABI over PyTorch's c10d: a TCPStore rendezvous, a process group (Gloo,
-// or NCCL where built with a CUDA libtorch) and the three collectives data
-// parallel training needs. Every entry point catches what c10d throws and
+// or NCCL where built with a CUDA libtorch), the three collectives data
+// parallel training needs, and DDP's own gradient Reducer (the engine behind
+// torch.nn.parallel.DistributedDataParallel), which all-reduces buckets of
+// gradients from autograd hooks while the backward pass is still running. Every entry point catches what c10d throws and
 // hands its message back as a malloc'd string, so no C++ exception crosses
 // into Rust. Tensors are tch's (`torch::Tensor*`, torch-sys's C_tensor).
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/reducer.hpp>
 #ifdef ROADSIGN_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -21,6 +26,13 @@
 struct rs_c10d_group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
+  // The backend registered in a ProcessGroup, which is what the Reducer
+  // talks to (as torch.distributed's default group does).
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+};
+
+struct rs_c10d_reducer {
+  std::unique_ptr<c10d::Reducer> reducer;
 };
 
 struct rs_c10d_work {
@@ -90,6 +102,12 @@ rs_c10d_group* rs_c10d_connect(const char* master_addr, uint16_t master_port, in
           "this build has no NCCL: build with the cargo feature `nccl` against a CUDA libtorch");
 #endif
     }
+    const auto type = backend == 0 ? c10d::ProcessGroup::BackendType::GLOO
+                                   : c10d::ProcessGroup::BackendType::NCCL;
+    group->group = c10::make_intrusive<c10d::ProcessGroup>(group->store, rank, world);
+    group->group->setDefaultBackend(type);
+    group->group->setBackend(backend == 0 ? c10::DeviceType::CPU : c10::DeviceType::CUDA, type,
+                             group->backend);
     return group.release();
   }
   RS_C10D_CATCH(err)
@@ -140,6 +158,70 @@ int rs_c10d_barrier(rs_c10d_group* group, char** err) {
   *err = nullptr;
   try {
     group->backend->barrier()->wait();
+    return 0;
+  }
+  RS_C10D_CATCH(err)
+  return 1;
+}
+
+// DDP's Reducer over `params` (leaf tensors that require grad, every one
+// reached by each synchronised backward), set up as
+// DistributedDataParallel(model, bucket_cap_mb=...) sets it up: one bucket
+// for the first synchronised backward, which records the order gradients
+// become ready in; from the next, buckets of at most `bucket_bytes` in that
+// order (the first, ready earliest, of `first_bucket_bytes`).
+rs_c10d_reducer* rs_c10d_reducer_new(rs_c10d_group* group, torch::Tensor* const* params,
+                                     size_t count, int64_t bucket_bytes,
+                                     int64_t first_bucket_bytes, char** err) {
+  *err = nullptr;
+  try {
+    std::vector<at::Tensor> tensors;
+    for (size_t i = 0; i < count; ++i) {
+      tensors.push_back(*params[i]);
+    }
+    std::vector<bool> sparse(count, false);
+    auto assignment = c10d::compute_bucket_assignment_by_size(
+        tensors, {std::numeric_limits<size_t>::max()}, sparse);
+    auto buckets = std::get<0>(assignment);
+    std::reverse(buckets.begin(), buckets.end());
+    auto owned = std::make_unique<rs_c10d_reducer>();
+    owned->reducer = std::make_unique<c10d::Reducer>(
+        std::move(tensors), std::move(buckets), group->group, std::move(sparse), bucket_bytes,
+        /*find_unused_parameters=*/false, /*gradient_as_bucket_view=*/false,
+        std::unordered_map<size_t, std::string>{}, first_bucket_bytes,
+        /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false,
+        std::vector<int64_t>{});
+    return owned.release();
+  }
+  RS_C10D_CATCH(err)
+  return nullptr;
+}
+
+void rs_c10d_reducer_free(rs_c10d_reducer* reducer) {
+  try {
+    delete reducer;
+  } catch (...) {
+    // ~Reducer may throw (noexcept(false)); nothing left to release then.
+  }
+}
+
+// Backward from `loss`. With `synchronize` (DDP outside no_sync()), the
+// Reducer expects every parameter's hook: buckets are all-reduced as they
+// fill, and when backward ends every .grad holds the mean over the ranks of
+// the gradients accumulated so far. Without it, gradients only accumulate
+// locally, as under no_sync(). Every rank makes the same calls, so the
+// one-time rebuild of the buckets (a broadcast of rank 0's order, which DDP
+// starts before a forward) happens at the same point on all of them.
+int rs_c10d_reducer_backward(rs_c10d_reducer* reducer, torch::Tensor* loss, int synchronize,
+                             char** err) {
+  *err = nullptr;
+  try {
+    reducer->reducer->rebuild_buckets();
+    if (synchronize != 0) {
+      reducer->reducer->prepare_for_forward();
+      reducer->reducer->prepare_for_backward({});
+    }
+    loss->backward();
     return 0;
   }
   RS_C10D_CATCH(err)

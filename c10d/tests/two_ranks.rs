@@ -6,8 +6,10 @@ use std::net::TcpListener;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use c10d::{all_reduce_mean, broadcast_all, Backend, GlooDevice, ProcessGroup, Rendezvous};
-use tch::Tensor;
+use c10d::{
+    all_reduce_mean, broadcast_all, Backend, GlooDevice, GradientReducer, ProcessGroup, Rendezvous,
+};
+use tch::{Kind, Tensor};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -95,6 +97,81 @@ fn two_ranks_average_and_broadcast_in_buckets() {
     for (rank, out) in two_processes("two_ranks_average_and_broadcast_in_buckets", "agree")
         .iter()
         .enumerate()
+    {
+        assert!(out.status.success(), "rank {rank} failed: {out:?}");
+    }
+}
+
+/// Rank `rank`'s loss on `w` (a weight used twice) and `b`: the rank's data
+/// is its number, so the two ranks' gradients differ.
+fn rank_loss(w: &Tensor, b: &Tensor, rank: usize, step: usize) -> Tensor {
+    let x = Tensor::from_slice(&[1.0f32 + rank as f32, 2.0, -1.0 + step as f32]);
+    ((w * &x).sum(Kind::Float) + b).pow_tensor_scalar(2) + (w * w).sum(Kind::Float)
+}
+
+#[test]
+fn two_ranks_average_gradients_during_backward_with_ddps_reducer() {
+    if let Some((_, rank, port)) = my_part() {
+        let group = ProcessGroup::connect(
+            &rendezvous(rank, port, Duration::from_secs(60)),
+            Backend::Gloo,
+        )
+        .expect("both ranks join");
+        let w = Tensor::from_slice(&[0.5f32, -0.25, 1.0]).set_requires_grad(true);
+        let b = Tensor::from_slice(&[0.1f32]).set_requires_grad(true);
+        // 8-byte buckets: `b` and `w` in buckets of their own, both in flight.
+        let mut reducer = GradientReducer::new(&group, &[w.shallow_clone(), b.shallow_clone()], 8)
+            .expect("the reducer hooks both parameters");
+        // Two micro-batches: the first accumulates locally (no_sync), the
+        // second synchronises the sum.
+        reducer
+            .backward(&rank_loss(&w, &b, rank, 0), false)
+            .unwrap();
+        let local = w.grad().copy();
+        reducer.backward(&rank_loss(&w, &b, rank, 1), true).unwrap();
+        // The expected mean, worked out without any collective: both ranks'
+        // losses on detached copies.
+        let (w2, b2) = (
+            w.detach().copy().set_requires_grad(true),
+            b.detach().copy().set_requires_grad(true),
+        );
+        let mut total = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
+        for r in 0..2 {
+            for step in 0..2 {
+                total += rank_loss(&w2, &b2, r, step);
+            }
+        }
+        (total / 2.0).backward();
+        let (want_w, want_b) = (w2.grad(), b2.grad());
+        assert!(
+            w.grad().allclose(&want_w, 1e-6, 1e-6, false),
+            "rank {rank}: w.grad {:?} against the mean {:?} (local only {:?})",
+            Vec::<f32>::try_from(&w.grad()).unwrap(),
+            Vec::<f32>::try_from(&want_w).unwrap(),
+            Vec::<f32>::try_from(&local).unwrap()
+        );
+        assert!(b.grad().allclose(&want_b, 1e-6, 1e-6, false));
+        // And the accumulation before it was this rank's alone.
+        assert!(!local.allclose(&want_w, 1e-3, 1e-3, false));
+        // A second step, in the buckets rebuilt from the first one's order
+        // (`b` then `w`, 8 bytes at most: two all-reduces in flight).
+        let _ = w.grad().zero_();
+        let _ = b.grad().zero_();
+        reducer.backward(&rank_loss(&w, &b, rank, 2), true).unwrap();
+        let _ = w2.grad().zero_();
+        let _ = b2.grad().zero_();
+        ((rank_loss(&w2, &b2, 0, 2) + rank_loss(&w2, &b2, 1, 2)) / 2.0).backward();
+        assert!(w.grad().allclose(&w2.grad(), 1e-6, 1e-6, false));
+        assert!(b.grad().allclose(&b2.grad(), 1e-6, 1e-6, false));
+        group.barrier().unwrap();
+        return;
+    }
+    for (rank, out) in two_processes(
+        "two_ranks_average_gradients_during_backward_with_ddps_reducer",
+        "reduce",
+    )
+    .iter()
+    .enumerate()
     {
         assert!(out.status.success(), "rank {rank} failed: {out:?}");
     }

@@ -4,7 +4,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use polars::prelude::*;
 use runner::{NodeContext, Params};
 use yolo::train::{train_data_parallel, Progress, TrainConfig};
-use yolo_core::distributed::{rank_batch, BackendName, Launch};
+use yolo_core::distributed::{rank_batch, BackendName, DistributedConfig, Launch};
 
 use nodes::annotations::{SignDataset, Split};
 use nodes::detection::training::history_table;
@@ -14,12 +14,21 @@ use nodes::NodesError;
 /// Joins the data-parallel run `launch` describes, saying what it does
 /// with the batch (Ultralytics' rules: the global batch split between the
 /// ranks, learning rate, accumulation and weight decay as for one process
-/// on the global batch).
-fn join(launch: &Launch, global_batch: usize) -> Result<c10d::ProcessGroup, NodesError> {
+/// on the global batch) and how gradients are averaged.
+fn join(
+    launch: &Launch,
+    global_batch: usize,
+    settings: &DistributedConfig,
+) -> Result<c10d::ProcessGroup, NodesError> {
+    let averaging = if settings.overlaps() {
+        "during backward (DDP's Reducer)"
+    } else {
+        "after backward"
+    };
     // Printed, not logged at info: what a rank does with the batch is part
     // of the run's record in every pod's log.
     eprintln!(
-        "data-parallel training ({}): rank {} of {}, master {}:{}, {:?}, timeout {:?}; global batch {} = {} per rank; learning rate, nominal batch, accumulation and weight decay as for one process on the global batch",
+        "data-parallel training ({}): rank {} of {}, master {}:{}, {:?}, timeout {:?}; global batch {} = {} per rank; learning rate, nominal batch, accumulation and weight decay as for one process on the global batch; gradients averaged {averaging} in buckets of {:.0} MiB",
         launch.source,
         launch.rank,
         launch.world_size,
@@ -29,6 +38,7 @@ fn join(launch: &Launch, global_batch: usize) -> Result<c10d::ProcessGroup, Node
         launch.timeout,
         global_batch,
         rank_batch(global_batch, launch.world_size),
+        settings.bucket_bytes() as f64 / f64::from(1 << 20),
     );
     let device = match std::env::var("GLOO_SOCKET_IFNAME") {
         Ok(interface) if !interface.is_empty() => c10d::GlooDevice::Interface(interface),
@@ -107,7 +117,11 @@ pub fn train_yolo(
     let launch =
         yolo_core::distributed::resolve(config.distributed.as_ref(), &|k| std::env::var(k).ok())
             .map_err(|e| NodesError::Params(e.to_string()))?;
-    let group = launch.as_ref().map(|l| join(l, config.batch)).transpose()?;
+    let settings = config.distributed.clone().unwrap_or_default();
+    let group = launch
+        .as_ref()
+        .map(|l| join(l, config.batch, &settings))
+        .transpose()?;
     let outcome = train_data_parallel(
         &train_set,
         &val_set,
@@ -146,7 +160,7 @@ pub fn train_yolo(
                 let line = if record.map50.is_nan() {
                     // A rank other than 0: no validation of its own.
                     format!(
-                        "{losses} (all ranks) · {:.1}s in collectives",
+                        "{losses} (all ranks) · {:.1}s in collectives outside backward",
                         record.sync_s
                     )
                 } else {

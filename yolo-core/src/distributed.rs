@@ -38,6 +38,28 @@ pub struct DistributedConfig {
     /// Bounds joining and every collective: a rank that died or never came
     /// makes the others fail after at most this long.
     pub timeout_s: Option<f64>,
+    /// Average the gradients during the backward pass, bucket by bucket as
+    /// backward produces them (DDP's Reducer; the default, as under DDP), or
+    /// `false`: in one bucketed all-reduce after the backward pass.
+    pub overlap: Option<bool>,
+    /// DDP's `bucket_cap_mb`: the most gradient bytes one all-reduce carries
+    /// (25 MiB by default).
+    pub bucket_cap_mb: Option<f64>,
+}
+
+/// DDP's default `bucket_cap_mb`.
+pub const DEFAULT_BUCKET_CAP_MB: f64 = 25.0;
+
+impl DistributedConfig {
+    /// Whether gradients are averaged during the backward pass.
+    pub fn overlaps(&self) -> bool {
+        self.overlap.unwrap_or(true)
+    }
+
+    /// The bucket size in bytes (checked by [`resolve`]).
+    pub fn bucket_bytes(&self) -> usize {
+        (self.bucket_cap_mb.unwrap_or(DEFAULT_BUCKET_CAP_MB) * (1 << 20) as f64) as usize
+    }
 }
 
 /// This process's place in the run.
@@ -78,6 +100,8 @@ pub enum LaunchError {
     SeveralProcessesPerPod(usize),
     #[error("train.distributed.timeout_s must be a positive number of seconds (got {0})")]
     Timeout(f64),
+    #[error("train.distributed.bucket_cap_mb must be a positive number of MiB (got {0})")]
+    BucketCap(f64),
 }
 
 fn parse<T: std::str::FromStr>(
@@ -199,6 +223,11 @@ pub fn resolve(
     let timeout_s = config.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S);
     if !(timeout_s.is_finite() && timeout_s > 0.0) {
         return Err(LaunchError::Timeout(timeout_s));
+    }
+    if let Some(cap) = config.bucket_cap_mb {
+        if !(cap.is_finite() && cap > 0.0 && cap < 1e6) {
+            return Err(LaunchError::BucketCap(cap));
+        }
     }
     let from_config = config.world_size.is_some() && config.rank.is_some();
     Ok(Some(Launch {
@@ -362,6 +391,28 @@ mod tests {
             resolve(Some(&zero_timeout), &env).unwrap_err(),
             LaunchError::Timeout(0.0)
         );
+        let no_buckets = DistributedConfig {
+            bucket_cap_mb: Some(-1.0),
+            ..DistributedConfig::default()
+        };
+        assert_eq!(
+            resolve(Some(&no_buckets), &env).unwrap_err(),
+            LaunchError::BucketCap(-1.0)
+        );
+    }
+
+    #[test]
+    fn gradients_are_averaged_during_backward_in_ddps_buckets_by_default() {
+        let default = DistributedConfig::default();
+        assert!(default.overlaps());
+        assert_eq!(default.bucket_bytes(), 25 << 20);
+        let after = DistributedConfig {
+            overlap: Some(false),
+            bucket_cap_mb: Some(0.5),
+            ..default
+        };
+        assert!(!after.overlaps());
+        assert_eq!(after.bucket_bytes(), 1 << 19);
     }
 
     #[test]

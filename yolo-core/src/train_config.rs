@@ -147,8 +147,9 @@ pub struct EpochRecord {
     /// Seconds the model waited for augmented batches during the epoch.
     #[serde(default)]
     pub data_wait_s: f64,
-    /// Seconds this rank spent in collectives (gradients averaged, buffers
-    /// broadcast) during the epoch: 0 training alone.
+    /// Seconds this rank waited for collectives outside the backward pass
+    /// during the epoch (buffers broadcast; gradients averaged, where they
+    /// are averaged after backward, `overlap: false`): 0 training alone.
     #[serde(default)]
     pub sync_s: f64,
     pub lr: f64,

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use c10d::ProcessGroup;
+use c10d::{GradientReducer, ProcessGroup};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tch::nn::OptimizerConfig;
 use tch::{nn, Device, Kind, Tensor};
-use yolo_core::distributed::{rank_batch, shard};
+use yolo_core::distributed::{rank_batch, shard, DistributedConfig};
 
 use crate::augment::{resize_long_side, train_sample, Labeled};
 use crate::error::{Result, WeightsError, YoloError};
@@ -402,7 +402,8 @@ impl<'c> Trainer<'c> {
         }
         let parallel = match group {
             Some(group) => {
-                let parallel = Parallel::new(group, &model.vs);
+                let settings = config.distributed.clone().unwrap_or_default();
+                let parallel = Parallel::new(group, &model.vs, &settings)?;
                 // Every rank starts where rank 0 starts: its weights, EMA,
                 // epoch (a resumed rank 0 may be the only one to see the
                 // checkpoints) and EMA count.
@@ -712,8 +713,9 @@ impl<'c> Trainer<'c> {
             self.optimizer.set_lr(lr0 * factor);
             lr_now = lr0 * factor;
         }
-        let parts = self.forward_backward(batch, rows)?;
-        if step as i64 - self.last_step >= accumulate as i64 {
+        let steps_now = step as i64 - self.last_step >= accumulate as i64;
+        let parts = self.forward_backward(batch, rows, steps_now)?;
+        if steps_now {
             self.optimizer_step()?;
             self.last_step = step as i64;
         }
@@ -721,8 +723,15 @@ impl<'c> Trainer<'c> {
     }
 
     /// Forward and backward on one batch, the gradients accumulated; in a
-    /// data-parallel run after taking rank 0's BatchNorm statistics.
-    fn forward_backward(&mut self, batch: &[image::RgbImage], rows: &[f32]) -> Result<LossParts> {
+    /// data-parallel run after taking rank 0's BatchNorm statistics, and
+    /// with `last_of_step` (an optimiser step follows) the accumulated
+    /// gradients averaged over the ranks during this backward pass.
+    fn forward_backward(
+        &mut self,
+        batch: &[image::RgbImage],
+        rows: &[f32],
+        last_of_step: bool,
+    ) -> Result<LossParts> {
         if let Some(parallel) = &mut self.parallel {
             parallel.sync_buffers()?;
         }
@@ -741,12 +750,15 @@ impl<'c> Trainer<'c> {
             .forward_t(&images, true)
             .to_kind(Kind::Float);
         let (total, parts) = self.loss.compute(&maps, &targets);
-        match self.world_size() {
-            1 => total.backward(),
+        match &mut self.parallel {
+            None => total.backward(),
             // Ultralytics scales the loss by the world size under DDP: the
             // averaged gradient is then the sum of the ranks', as one
             // process's on the global batch.
-            world => (total * world as f64).backward(),
+            Some(parallel) => {
+                let world = parallel.group.world_size() as f64;
+                parallel.backward(&(total * world), last_of_step)?;
+            }
         }
         Ok(parts)
     }
@@ -831,21 +843,49 @@ struct Parallel<'g> {
     group: &'g ProcessGroup,
     parameters: Vec<Tensor>,
     buffers: Vec<Tensor>,
-    /// Seconds spent in collectives since the epoch started.
+    /// DDP's Reducer, averaging the gradients during the backward pass of
+    /// an optimiser step's last batch; without it (`overlap: false`) they
+    /// are averaged after it, in [`Parallel::average_gradients`].
+    reducer: Option<GradientReducer>,
+    bucket_bytes: usize,
+    /// Seconds spent waiting for collectives outside the backward pass
+    /// since the epoch started (the Reducer's all-reduces run inside it).
     seconds: f64,
 }
 
 impl<'g> Parallel<'g> {
-    fn new(group: &'g ProcessGroup, vs: &nn::VarStore) -> Parallel<'g> {
-        let (parameters, buffers) = sorted_variables(vs)
+    fn new(
+        group: &'g ProcessGroup,
+        vs: &nn::VarStore,
+        settings: &DistributedConfig,
+    ) -> Result<Parallel<'g>> {
+        let (parameters, buffers): (Vec<Tensor>, Vec<Tensor>) = sorted_variables(vs)
             .into_iter()
             .partition(Tensor::requires_grad);
-        Parallel {
+        let bucket_bytes = settings.bucket_bytes();
+        let reducer = if settings.overlaps() {
+            Some(GradientReducer::new(group, &parameters, bucket_bytes)?)
+        } else {
+            None
+        };
+        Ok(Parallel {
             group,
             parameters,
             buffers,
+            reducer,
+            bucket_bytes,
             seconds: 0.0,
+        })
+    }
+
+    /// Backward from this rank's `loss`; with `last_of_step` and the
+    /// Reducer, the accumulated gradients come out averaged over the ranks.
+    fn backward(&mut self, loss: &Tensor, last_of_step: bool) -> Result<()> {
+        match &mut self.reducer {
+            Some(reducer) => reducer.backward(loss, last_of_step)?,
+            None => loss.backward(),
         }
+        Ok(())
     }
 
     fn broadcast_from_rank0(&self, tensors: &[Tensor]) -> Result<()> {
@@ -861,8 +901,11 @@ impl<'g> Parallel<'g> {
 
     /// Every parameter's gradient replaced by the mean over the ranks (a
     /// parameter without one this step counts as zero on this rank, so
-    /// that the ranks' buckets agree).
+    /// that the ranks' buckets agree). With the Reducer, backward did it.
     fn average_gradients(&mut self) -> Result<()> {
+        if self.reducer.is_some() {
+            return Ok(());
+        }
         let started = Instant::now();
         for p in &self.parameters {
             if !p.grad().defined() {
@@ -872,7 +915,7 @@ impl<'g> Parallel<'g> {
             }
         }
         let grads: Vec<Tensor> = self.parameters.iter().map(Tensor::grad).collect();
-        c10d::all_reduce_mean(self.group, &grads, c10d::DEFAULT_BUCKET_BYTES)?;
+        c10d::all_reduce_mean(self.group, &grads, self.bucket_bytes)?;
         self.seconds += started.elapsed().as_secs_f64();
         Ok(())
     }
@@ -969,11 +1012,16 @@ mod tests {
         use std::process::Command;
         use std::time::Duration;
 
-        const TEST: &str =
-            "train::tests::data_parallel::one_step_of_two_ranks_is_one_step_on_both_shards";
+        const MODULE: &str = "train::tests::data_parallel::";
 
-        fn config() -> TrainConfig {
+        /// With `overlap`, gradients averaged by DDP's Reducer during
+        /// backward; without, by one bucketed all-reduce after it.
+        fn config(overlap: bool) -> TrainConfig {
             TrainConfig {
+                distributed: Some(DistributedConfig {
+                    overlap: Some(overlap),
+                    ..DistributedConfig::default()
+                }),
                 epochs: 1,
                 batch: 4,
                 nbs: 4,
@@ -1017,7 +1065,7 @@ mod tests {
             vec!["a".into(), "b".into()]
         }
 
-        fn rank_part(rank: usize, port: u16, out: &Path) {
+        fn rank_part(rank: usize, port: u16, out: &Path, overlap: bool) {
             let group = ProcessGroup::connect(
                 &c10d::Rendezvous {
                     master_addr: "127.0.0.1".into(),
@@ -1030,15 +1078,19 @@ mod tests {
                 c10d::Backend::Gloo,
             )
             .expect("both ranks join");
-            let config = config();
+            let config = config(overlap);
             let (mut trainer, _) = Trainer::new(&config, names(), 4, Some(&group)).unwrap();
+            assert_eq!(
+                trainer.parallel.as_ref().unwrap().reducer.is_some(),
+                overlap
+            );
             assert_eq!(
                 trainer.rank_batch(),
                 2,
                 "the global batch of 4 split in two"
             );
             let (images, rows) = shard(rank);
-            trainer.forward_backward(&images, &rows).unwrap();
+            trainer.forward_backward(&images, &rows, true).unwrap();
             trainer.optimizer_step().unwrap();
             // As before the next forward: rank 0's running statistics.
             trainer.parallel.as_mut().unwrap().sync_buffers().unwrap();
@@ -1051,6 +1103,18 @@ mod tests {
 
         #[test]
         fn one_step_of_two_ranks_is_one_step_on_both_shards() {
+            two_ranks_step_as_one_process("one_step_of_two_ranks_is_one_step_on_both_shards", true);
+        }
+
+        #[test]
+        fn one_step_averaged_after_backward_is_the_same_step() {
+            two_ranks_step_as_one_process(
+                "one_step_averaged_after_backward_is_the_same_step",
+                false,
+            );
+        }
+
+        fn two_ranks_step_as_one_process(test: &str, overlap: bool) {
             if let (Ok(rank), Ok(port), Ok(out)) = (
                 std::env::var("YOLO_DP_TEST_RANK"),
                 std::env::var("YOLO_DP_TEST_PORT"),
@@ -1060,6 +1124,7 @@ mod tests {
                     rank.parse().unwrap(),
                     port.parse().unwrap(),
                     Path::new(&out),
+                    overlap,
                 );
                 return;
             }
@@ -1071,7 +1136,7 @@ mod tests {
             let children: Vec<_> = (0..2)
                 .map(|rank| {
                     Command::new(std::env::current_exe().unwrap())
-                        .args(["--exact", TEST, "--test-threads=1"])
+                        .args(["--exact", &format!("{MODULE}{test}"), "--test-threads=1"])
                         .env("YOLO_DP_TEST_RANK", rank.to_string())
                         .env("YOLO_DP_TEST_PORT", port.to_string())
                         .env("YOLO_DP_TEST_OUT", out.path())
@@ -1105,7 +1170,7 @@ mod tests {
             // the two shards' gradients, as the ranks' mean of their
             // world-scaled ones. (Each shard's forward normalises by its own
             // batch statistics, as each rank's does.)
-            let config = config();
+            let config = config(overlap);
             let (mut alone, _) = Trainer::new(&config, names(), 4, None).unwrap();
             let before: Vec<(String, Tensor)> = alone
                 .model
@@ -1117,7 +1182,7 @@ mod tests {
                 .collect();
             for rank in 0..2 {
                 let (images, rows) = shard(rank);
-                alone.forward_backward(&images, &rows).unwrap();
+                alone.forward_backward(&images, &rows, rank == 1).unwrap();
             }
             alone.optimizer_step().unwrap();
             let theirs = Detector::from_bytes(&rank0, Device::Cpu)
