@@ -284,6 +284,8 @@ def main():
         "--export-safetensors", type=Path, default=None,
         help="write the best checkpoint's weights here (float32, Ultralytics' names, roadsign's metadata)",
     )
+    ap.add_argument("--cache", choices=["false", "ram", "disk"], default="false",
+                    help="Ultralytics' cache= (default False: images decoded in the training loop)")
     ap.add_argument("--fliplr", type=float, default=0.0, help="horizontal flip probability (Ultralytics default 0.5)")
     ap.add_argument("--fraction", type=float, default=1.0, help="fraction of the train split to use (smoke tests)")
     ap.add_argument("--no-val", action="store_true", help="validate only after the last epoch, not every epoch")
@@ -312,6 +314,9 @@ def main():
     from ultralytics import YOLO
 
     torch_utils.NUM_THREADS = args.threads  # select_device() would reset torch to min(8, cpu_count - 1)
+    # The import baseline: what torch (PyPI's CUDA build) and Ultralytics hold
+    # before any model or image, subtracted where memory is compared without it.
+    rss_after_import = maxrss_mib(resource.RUSAGE_SELF)
 
     data_yaml, names, counts = stage_dataset(args.data, out / "dataset")
 
@@ -357,6 +362,8 @@ def main():
             optimiser["lr0"] = args.lr0
         if args.nbs is not None:
             optimiser["nbs"] = args.nbs
+        if args.cache != "false":
+            optimiser["cache"] = args.cache  # Ultralytics decodes every image once, before the first epoch
         if args.nms_free:
             optimiser["nms"] = False  # the validator then reads the one-to-one head (model.end2end = nms is False)
         model.train(
@@ -462,6 +469,7 @@ def main():
             "threads": args.threads, "workers": args.workers, "seed": args.seed, "fliplr": args.fliplr,
             "fraction": args.fraction, "val_every_epoch": not args.no_val, "model": args.model,
             "optimizer": args.optimizer, "lr0": args.lr0, "nbs": args.nbs, "nms_free": args.nms_free,
+            "cache": args.cache,
         },
         "threads": {
             "torch_in_train_loop": sorted(threads_seen),
@@ -484,6 +492,7 @@ def main():
             "note": "self/children: getrusage ru_maxrss; a forked child inherits its parent's high-water mark, so "
             "children is the parent's RSS at the time of a fork rather than extra memory. tree_sum_sampled: summed "
             "RSS of the process tree every 0.5 s (misses short peaks, double-counts pages shared with workers)",
+            "after_import": rss_after_import,
             "after_train": rss_after_train,
             "end": {
                 "self": maxrss_mib(resource.RUSAGE_SELF),

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""YOLOv8n training, roadsign against Ultralytics, equal work side by side in
+one run: the same YOLO folder (the default synthetic set), epochs, image
+size, batch, seed and flips; each run's best epoch chosen on the val split by
+its own trainer, then every model measured by the same evaluator on held-out
+synthetic test scenes no choice was made on (the release pipeline's, seed
+2026). Ultralytics' weights are exported to a roadsign model file for that.
+
+Runs, one at a time, each alone on the machine:
+- roadsign, the default profile (amp: true, AdamW lr0 0.002, nbs 16), and the
+  same with amp: false;
+- Ultralytics 8.4 with its defaults (optimizer auto, nbs 64) and cache=False
+  (images decoded in its training loop), the same with cache=ram (decoded
+  once, as roadsign's detection node does), and cache=ram with roadsign's
+  optimiser settings (AdamW, lr0 0.002, nbs 16): implementation and
+  hyper-parameters told apart.
+Memory: peak RSS of each training process, and the same less its start-up
+baseline (Ultralytics: importing torch and ultralytics; roadsign: the
+process with libtorch loaded, before any data).
+
+    cargo build --release && python3 bench/training_vs_ultralytics.py \\
+        --ultralytics /tmp/ultra-venv/bin/python --epochs 10 --out bench/results/training_vs_ultralytics.json
+"""
+import argparse
+import csv
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from yolov10_vs_yolov8 import REPO, ROADSIGN, evaluate, test_figures, write_history
+
+
+def peak_rss_mib(stderr):
+    found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    return round(int(found.group(1)) / 1024, 1) if found else None
+
+
+def roadsign_train(work, params):
+    """Trains under /usr/bin/time -v; seconds, peak RSS, history rows."""
+    started = time.monotonic()
+    out = subprocess.run(["/usr/bin/time", "-v", str(ROADSIGN), "run", "--to-nodes", "train_yolo", "--force",
+                          "--params", params, "--project-dir", str(work)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"roadsign failed:\n{out.stderr[-4000:]}")
+    with open(work / "data/08_reporting/training_history.csv") as f:
+        history = list(csv.DictReader(f))
+    return time.monotonic() - started, peak_rss_mib(out.stderr), history
+
+
+def roadsign_baseline_mib():
+    """roadsign's start-up baseline: its libtorch executable loaded, answering
+    --version (libtorch mapped, no model, no data)."""
+    torch_bin = ROADSIGN.parent / "roadsign-torch"
+    out = subprocess.run(["/usr/bin/time", "-v", str(torch_bin), "--version"], capture_output=True, text=True)
+    return peak_rss_mib(out.stderr)
+
+
+def ultralytics_train(python, work, name, epochs, cache, optimiser):
+    train = yaml.safe_load((REPO / "parameters.yml").read_text())["train"]
+    out = work / "bench" / name
+    exported = work / f"bench/{name}.safetensors"
+    command = [
+        python, str(REPO / "bench/ultralytics_baseline.py"), "--data", str(work / "data/05_model_input/yolo"),
+        "--model", "yolov8n.yaml", "--epochs", str(epochs), "--imgsz", str(train["imgsz"]),
+        "--batch", str(train["batch"]), "--seed", str(train["seed"]), "--fliplr", str(train["augment"]["fliplr"]),
+        "--cache", cache, *optimiser, "--latency-runs", "5", "--export-safetensors", str(exported),
+        "--out", str(out),
+    ]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"Ultralytics ({name}) failed:\n{done.stderr[-4000:]}")
+    report = json.loads((out / "ultralytics.json").read_text())
+    return exported, report, time.monotonic() - started, command
+
+
+def ratios(runs):
+    """Each roadsign run against each Ultralytics run, and amp against float32."""
+    def ratio(a, b):
+        return round(a / b, 3) if b else None
+
+    out = {}
+    for ours in ["roadsign_amp", "roadsign_float32"]:
+        for theirs in ["ultralytics_defaults", "ultralytics_cache_ram", "ultralytics_cache_ram_roadsign_optimiser"]:
+            a, b = runs[ours], runs[theirs]
+            out[f"{ours}_over_{theirs}"] = {
+                "test_map50_95": ratio(a["test_map50_95"], b["test_map50_95"]),
+                "train_images_per_s": ratio(a["train_images_per_s_mean"], b["train_images_per_s_mean"]),
+                "peak_rss": ratio(a["peak_rss_mib"], b["peak_rss_mib"]),
+                "peak_rss_less_baselines": ratio(a["peak_rss_mib_less_baseline"], b["peak_rss_mib_less_baseline"]),
+            }
+    out["amp_over_float32_images_per_s"] = ratio(runs["roadsign_amp"]["train_images_per_s_mean"],
+                                                 runs["roadsign_float32"]["train_images_per_s_mean"])
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--ultralytics", metavar="PYTHON",
+                        help="the interpreter with torch, ultralytics, safetensors")
+    parser.add_argument("--ratios-only", action="store_true",
+                        help="recompute the ratios of an existing --out from its raw runs, measuring nothing")
+    args = parser.parse_args()
+    if args.ratios_only:
+        results = json.loads(args.out.read_text())
+        results["ratios"] = ratios(results["runs"])
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        return
+    if not args.ultralytics:
+        parser.error("--ultralytics PYTHON is required")
+    results = {"command": f"python3 bench/training_vs_ultralytics.py --ultralytics {args.ultralytics} "
+                          f"--epochs {args.epochs} --out {args.out}", "epochs": args.epochs, "runs": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name in ["pipelines.yml", "catalog.yml", "parameters.yml"]:
+            shutil.copy(REPO / name, work / name)
+        shutil.copytree(REPO / "conf", work / "conf")
+        (work / "bench").mkdir()
+        results["roadsign_start_baseline_mib"] = roadsign_baseline_mib()
+        for name, amp in [("roadsign_amp", "true"), ("roadsign_float32", "false")]:
+            seconds, rss, history = roadsign_train(work, f"train.epochs={args.epochs},train.amp={amp}")
+            shutil.copy(work / "data/06_models/yolov8.safetensors", work / f"bench/{name}.safetensors")
+            shutil.copy(work / "data/08_reporting/training_history.csv", work / f"bench/{name}.history.csv")
+            metrics = evaluate(work, [], name, work / f"bench/{name}.safetensors", True, "synthetic")
+            results["runs"][name] = {
+                "params": f"train.amp={amp}",
+                "train_seconds_incl_data": round(seconds, 1),
+                "peak_rss_mib": rss,
+                "peak_rss_mib_less_baseline": round(rss - results["roadsign_start_baseline_mib"], 1),
+                "best_val_map50_95": max(float(r["map50_95"]) for r in history),
+                "train_images_per_s_mean": round(sum(float(r["images_per_s"]) for r in history) / len(history), 2),
+                **test_figures(metrics),
+            }
+        roadsign_optimiser = ["--optimizer", "AdamW", "--lr0", "0.002", "--nbs", "16"]
+        for name, cache, optimiser in [("ultralytics_defaults", "false", []),
+                                       ("ultralytics_cache_ram", "ram", []),
+                                       ("ultralytics_cache_ram_roadsign_optimiser", "ram", roadsign_optimiser)]:
+            exported, report, seconds, command = ultralytics_train(args.ultralytics, work, name, args.epochs, cache,
+                                                                   optimiser)
+            write_history(report, work / f"bench/{name}.history.csv")
+            metrics = evaluate(work, [], name, exported, True, "synthetic")
+            rss = report["peak_rss_mib"]
+            results["ultralytics_versions"] = report["versions"]
+            results["runs"][name] = {
+                "command": " ".join(command).replace(tmp, "$WORK"),
+                "train_seconds_incl_val": round(seconds, 1),
+                "peak_rss_mib": rss["end"]["self"],
+                "import_baseline_mib": rss["after_import"],
+                "peak_rss_mib_less_baseline": round(rss["end"]["self"] - rss["after_import"], 1),
+                "own_val_map50_95_best_checkpoint": report["val"]["map50_95"],
+                "train_images_per_s_mean": report["train"]["train_images_per_s"],
+                **test_figures(metrics),
+            }
+    results["ratios"] = ratios(results["runs"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k != "runs"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
