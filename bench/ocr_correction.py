@@ -15,8 +15,8 @@ def normalize(text):
     return " ".join((text or "").split()).upper()
 
 
-def main():
-    reads, out, label = sys.argv[1:4]
+def correction_counts(reads):
+    """The counts, per source and per source and grade, of an ocr_reads.csv."""
     counts = {}
     with open(reads, newline="") as f:
         for row in csv.DictReader(f):
@@ -35,7 +35,12 @@ def main():
                 c["right_turned_wrong"] += raw == truth and corrected != truth
                 c["wrong_fixed"] += raw != truth and corrected == truth
                 c["wrong_changed_still_wrong"] += raw != truth and corrected not in (truth, raw)
-    result = {"label": label, "reads": reads, "counts": counts}
+    return counts
+
+
+def main():
+    reads, out, label = sys.argv[1:4]
+    result = {"label": label, "reads": reads, "counts": correction_counts(reads)}
     with open(out, "w") as f:
         json.dump(result, f, indent=1, sort_keys=True)
     print(json.dumps(result, indent=1, sort_keys=True))
