@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from yolov10_vs_yolov8 import REPO, ROADSIGN, evaluate, test_figures, write_history
+from yolov10_vs_yolov8 import REPO, ROADSIGN, copy_project, evaluate, test_figures, write_history
 
 
 def peak_rss_mib(stderr):
@@ -120,10 +120,7 @@ def main():
                           f"--epochs {args.epochs} --out {args.out}", "epochs": args.epochs, "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name in ["pipelines.yml", "catalog.yml", "parameters.yml"]:
-            shutil.copy(REPO / name, work / name)
-        shutil.copytree(REPO / "conf", work / "conf")
-        (work / "bench").mkdir()
+        copy_project(work)
         results["roadsign_start_baseline_mib"] = roadsign_baseline_mib()
         for name, amp in [("roadsign_amp", "true"), ("roadsign_float32", "false")]:
             seconds, rss, history = roadsign_train(work, f"train.epochs={args.epochs},train.amp={amp}")

@@ -39,6 +39,15 @@ ROADSIGN = REPO / "target/release/roadsign"
 EVAL_NODES = "generate_synthetic_test,load_synthetic_test,split_synthetic_test,evaluate_release_synthetic"
 
 
+def copy_project(work):
+    """The project's configuration in a temporary folder, with a bench/ for
+    this script's files: runs there touch nothing under data/ or models/."""
+    for name in ["pipelines.yml", "catalog.yml", "parameters.yml"]:
+        shutil.copy(REPO / name, work / name)
+    shutil.copytree(REPO / "conf", work / "conf")
+    (work / "bench").mkdir()
+
+
 def run(args, cwd):
     started = time.monotonic()
     # The photos, wherever the temporary project is.
@@ -190,10 +199,7 @@ def main():
         f"--{k} {v}" for k, v in vars(args).items() if v is not None), "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name in ["pipelines.yml", "catalog.yml", "parameters.yml"]:
-            shutil.copy(REPO / name, work / name)
-        shutil.copytree(REPO / "conf", work / "conf")
-        (work / "bench").mkdir()
+        copy_project(work)
         train_env = ["--env", real_env(work)] if args.data == "real" else []
         for arch in ["yolov8n", "yolov10n"]:
             seconds = run(["run", *train_env, "--to-nodes", "train_yolo", "--force",
