@@ -135,7 +135,7 @@ fn two_ranks_average_gradients_during_backward_with_ddps_reducer() {
             w.detach().copy().set_requires_grad(true),
             b.detach().copy().set_requires_grad(true),
         );
-        let mut total = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
+        let mut total = Tensor::zeros([1], (Kind::Float, tch::Device::Cpu));
         for r in 0..2 {
             for step in 0..2 {
                 total += rank_loss(&w2, &b2, r, step);
