@@ -49,6 +49,13 @@ fn two_processes(test: &str, role: &str) -> Vec<Output> {
         .collect()
 }
 
+/// Runs `test` as two ranks with `role`; both must succeed.
+fn both_ranks_succeed(test: &str, role: &str) {
+    for (rank, out) in two_processes(test, role).iter().enumerate() {
+        assert!(out.status.success(), "rank {rank} failed: {out:?}");
+    }
+}
+
 /// This process's part when it is one of the ranks: (role, rank, port).
 fn my_part() -> Option<(String, usize, u16)> {
     let role = std::env::var("C10D_TEST_ROLE").ok()?;
@@ -94,12 +101,7 @@ fn two_ranks_average_and_broadcast_in_buckets() {
         group.barrier().unwrap();
         return;
     }
-    for (rank, out) in two_processes("two_ranks_average_and_broadcast_in_buckets", "agree")
-        .iter()
-        .enumerate()
-    {
-        assert!(out.status.success(), "rank {rank} failed: {out:?}");
-    }
+    both_ranks_succeed("two_ranks_average_and_broadcast_in_buckets", "agree");
 }
 
 /// Rank `rank`'s loss on `w` (a weight used twice) and `b`: the rank's data
@@ -166,15 +168,10 @@ fn two_ranks_average_gradients_during_backward_with_ddps_reducer() {
         group.barrier().unwrap();
         return;
     }
-    for (rank, out) in two_processes(
+    both_ranks_succeed(
         "two_ranks_average_gradients_during_backward_with_ddps_reducer",
         "reduce",
-    )
-    .iter()
-    .enumerate()
-    {
-        assert!(out.status.success(), "rank {rank} failed: {out:?}");
-    }
+    );
 }
 
 #[test]

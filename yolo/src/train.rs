@@ -843,14 +843,20 @@ struct Parallel<'g> {
     group: &'g ProcessGroup,
     parameters: Vec<Tensor>,
     buffers: Vec<Tensor>,
-    /// DDP's Reducer, averaging the gradients during the backward pass of
-    /// an optimiser step's last batch; without it (`overlap: false`) they
-    /// are averaged after it, in [`Parallel::average_gradients`].
-    reducer: Option<GradientReducer>,
-    bucket_bytes: usize,
+    averaging: Averaging,
     /// Seconds spent waiting for collectives outside the backward pass
     /// since the epoch started (the Reducer's all-reduces run inside it).
     seconds: f64,
+}
+
+/// When a rank's gradients are averaged over the group.
+enum Averaging {
+    /// By DDP's Reducer, during the backward pass of an optimiser step's
+    /// last batch (`overlap: true`).
+    DuringBackward(GradientReducer),
+    /// In one bucketed all-reduce after it, in
+    /// [`Parallel::average_gradients`] (`overlap: false`).
+    AfterBackward { bucket_bytes: usize },
 }
 
 impl<'g> Parallel<'g> {
@@ -863,17 +869,16 @@ impl<'g> Parallel<'g> {
             .into_iter()
             .partition(Tensor::requires_grad);
         let bucket_bytes = settings.bucket_bytes();
-        let reducer = if settings.overlaps() {
-            Some(GradientReducer::new(group, &parameters, bucket_bytes)?)
+        let averaging = if settings.overlaps() {
+            Averaging::DuringBackward(GradientReducer::new(group, &parameters, bucket_bytes)?)
         } else {
-            None
+            Averaging::AfterBackward { bucket_bytes }
         };
         Ok(Parallel {
             group,
             parameters,
             buffers,
-            reducer,
-            bucket_bytes,
+            averaging,
             seconds: 0.0,
         })
     }
@@ -881,9 +886,9 @@ impl<'g> Parallel<'g> {
     /// Backward from this rank's `loss`; with `last_of_step` and the
     /// Reducer, the accumulated gradients come out averaged over the ranks.
     fn backward(&mut self, loss: &Tensor, last_of_step: bool) -> Result<()> {
-        match &mut self.reducer {
-            Some(reducer) => reducer.backward(loss, last_of_step)?,
-            None => loss.backward(),
+        match &mut self.averaging {
+            Averaging::DuringBackward(reducer) => reducer.backward(loss, last_of_step)?,
+            Averaging::AfterBackward { .. } => loss.backward(),
         }
         Ok(())
     }
@@ -903,9 +908,9 @@ impl<'g> Parallel<'g> {
     /// parameter without one this step counts as zero on this rank, so
     /// that the ranks' buckets agree). With the Reducer, backward did it.
     fn average_gradients(&mut self) -> Result<()> {
-        if self.reducer.is_some() {
+        let Averaging::AfterBackward { bucket_bytes } = self.averaging else {
             return Ok(());
-        }
+        };
         let started = Instant::now();
         for p in &self.parameters {
             if !p.grad().defined() {
@@ -915,7 +920,7 @@ impl<'g> Parallel<'g> {
             }
         }
         let grads: Vec<Tensor> = self.parameters.iter().map(Tensor::grad).collect();
-        c10d::all_reduce_mean(self.group, &grads, self.bucket_bytes)?;
+        c10d::all_reduce_mean(self.group, &grads, bucket_bytes)?;
         self.seconds += started.elapsed().as_secs_f64();
         Ok(())
     }
@@ -1081,7 +1086,10 @@ mod tests {
             let config = config(overlap);
             let (mut trainer, _) = Trainer::new(&config, names(), 4, Some(&group)).unwrap();
             assert_eq!(
-                trainer.parallel.as_ref().unwrap().reducer.is_some(),
+                matches!(
+                    trainer.parallel.as_ref().unwrap().averaging,
+                    Averaging::DuringBackward(_)
+                ),
                 overlap
             );
             assert_eq!(

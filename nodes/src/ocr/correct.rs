@@ -211,6 +211,13 @@ mod tests {
         }
     }
 
+    /// Each `(class, read, corrected)` case through `v`.
+    fn assert_corrections(v: &Vocabulary, cases: &[(&str, &str, &str)]) {
+        for (class, read, corrected) in cases {
+            assert_eq!(v.correct(class, read), *corrected, "{class}: {read}");
+        }
+    }
+
     #[test]
     fn names_are_only_cleaned_without_a_list() {
         let v = Vocabulary::new(&CorrectionParams::default());
@@ -227,9 +234,7 @@ mod tests {
             ("street_name", "[RUE DES LILAS}", "RUE DES LILAS"),
             ("direction", "LYON 12 kn | MACON 61", "LYON 12 KM MACON 61"),
         ];
-        for (class, read, corrected) in cases {
-            assert_eq!(v.correct(class, read), corrected, "{class}: {read}");
-        }
+        assert_corrections(&v, &cases);
     }
 
     #[test]
@@ -289,9 +294,7 @@ mod tests {
             ("direction", "PARIS 5 LE MANS 8", "PARIS 5 LE MANS 8"),
             ("yield", "abc", "ABC"),
         ];
-        for (class, read, corrected) in cases {
-            assert_eq!(v.correct(class, read), corrected, "{class}: {read}");
-        }
+        assert_corrections(&v, &cases);
         let off = Vocabulary::new(&CorrectionParams {
             enabled: false,
             ..closed_lists()
