@@ -20,10 +20,18 @@ process with libtorch loaded, before any data).
 
     cargo build --release && python3 bench/training_vs_ultralytics.py \\
         --ultralytics /tmp/ultra-venv/bin/python --epochs 10 --out bench/results/training_vs_ultralytics.json
+
+--data real: the public photos instead (train/ to train, each run's best
+epoch chosen on the tuning half of dev/, every model measured on its test
+half, conf/real_dev_split.csv), with three runs: roadsign's default profile,
+Ultralytics cache=ram with its defaults and with roadsign's optimiser
+settings (on a CPU without bfloat16 amp is float32, and cache=False only
+changes Ultralytics' speed: the synthetic run measures both).
 """
 import argparse
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -33,7 +41,15 @@ from pathlib import Path
 
 import yaml
 
-from yolov10_vs_yolov8 import REPO, ROADSIGN, copy_project, evaluate, test_figures, write_history
+from yolov10_vs_yolov8 import REPO, ROADSIGN, copy_project, evaluate, real_env, test_figures, write_history
+
+ROADSIGN_RUNS = [("roadsign_amp", "true"), ("roadsign_float32", "false")]
+ULTRALYTICS_RUNS = [("ultralytics_defaults", "false", []),
+                    ("ultralytics_cache_ram", "ram", []),
+                    ("ultralytics_cache_ram_roadsign_optimiser", "ram",
+                     ["--optimizer", "AdamW", "--lr0", "0.002", "--nbs", "16"])]
+# What --data real runs (see the docstring).
+REAL_RUNS = {"roadsign_amp", "ultralytics_cache_ram", "ultralytics_cache_ram_roadsign_optimiser"}
 
 
 def peak_rss_mib(stderr):
@@ -41,14 +57,24 @@ def peak_rss_mib(stderr):
     return round(int(found.group(1)) / 1024, 1) if found else None
 
 
-def roadsign_train(work, params):
+def trained_paths(work, data):
+    """Where a training run of `data` leaves its model and history."""
+    if data == "real":  # real_env's catalog
+        return work / "data/06_models/bench_trained.safetensors", work / "data/08_reporting/bench_history.csv"
+    return work / "data/06_models/yolov8.safetensors", work / "data/08_reporting/training_history.csv"
+
+
+def roadsign_train(work, train_env, params, data):
     """Trains under /usr/bin/time -v; seconds, peak RSS, history rows."""
     started = time.monotonic()
-    out = subprocess.run(["/usr/bin/time", "-v", str(ROADSIGN), "run", "--to-nodes", "train_yolo", "--force",
-                          "--params", params, "--project-dir", str(work)], capture_output=True, text=True)
+    env = {**os.environ}
+    env.setdefault("ROADSIGN_REAL_DATA", str(REPO.parent / "shared/datasets/road-sign-detection"))
+    out = subprocess.run(["/usr/bin/time", "-v", str(ROADSIGN), "run", *train_env, "--to-nodes", "train_yolo",
+                          "--force", "--params", params, "--project-dir", str(work)],
+                         capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"roadsign failed:\n{out.stderr[-4000:]}")
-    with open(work / "data/08_reporting/training_history.csv") as f:
+    with open(trained_paths(work, data)[1]) as f:
         history = list(csv.DictReader(f))
     return time.monotonic() - started, peak_rss_mib(out.stderr), history
 
@@ -61,12 +87,13 @@ def roadsign_baseline_mib():
     return peak_rss_mib(out.stderr)
 
 
-def ultralytics_train(python, work, name, epochs, cache, optimiser):
+def ultralytics_train(python, work, name, epochs, cache, optimiser, data):
     train = yaml.safe_load((REPO / "parameters.yml").read_text())["train"]
     out = work / "bench" / name
     exported = work / f"bench/{name}.safetensors"
+    folder = work / "data/05_model_input" / ("yolo_real_halves" if data == "real" else "yolo")
     command = [
-        python, str(REPO / "bench/ultralytics_baseline.py"), "--data", str(work / "data/05_model_input/yolo"),
+        python, str(REPO / "bench/ultralytics_baseline.py"), "--data", str(folder),
         "--model", "yolov8n.yaml", "--epochs", str(epochs), "--imgsz", str(train["imgsz"]),
         "--batch", str(train["batch"]), "--seed", str(train["seed"]), "--fliplr", str(train["augment"]["fliplr"]),
         "--cache", cache, *optimiser, "--latency-runs", "5", "--export-safetensors", str(exported),
@@ -86,8 +113,10 @@ def ratios(runs):
         return round(a / b, 3) if b else None
 
     out = {}
-    for ours in ["roadsign_amp", "roadsign_float32"]:
-        for theirs in ["ultralytics_defaults", "ultralytics_cache_ram", "ultralytics_cache_ram_roadsign_optimiser"]:
+    for ours, _ in ROADSIGN_RUNS:
+        for theirs, _, _ in ULTRALYTICS_RUNS:
+            if ours not in runs or theirs not in runs:
+                continue
             a, b = runs[ours], runs[theirs]
             out[f"{ours}_over_{theirs}"] = {
                 "test_map50_95": ratio(a["test_map50_95"], b["test_map50_95"]),
@@ -95,8 +124,9 @@ def ratios(runs):
                 "peak_rss": ratio(a["peak_rss_mib"], b["peak_rss_mib"]),
                 "peak_rss_less_baselines": ratio(a["peak_rss_mib_less_baseline"], b["peak_rss_mib_less_baseline"]),
             }
-    out["amp_over_float32_images_per_s"] = ratio(runs["roadsign_amp"]["train_images_per_s_mean"],
-                                                 runs["roadsign_float32"]["train_images_per_s_mean"])
+    if "roadsign_float32" in runs:
+        out["amp_over_float32_images_per_s"] = ratio(runs["roadsign_amp"]["train_images_per_s_mean"],
+                                                     runs["roadsign_float32"]["train_images_per_s_mean"])
     return out
 
 
@@ -104,6 +134,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--data", choices=["synthetic", "real"], default="synthetic")
     parser.add_argument("--ultralytics", metavar="PYTHON",
                         help="the interpreter with torch, ultralytics, safetensors")
     parser.add_argument("--ratios-only", action="store_true",
@@ -117,16 +148,23 @@ def main():
     if not args.ultralytics:
         parser.error("--ultralytics PYTHON is required")
     results = {"command": f"python3 bench/training_vs_ultralytics.py --ultralytics {args.ultralytics} "
-                          f"--epochs {args.epochs} --out {args.out}", "epochs": args.epochs, "runs": {}}
+                          f"--epochs {args.epochs} --data {args.data} --out {args.out}",
+               "data": args.data, "epochs": args.epochs, "runs": {}}
+    wanted = REAL_RUNS if args.data == "real" else None
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         copy_project(work)
+        train_env = ["--env", real_env(work)] if args.data == "real" else []
         results["roadsign_start_baseline_mib"] = roadsign_baseline_mib()
-        for name, amp in [("roadsign_amp", "true"), ("roadsign_float32", "false")]:
-            seconds, rss, history = roadsign_train(work, f"train.epochs={args.epochs},train.amp={amp}")
-            shutil.copy(work / "data/06_models/yolov8.safetensors", work / f"bench/{name}.safetensors")
-            shutil.copy(work / "data/08_reporting/training_history.csv", work / f"bench/{name}.history.csv")
-            metrics = evaluate(work, [], name, work / f"bench/{name}.safetensors", True, "synthetic")
+        for name, amp in ROADSIGN_RUNS:
+            if wanted and name not in wanted:
+                continue
+            seconds, rss, history = roadsign_train(work, train_env, f"train.epochs={args.epochs},train.amp={amp}",
+                                                   args.data)
+            model, history_csv = trained_paths(work, args.data)
+            shutil.copy(model, work / f"bench/{name}.safetensors")
+            shutil.copy(history_csv, work / f"bench/{name}.history.csv")
+            metrics = evaluate(work, train_env, name, work / f"bench/{name}.safetensors", True, args.data)
             results["runs"][name] = {
                 "params": f"train.amp={amp}",
                 "train_seconds_incl_data": round(seconds, 1),
@@ -136,14 +174,15 @@ def main():
                 "train_images_per_s_mean": round(sum(float(r["images_per_s"]) for r in history) / len(history), 2),
                 **test_figures(metrics),
             }
-        roadsign_optimiser = ["--optimizer", "AdamW", "--lr0", "0.002", "--nbs", "16"]
-        for name, cache, optimiser in [("ultralytics_defaults", "false", []),
-                                       ("ultralytics_cache_ram", "ram", []),
-                                       ("ultralytics_cache_ram_roadsign_optimiser", "ram", roadsign_optimiser)]:
+        for name, cache, optimiser in ULTRALYTICS_RUNS:
+            if wanted and name not in wanted:
+                continue
             exported, report, seconds, command = ultralytics_train(args.ultralytics, work, name, args.epochs, cache,
-                                                                   optimiser)
-            write_history(report, work / f"bench/{name}.history.csv")
-            metrics = evaluate(work, [], name, exported, True, "synthetic")
+                                                                   optimiser, args.data)
+            # The evaluator draws the training curves from the run's history.
+            write_history(report, trained_paths(work, args.data)[1] if args.data == "real"
+                          else work / f"bench/{name}.history.csv")
+            metrics = evaluate(work, train_env, name, exported, True, args.data)
             rss = report["peak_rss_mib"]
             results["ultralytics_versions"] = report["versions"]
             results["runs"][name] = {
