@@ -6,10 +6,15 @@ Each node generates 2 synthetic 320x320 scenes (real work) into its own
 Pascal VOC folder, declared through one dataset factory. The second run must
 run no node and take a small fraction of the first.
 
-    python3 bench/incremental.py [--roadsign target/release/roadsign] [--nodes 100]
+    python3 bench/incremental.py [--roadsign target/release/roadsign] [--nodes 100] \\
+        [--out bench/results/incremental.json]
+
+--out: the raw wall times of every run, their nodes run and the ratio, as JSON.
 """
 import argparse
+import json
 import re
+import sys
 import subprocess
 import tempfile
 import time
@@ -20,6 +25,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--roadsign", default="target/release/roadsign")
     ap.add_argument("--nodes", type=int, default=100)
+    ap.add_argument("--out", type=Path, help="write the raw measurements and the ratio as JSON here")
     args = ap.parse_args()
     binary = str(Path(args.roadsign).resolve())
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,6 +58,17 @@ def main():
         print(f"  second run: {second[0]*1e3:8.0f} ms (median of 5), {second[1]} node(s) ran")
         print(f"  second/first: {second[0]/first[0]*100:.1f}%")
         print(f"  last line: {second[2]}")
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps({
+                "command": "python3 bench/incremental.py " + " ".join(sys.argv[1:]),
+                "nodes": args.nodes,
+                "first_run": {"wall_ms": round(first[0] * 1e3, 1), "nodes_run": first[1]},
+                "second_runs": [{"wall_ms": round(w * 1e3, 1), "nodes_run": n} for w, n, _ in seconds],
+                "second_median_ms": round(second[0] * 1e3, 1),
+                "second_over_first": round(second[0] / first[0], 4),
+                "last_line": second[2],
+            }, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ Usage (from the repository root, after `cargo build --release`):
 Options: `--bin PATH` (default target/release/roadsign), `--show N` (how many
 disagreements to print, default 20), `--keep DIR` (write every generated project
 under DIR instead of a temporary folder), `-v` (print every case),
+`--out FILE` (every case's verdict and the summary as JSON),
 `--skip-known` (leave out the cases that hit a known Kedro 1.7 behaviour
 roadsign does not copy, listed below, so that nothing else hides behind them).
 
@@ -598,6 +599,29 @@ def parameters_yaml(full: Pipeline | None, pipes: dict) -> str:
     return "\n".join(emit(tree, 0)) + "\n" if tree else "{}\n"
 
 
+def write_catalog(project: Path, full: Pipeline | None, pipes: dict) -> None:
+    """Every dataset the project may name, declared and present on disk.
+
+    roadsign's dry run checks what a run checks: a free input of the selected
+    nodes (which a filter such as --from-nodes makes of an intermediate
+    output) must be a catalog entry whose data exists. Kedro's
+    Pipeline.filter looks at no catalog, so every name is declared and
+    written, and the plans are compared as before."""
+    names: set[str] = set()
+    if full is not None:
+        names |= set(full.all_inputs()) | set(full.all_outputs())
+    for spec in pipes.values():
+        for n in spec.get("nodes", []):
+            names |= set(node_datasets(n.get("inputs"))) | set(node_datasets(n.get("outputs")))
+    names = {d for d in names if not d.startswith("params:") and d != "parameters"}
+    (project / "data").mkdir(exist_ok=True)
+    lines = []
+    for i, name in enumerate(sorted(names)):
+        (project / "data" / f"d{i}.json").write_text("{}\n")
+        lines.append(f"{scalar(name)}: {{type: json.JSONDataset, filepath: data/d{i}.json}}")
+    (project / "catalog.yml").write_text("\n".join(lines) + "\n" if lines else "{}\n")
+
+
 # --------------------------------------------------------------------------
 # One case
 # --------------------------------------------------------------------------
@@ -631,7 +655,7 @@ def run_case(seed: int, binary: Path, workdir: Path) -> dict:
     yml = pipelines_yaml(pipes)
     (project / "pipelines.yml").write_text(yml)
     (project / "parameters.yml").write_text(parameters_yaml(full, pipes))
-    (project / "catalog.yml").write_text("{}\n")
+    write_catalog(project, full, pipes)
 
     flags: list[str] = []
     if len(target) == 1:
@@ -786,6 +810,7 @@ def main() -> int:
     ap.add_argument("--show", type=int, default=20)
     ap.add_argument("--keep", default=None, help="write the projects under this folder")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--out", type=Path, help="write every case's verdict and the summary as JSON here")
     ap.add_argument("--skip-known", action="store_true",
                     help="leave out cases that hit a known Kedro quirk (a node merged with a "
                          "tag variant of itself by `+`, a node selected twice by the node or "
@@ -852,6 +877,21 @@ def main() -> int:
           + f"{time.time() - start:.1f}s)")
     if kinds:
         print("kedro errors: " + ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())))
+    if args.out:
+        import kedro
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "command": "python bench/kedro_parity.py " + " ".join(sys.argv[1:]),
+            "kedro": kedro.__version__,
+            "cases": len(cases), "agree": len(cases) - len(bad), "disagree": len(bad),
+            "both_error": both_err, "skipped_known_quirks": skipped, "kedro_errors": kinds,
+            "disagreements": {cat: seeds_of for cat, seeds_of in cats.items()},
+            "both_fail_different_reasons": [{"seed": seed, "reason": r} for seed, r in reasons],
+            "per_case": [{"seed": c["seed"], "agree": not c["verdict"],
+                          "kedro_error": "error" in c["kedro"], "roadsign_error": "error" in c["roadsign"],
+                          "nodes": len(c["kedro"].get("nodes", []))} for c in cases],
+        }, indent=1) + "\n")
     return 1 if bad else 0
 
 

@@ -3,8 +3,8 @@
 # written on: synthetic scenes of a seed never used before (2026; the rules
 # were written from misreads of the default seed's val split), ground-truth
 # crops and the shipped model's regions; and the test half of the real
-# photos' dev/ (conf/real_dev_split.csv; caveat: the text areas were chosen
-# on all of dev/ before it was split).
+# photos' dev/ (conf/real_dev_split.csv; the text areas were chosen on its
+# tuning half: bench/ocr_text_areas.py).
 # Counts right raw reads turned wrong, wrong ones fixed, per source and grade.
 #
 #   bash bench/ocr_correction.sh
@@ -44,4 +44,4 @@ ROADSIGN_REAL_DATA=$(cd ../shared/datasets/road-sign-detection && pwd) \
   "$BIN" run --project-dir "$PROJECT" --env real --pipelines detection,ocr \
   --nodes "load_data,preprocess_data,$OCR_NODES" --params ocr.prepare.split=test
 python3 bench/ocr_correction.py "$PROJECT/data/08_reporting/real/ocr_reads.csv" \
-  bench/results/ocr_correction_real.json "real photos, the test half of dev/ (text areas chosen on all of dev/ before the split)"
+  bench/results/ocr_correction_real.json "real photos, the test half of dev/ (held out: text areas chosen on the tuning half)"
