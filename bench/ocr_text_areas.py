@@ -10,8 +10,13 @@ reads the tuning half end to end with each (`bench/real_test_reads.py
 --split val`: `roadsign predict`, the shipped model, parameters.yml with only
 that area changed), and keeps the area that reads the most `high` signs
 right, then the most `low` ones; ties go to the area whose grid neighbours
-read best (the flattest optimum), then to the first in grid order. Only then
-are the shipped areas and the chosen ones read on the test half.
+read best (the flattest optimum), then to the first in grid order. The
+speed limit's `round` (read only the ellipse inside the area), chosen with
+the areas on all of dev/, is then tried both ways at the chosen area, the
+same way (a tie goes to `false`, roadsign's default). It starts from the
+former areas (FORMER), whatever parameters.yml holds now, so that a rerun
+repeats the choice. Only then are the former settings and the chosen ones
+read on the test half.
 
     cargo build --release && python3 bench/ocr_text_areas.py --out bench/results/ocr_text_areas.json
 
@@ -39,6 +44,9 @@ GRIDS = {
     "speed_limit": (frange(0.54, 0.96, 0.06), frange(0.4, 0.9, 0.1)),
     "stop": (frange(0.72, 1.0, 0.04), frange(0.3, 0.8, 0.1)),
 }
+# The areas chosen on all of dev/ before it was split (parameters.yml until
+# this bench chose again), with the speed limit's round: true.
+FORMER = {"speed_limit": [0.72, 0.6], "stop": [0.92, 0.5]}
 AREA = re.compile(r"^(\s+{cls}:\s*\{{inner:\s*)\[([0-9.]+),\s*([0-9.]+)\]", re.M)
 
 
@@ -52,6 +60,20 @@ def shipped_area(text, cls):
 def with_area(text, cls, area):
     pattern = re.compile(AREA.pattern.format(cls=cls), re.M)
     return pattern.sub(lambda m: f"{m.group(1)}[{area[0]}, {area[1]}]", text, count=1)
+
+
+def with_round(text, cls, flag):
+    """`cls`'s line with its `round:` set to `flag` (added when absent)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if re.match(rf"^\s+{cls}:\s*\{{inner:", line):
+            value = "true" if flag else "false"
+            if "round:" in line:
+                lines[i] = re.sub(r"round:\s*(true|false)", f"round: {value}", line)
+            else:
+                lines[i] = line.replace("{inner:", f"{{round: {value}, inner:", 1)
+            return "\n".join(lines)
+    sys.exit(f"parameters.yml has no `{cls}: {{inner:` line")
 
 
 def read_half(project, parameters, split):
@@ -83,6 +105,9 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     base = (REPO / "parameters.yml").read_text()
+    for cls, area in FORMER.items():
+        base = with_area(base, cls, area)
+    base = with_round(base, "speed_limit", True)
     result = {"command": f"python3 bench/ocr_text_areas.py --out {args.out}", "classes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
@@ -97,22 +122,30 @@ def main():
                     scores[(w, h)] = (high, low)
                     print(f"{cls} inner [{w}, {h}]: tuning half high {high}, low {low}", flush=True)
             chosen = choose(scores, widths, heights)
-            shipped = shipped_area(base, cls)
-            _, _, shipped_tuning = read_half(project, base, "val")
             result["classes"][cls] = {
-                "shipped": shipped,
+                "former": shipped_area(base, cls),
                 "chosen_on_tuning_half": list(chosen),
                 "tuning_half_scores": [{"inner": [w, h], "high_right": s[0], "low_right": s[1]}
                                        for (w, h), s in scores.items()],
-                "shipped_on_tuning_half": {"high_right": shipped_tuning["per_legibility"]["high"]["read_right"]},
             }
             chosen_text = with_area(chosen_text, cls, list(chosen))
-        # Only now the test half: the shipped areas and the ones chosen above.
-        for label, text in [("shipped", base), ("chosen_on_tuning_half", chosen_text)]:
+        # The speed limit's round, both ways at the chosen area; a tie to false.
+        rounds = {flag: read_half(project, with_round(chosen_text, "speed_limit", flag), "val")[:2]
+                  for flag in (False, True)}
+        keep_round = rounds[True] > rounds[False]
+        result["classes"]["speed_limit"]["round_on_tuning_half"] = {
+            str(flag).lower(): {"high_right": r[0], "low_right": r[1]} for flag, r in rounds.items()}
+        result["classes"]["speed_limit"]["round_chosen"] = keep_round
+        print(f"speed_limit round: {rounds}, keeping {keep_round}", flush=True)
+        chosen_text = with_round(chosen_text, "speed_limit", keep_round)
+        _, _, former_tuning = read_half(project, base, "val")
+        result["former_on_tuning_half"] = former_tuning["per_legibility"]
+        # Only now the test half: the former settings and the ones chosen above.
+        for label, text in [("former", base), ("chosen_on_tuning_half", chosen_text)]:
             _, _, report = read_half(project, text, "test")
             result[f"test_half_{label}"] = {"per_legibility": report["per_legibility"], "misses": report["misses"]}
             grades = report["per_legibility"]
-            print(f"test half, {label} areas: " + ", ".join(
+            print(f"test half, {label} settings: " + ", ".join(
                 f"{g} {v['read_right']}/{v['signs']}" for g, v in grades.items()), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
