@@ -10,7 +10,8 @@
 #
 # BEFORE_COMMIT: the before side runs on that commit's YAML files (an older
 # binary refuses parameters it does not know). Raw output: OUT, by default
-# bench/results/predict_ab.txt (one line per server run).
+# bench/results/predict_ab.txt (one line per server run); medians and
+# after/before ratios beside it as JSON (bench/ab_summary.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS=${1:-600}
@@ -44,3 +45,4 @@ for round in $(seq 1 "$ROUNDS"); do
     serve_stop
   done
 done
+python3 bench/ab_summary.py "$OUT"

@@ -3,7 +3,8 @@
 # built with podman as scripts/image-test.sh builds roadsign's, beside
 # roadsign's image. No registry here: python:3.10-slim cannot be pulled, so
 # the base is the same local Debian base with Debian's Python 3.11.
-# Output: bench/results/python_image.txt (raw: layer sizes of both images).
+# Output: bench/results/python_image.txt (raw: layer sizes of both images)
+# and python_image.json (both sizes and their ratio: bench/image_sizes.py).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -37,3 +38,4 @@ podman build --pull=never --network=host --format docker --build-arg PYTHON_BASE
   podman run --rm localhost/seed-python:test sh -c \
     'du -sm /opt/venv/lib/python3*/site-packages/* | sort -rn | head -15'
 } | tee bench/results/python_image.txt
+python3 bench/image_sizes.py bench/results/python_image.txt
