@@ -568,16 +568,25 @@ def pipelines_yaml(pipes: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def project_names(full: Pipeline | None, pipes: dict, with_outputs: bool) -> set[str]:
+    """Every name the project's nodes take (and give, `with_outputs`): those
+    of the pipeline Kedro built and, where it could not, of the specs."""
+    names: set[str] = set()
+    if full is not None:
+        names |= set(full.all_inputs()) | (set(full.all_outputs()) if with_outputs else set())
+    for spec in pipes.values():
+        for n in spec.get("nodes", []):
+            names |= set(node_datasets(n.get("inputs")))
+            if with_outputs:
+                names |= set(node_datasets(n.get("outputs")))
+    return names
+
+
 def parameters_yaml(full: Pipeline | None, pipes: dict) -> str:
     """A parameter tree holding every `params:` name the project may use.
 
     Every leaf is itself a mapping, so that `a` and `a.b` can both exist."""
-    names: set[str] = set()
-    if full is not None:
-        names |= {d[len("params:"):] for d in full.all_inputs() if d.startswith("params:")}
-    for spec in pipes.values():
-        for n in spec.get("nodes", []):
-            names |= {d[len("params:"):] for d in node_datasets(n.get("inputs")) if d.startswith("params:")}
+    names = {d[len("params:"):] for d in project_names(full, pipes, False) if d.startswith("params:")}
     tree: dict = {}
     for name in names:
         cur = tree
@@ -607,13 +616,7 @@ def write_catalog(project: Path, full: Pipeline | None, pipes: dict) -> None:
     output) must be a catalog entry whose data exists. Kedro's
     Pipeline.filter looks at no catalog, so every name is declared and
     written, and the plans are compared as before."""
-    names: set[str] = set()
-    if full is not None:
-        names |= set(full.all_inputs()) | set(full.all_outputs())
-    for spec in pipes.values():
-        for n in spec.get("nodes", []):
-            names |= set(node_datasets(n.get("inputs"))) | set(node_datasets(n.get("outputs")))
-    names = {d for d in names if not d.startswith("params:") and d != "parameters"}
+    names = {d for d in project_names(full, pipes, True) if not d.startswith("params:") and d != "parameters"}
     (project / "data").mkdir(exist_ok=True)
     lines = []
     for i, name in enumerate(sorted(names)):

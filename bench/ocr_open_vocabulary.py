@@ -38,9 +38,7 @@ from pathlib import Path
 import yaml
 
 from ocr_correction import correction_counts
-
-REPO = Path(__file__).resolve().parent.parent
-ROADSIGN = REPO / "target/release/roadsign"
+from yolov10_vs_yolov8 import REPO, ROADSIGN
 SEED = 2028
 STREET_KINDS = ["RUE DE", "AVENUE DE", "ROUTE DE", "CHEMIN DE", "BOULEVARD DE"]
 NODES = ("generate_synthetic_data,load_data,preprocess_data,load_ocr_signs,prepare_ocr_data,"

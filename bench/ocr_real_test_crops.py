@@ -25,7 +25,6 @@ regions for the end-to-end figures of `ocr_metrics.json`.
 """
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -33,23 +32,15 @@ from pathlib import Path
 
 import yaml
 
-from yolov10_vs_yolov8 import REPO, ROADSIGN, copy_project, real_env
+from yolov10_vs_yolov8 import REAL_DATA, REPO, copy_project, real_env, run
 
 SHIPPED = REPO / "models/yolov8n-roadsign.safetensors"
-DATA = Path(os.environ.get("ROADSIGN_REAL_DATA", REPO.parent / "shared/datasets/road-sign-detection"))
 # What roadsign does for a class it has no settings for (ClassPreprocess and
 # ClassReading defaults), spelt out so that the deep merge replaces every key.
 BLIND_PREPARE = {"inner": [1.0, 1.0], "height": 64, "binarize": "otsu", "clear_border": False,
                  "drop_red": False, "channel": "luma", "stroke_thinning": 0.0, "round": False,
                  "deskew_degrees": 0.0}
 BLIND_READING = {"psm": 7, "whitelist": ""}
-
-
-def roadsign(work, args):
-    env = {**os.environ, "ROADSIGN_REAL_DATA": str(DATA)}
-    out = subprocess.run([str(ROADSIGN), *args, "--project-dir", str(work)], capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise SystemExit(f"roadsign {' '.join(args)} failed:\n{out.stderr[-4000:]}")
 
 
 def blind_env(work, base):
@@ -80,14 +71,14 @@ def main():
         base = real_env(work)
         (work / "data/06_models").mkdir(parents=True)
         shutil.copy(SHIPPED, work / "data/06_models/bench_trained.safetensors")
-        roadsign(work, ["run", "--env", base, "--to-nodes", "preprocess_data"])
+        run(["run", "--env", base, "--to-nodes", "preprocess_data"], work)
         for label, env in [("with_class", base), ("class_blind", blind_env(work, base))]:
-            roadsign(work, ["run", "--env", env, "--pipeline", "ocr", "--force", "--params", "ocr.prepare.split=test"])
+            run(["run", "--env", env, "--pipeline", "ocr", "--force", "--params", "ocr.prepare.split=test"], work)
             reports = work / "data/08_reporting/real"
             baseline = work / f"bench/pytesseract_{label}.json"
             subprocess.run([args.python, str(REPO / "bench/ocr_baseline.py"), "--reads",
-                            str(reports / "ocr_reads.csv"), "--images", str(DATA / "dev/images"),
-                            "--transcriptions", str(DATA / "dev/text_transcriptions.csv"), "--out", str(baseline)],
+                            str(reports / "ocr_reads.csv"), "--images", str(REAL_DATA / "dev/images"),
+                            "--transcriptions", str(REAL_DATA / "dev/text_transcriptions.csv"), "--out", str(baseline)],
                            check=True)
             figures = json.loads(baseline.read_text())
             result["settings"][label] = {

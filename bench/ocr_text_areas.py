@@ -31,7 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from yolov10_vs_yolov8 import REPO, copy_project
 
 
 def frange(start, stop, step):
@@ -47,33 +47,37 @@ GRIDS = {
 # The areas chosen on all of dev/ before it was split (parameters.yml until
 # this bench chose again), with the speed limit's round: true.
 FORMER = {"speed_limit": [0.72, 0.6], "stop": [0.92, 0.5]}
-AREA = re.compile(r"^(\s+{cls}:\s*\{{inner:\s*)\[([0-9.]+),\s*([0-9.]+)\]", re.M)
+INNER = re.compile(r"inner:\s*\[([0-9.]+),\s*([0-9.]+)\]")
+ROUND = re.compile(r"round:\s*(true|false)")
 
 
-def shipped_area(text, cls):
-    found = re.compile(AREA.pattern.format(cls=cls), re.M).search(text)
+def class_line(text, cls):
+    """`cls`'s line of ocr.prepare.classes: a match of the whole line."""
+    found = re.search(rf"^\s+{cls}:\s*\{{inner:.*$", text, re.M)
     if not found:
-        sys.exit(f"parameters.yml has no `{cls}: {{inner: [w, h]` line")
-    return [float(found.group(2)), float(found.group(3))]
+        sys.exit(f"parameters.yml has no `{cls}: {{inner: [w, h], ...}}` line")
+    return found
+
+
+def with_setting(text, cls, pattern, value):
+    """`text` with `pattern` on `cls`'s line replaced by `value`."""
+    line = class_line(text, cls)
+    edited, count = pattern.subn(value, line.group(0), count=1)
+    if not count:
+        sys.exit(f"`{cls}`'s line in parameters.yml has no {pattern.pattern}")
+    return text[:line.start()] + edited + text[line.end():]
+
+
+def area_of(text, cls):
+    return [float(v) for v in INNER.search(class_line(text, cls).group(0)).groups()]
 
 
 def with_area(text, cls, area):
-    pattern = re.compile(AREA.pattern.format(cls=cls), re.M)
-    return pattern.sub(lambda m: f"{m.group(1)}[{area[0]}, {area[1]}]", text, count=1)
+    return with_setting(text, cls, INNER, f"inner: [{area[0]}, {area[1]}]")
 
 
 def with_round(text, cls, flag):
-    """`cls`'s line with its `round:` set to `flag` (added when absent)."""
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        if re.match(rf"^\s+{cls}:\s*\{{inner:", line):
-            value = "true" if flag else "false"
-            if "round:" in line:
-                lines[i] = re.sub(r"round:\s*(true|false)", f"round: {value}", line)
-            else:
-                lines[i] = line.replace("{inner:", f"{{round: {value}, inner:", 1)
-            return "\n".join(lines)
-    sys.exit(f"parameters.yml has no `{cls}: {{inner:` line")
+    return with_setting(text, cls, ROUND, f"round: {str(flag).lower()}")
 
 
 def read_half(project, parameters, split):
@@ -111,8 +115,7 @@ def main():
     result = {"command": f"python3 bench/ocr_text_areas.py --out {args.out}", "classes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
-        for name in ["pipelines.yml", "catalog.yml"]:
-            (project / name).write_text((REPO / name).read_text())
+        copy_project(project)  # its parameters.yml is rewritten for each read
         chosen_text = base
         for cls, (widths, heights) in GRIDS.items():
             scores = {}
@@ -123,7 +126,7 @@ def main():
                     print(f"{cls} inner [{w}, {h}]: tuning half high {high}, low {low}", flush=True)
             chosen = choose(scores, widths, heights)
             result["classes"][cls] = {
-                "former": shipped_area(base, cls),
+                "former": area_of(base, cls),
                 "chosen_on_tuning_half": list(chosen),
                 "tuning_half_scores": [{"inner": [w, h], "high_right": s[0], "low_right": s[1]}
                                        for (w, h), s in scores.items()],

@@ -31,7 +31,6 @@ changes Ultralytics' speed: the synthetic run measures both).
 import argparse
 import csv
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -41,7 +40,8 @@ from pathlib import Path
 
 import yaml
 
-from yolov10_vs_yolov8 import REPO, ROADSIGN, copy_project, evaluate, real_env, test_figures, write_history
+from yolov10_vs_yolov8 import (REPO, ROADSIGN, copy_project, evaluate, real_env, roadsign_env, test_figures,
+                               write_history)
 
 ROADSIGN_RUNS = [("roadsign_amp", "true"), ("roadsign_float32", "false")]
 ULTRALYTICS_RUNS = [("ultralytics_defaults", "false", []),
@@ -67,11 +67,9 @@ def trained_paths(work, data):
 def roadsign_train(work, train_env, params, data):
     """Trains under /usr/bin/time -v; seconds, peak RSS, history rows."""
     started = time.monotonic()
-    env = {**os.environ}
-    env.setdefault("ROADSIGN_REAL_DATA", str(REPO.parent / "shared/datasets/road-sign-detection"))
     out = subprocess.run(["/usr/bin/time", "-v", str(ROADSIGN), "run", *train_env, "--to-nodes", "train_yolo",
                           "--force", "--params", params, "--project-dir", str(work)],
-                         capture_output=True, text=True, env=env)
+                         capture_output=True, text=True, env=roadsign_env())
     if out.returncode != 0:
         raise SystemExit(f"roadsign failed:\n{out.stderr[-4000:]}")
     with open(trained_paths(work, data)[1]) as f:

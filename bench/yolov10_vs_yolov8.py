@@ -36,6 +36,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 ROADSIGN = REPO / "target/release/roadsign"
+# The public photos: ROADSIGN_REAL_DATA, else beside the repository.
+REAL_DATA = Path(os.environ.get("ROADSIGN_REAL_DATA", REPO.parent / "shared/datasets/road-sign-detection"))
 EVAL_NODES = "generate_synthetic_test,load_synthetic_test,split_synthetic_test,evaluate_release_synthetic"
 
 
@@ -48,12 +50,16 @@ def copy_project(work):
     (work / "bench").mkdir()
 
 
+def roadsign_env():
+    """The environment of a roadsign run: the photos found wherever the
+    temporary project is."""
+    return {**os.environ, "ROADSIGN_REAL_DATA": str(REAL_DATA)}
+
+
 def run(args, cwd):
     started = time.monotonic()
-    # The photos, wherever the temporary project is.
-    env = {**os.environ}
-    env.setdefault("ROADSIGN_REAL_DATA", str(REPO.parent / "shared/datasets/road-sign-detection"))
-    out = subprocess.run([str(ROADSIGN), *args, "--project-dir", str(cwd)], capture_output=True, text=True, env=env)
+    out = subprocess.run([str(ROADSIGN), *args, "--project-dir", str(cwd)], capture_output=True, text=True,
+                         env=roadsign_env())
     if out.returncode != 0:
         raise SystemExit(f"roadsign {' '.join(args)} failed:\n{out.stderr[-4000:]}")
     return time.monotonic() - started
