@@ -14,10 +14,13 @@ communes) and their streets composed from it; three corrector settings:
 - open: the corrector knows only conf/vocabulary/towns_corrector.txt and its
   streets: disjoint lists, every town and street on a sign unknown to it;
 - shipped_default: the corrector's defaults, no name list (names cleaned,
-  never snapped).
+  never snapped);
+- shipped_default_former_areas: the same with the photos' former text areas
+  (bench/ocr_text_areas.py's FORMER, chosen on all of dev/): what choosing
+  them again on the tuning half did to these scenes, in the same run.
 
-Raw reads do not depend on the corrector: the three settings differ only
-after correction. Figures over all legible signs and per legibility
+Raw reads do not depend on the corrector: the first three settings differ
+only after correction. Figures over all legible signs and per legibility
 grade, against the goals (CER <= 3 % corrected, <= 8 % raw, end to end >=
 85 %).
 
@@ -38,6 +41,7 @@ from pathlib import Path
 import yaml
 
 from ocr_correction import correction_counts
+from ocr_text_areas import FORMER
 from yolov10_vs_yolov8 import REPO, ROADSIGN
 SEED = 2028
 STREET_KINDS = ["RUE DE", "AVENUE DE", "ROUTE DE", "CHEMIN DE", "BOULEVARD DE"]
@@ -92,7 +96,10 @@ def main():
         "closed": (drawn, drawn),
         "open": (drawn, {"towns": corrector_towns, "streets": streets(corrector_towns)}),
         "shipped_default": (drawn, {}),
+        "shipped_default_former_areas": (drawn, {}),
     }
+    prepare = {name: {"split": "test"} for name in settings}
+    prepare["shipped_default_former_areas"]["classes"] = {cls: {"inner": area} for cls, area in FORMER.items()}
     results = {
         "command": f"python3 bench/ocr_open_vocabulary.py --out {args.out} --scenes {args.scenes}",
         "test_scenes": {"seed": SEED, "scenes": args.scenes, "split": "every scene assigned to test"},
@@ -114,7 +121,7 @@ def main():
             params = {
                 "data_generation": {"seed": SEED, "scenes": args.scenes, **generator},
                 "split": {"seed": 0, "val_fraction": 0.0, "assign": "test"},
-                "ocr": {"prepare": {"split": "test"}, "correction": corrector},
+                "ocr": {"prepare": prepare[name], "correction": corrector},
             }
             (env / "parameters.yml").write_text(yaml.safe_dump(params, allow_unicode=True))
             started = time.monotonic()
